@@ -1,0 +1,67 @@
+// Writes docs/benchmarks.md from bench/results/*.json: one table per benchmark, with the
+// machine and the adapter each was measured on. Run by bench/run.ts after every benchmark.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const fmt = (v: unknown, digits = 2): string => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '–');
+const ratio = (a: unknown, b: unknown): string => (typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toFixed(2)}×` : '–');
+
+function where(r: Json): string {
+  const m = r.machine ?? {};
+  return `Measured ${String(r.date ?? '').slice(0, 10)} on ${m.cpus ?? '?'} × ${m.cpu ?? '?'} (${m.platform}/${m.arch}, ${m.memory_gb} GB), ${r.browser ? `Chromium ${r.browser}` : ''}, adapter **${r.adapter ?? '?'}**, browser default flags.`;
+}
+
+function matmul(r: Json): string {
+  const rows = (r.rows as Json[]).map(
+    (x) => `| ${x.m}×${x.k} · ${x.k}×${x.n}${x.layout ? ` (${x.layout})` : ''} | ${x.variant ?? ''} | ${fmt(x.ours_gflops)} | ${fmt(x.tfjs_gflops)} | ${ratio(x.ours_gflops, x.tfjs_gflops)} |`,
+  );
+  return [
+    '## matmul (`npm run bench -- matmul`)',
+    '',
+    where(r),
+    'Median GFLOP/s (2·m·n·k / time) of our kernel and of `tf.matMul` on `@tensorflow/tfjs-backend-webgpu`, in the same page, interleaved.',
+    '',
+    '| shape | our variant | ours GFLOP/s | tfjs-webgpu GFLOP/s | ours / tfjs |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}
+
+function train(r: Json): string {
+  return [
+    '## train (`npm run bench -- train`)',
+    '',
+    where(r),
+    `One-tab training of MLP ${r.model ?? '784-128-10'} on MNIST, batch ${r.batch ?? 64}, Adam; median samples/s over ${r.steps ?? '?'} timed steps after warm-up, same page for all three.`,
+    '',
+    '| trainer | samples/s | ours / it |',
+    '| --- | ---: | ---: |',
+    `| crowdtrain executor (WebGPU) | ${fmt(r.ours_sps, 0)} | 1.00× |`,
+    `| tfjs tf.layers, webgpu backend | ${fmt(r.tfjs_webgpu_sps, 0)} | ${ratio(r.ours_sps, r.tfjs_webgpu_sps)} |`,
+    `| tfjs tf.layers, cpu backend | ${fmt(r.tfjs_cpu_sps, 0)} | ${ratio(r.ours_sps, r.tfjs_cpu_sps)} |`,
+  ].join('\n');
+}
+
+const SECTIONS: [string, (r: Json) => string][] = [
+  ['matmul', matmul],
+  ['train', train],
+];
+
+export function writeBenchmarksDoc(root: string): void {
+  const parts = [
+    '# Benchmarks',
+    '',
+    'Written by `npm run bench -- <name>` from `bench/results/*.json`. Speeds are compared with a peer',
+    'measured in the same page on the same adapter, because these machines are shared and noisy:',
+    'read the ratios, not the absolute numbers. SwiftShader is Chromium\'s CPU implementation of',
+    'WebGPU (about 1 GFLOP/s on 2 cores); a real GPU is orders of magnitude faster.',
+  ];
+  for (const [name, section] of SECTIONS) {
+    const file = join(root, 'bench', 'results', `${name}.json`);
+    if (!existsSync(file)) continue;
+    parts.push('', section(JSON.parse(readFileSync(file, 'utf8'))));
+  }
+  writeFileSync(join(root, 'docs', 'benchmarks.md'), `${parts.join('\n')}\n`);
+}

@@ -1,0 +1,90 @@
+// Benchmark harness: `npm run bench -- <name>` serves the repo with Vite on 127.0.0.1, opens
+// bench/pages/<name>.html in Chromium with the browser's default WebGPU flags (what volunteers
+// run), forwards the page's console as progress, and writes what the page resolves
+// `window.__benchResult` to into bench/results/<name>.json, then refreshes docs/benchmarks.md.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { arch, cpus, platform, totalmem } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { createServer } from 'vite';
+import { chromiumLaunchOptions } from '../server/chromium.ts';
+import { crowdtrainDevData } from '../server/dev-plugin.ts';
+import { writeBenchmarksDoc } from './report.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const pagesDir = join(root, 'bench', 'pages');
+const available = readdirSync(pagesDir).filter((f) => f.endsWith('.html')).map((f) => basename(f, '.html'));
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    timeout: { type: 'string', default: '1200' },
+    query: { type: 'string', default: '' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+if (values.help || positionals.length === 0) {
+  console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']`);
+  process.exit(values.help ? 0 : 2);
+}
+for (const name of positionals) {
+  if (!available.includes(name)) {
+    console.error(`unknown benchmark "${name}"; available: ${available.join(', ')}`);
+    process.exit(2);
+  }
+}
+
+const server = await createServer({
+  configFile: false,
+  root,
+  logLevel: 'warn',
+  publicDir: false,
+  plugins: [crowdtrainDevData(resolve(process.env.CROWDTRAIN_DATA_DIR ?? join(root, 'data')))],
+  server: { host: '127.0.0.1', port: 0, strictPort: false },
+  optimizeDeps: { include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs'] },
+});
+await server.listen();
+const address = server.httpServer?.address();
+const port = typeof address === 'object' && address ? address.port : 0;
+const browser = await chromium.launch(chromiumLaunchOptions());
+let failed = false;
+try {
+  for (const name of positionals) {
+    const page = await browser.newPage();
+    page.on('console', (m) => console.log(`[${name}] ${m.text()}`));
+    page.on('pageerror', (e) => console.error(`[${name}] page error: ${e.message}`));
+    const started = Date.now();
+    const url = `http://127.0.0.1:${port}/bench/pages/${name}.html${values.query ? `?${values.query}` : ''}`;
+    console.log(`[${name}] ${url}`);
+    await page.goto(url);
+    try {
+      await page.waitForFunction(() => (window as unknown as { __benchResult?: unknown }).__benchResult !== undefined, null, { timeout: 60_000 });
+      const limitMs = Number(values.timeout) * 1000;
+      const result = (await Promise.race([
+        page.evaluate(() => (window as unknown as { __benchResult: Promise<unknown> }).__benchResult),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`no result within ${values.timeout} s`)), limitMs).unref()),
+      ])) as Record<string, unknown>;
+      const out = {
+        ...result,
+        machine: { platform: platform(), arch: arch(), cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memory_gb: Math.round(totalmem() / 2 ** 30) },
+        browser: browser.version(),
+        date: new Date().toISOString(),
+        seconds: Math.round((Date.now() - started) / 1000),
+      };
+      mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+      writeFileSync(join(root, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+      console.log(`[${name}] wrote bench/results/${name}.json`);
+    } catch (err) {
+      failed = true;
+      console.error(`[${name}] failed: ${(err as Error).message}`);
+    }
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+if (existsSync(join(root, 'bench', 'results'))) writeBenchmarksDoc(root);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,50 @@
+// Serves the built-in datasets over HTTP, framework-neutral so that the coordinator (Fastify)
+// and the dev/test server (Vite) answer the same URLs the same way.
+//   GET /api/datasets/mnist           -> JSON index: each split's count, features, classes, url
+//   GET /api/datasets/mnist/<sha256>  -> the split's bytes, immutable (the URL is its content hash)
+import { encodedMnist } from './mnist.ts';
+
+export const DATASET_PREFIX = '/api/datasets/';
+
+export interface DatasetIndex {
+  name: string;
+  splits: Record<'train' | 'test', { url: string; bytes: number; sha256: string }>;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+function json(status: number, value: unknown, cache = 'no-cache'): HttpAnswer {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': cache }, body: JSON.stringify(value) };
+}
+
+/** Answers a GET under DATASET_PREFIX, or returns undefined for a path it does not own. */
+export function answerDatasetRequest(dataDir: string, path: string): HttpAnswer | undefined {
+  if (!path.startsWith(DATASET_PREFIX)) return undefined;
+  const parts = path.slice(DATASET_PREFIX.length).split('?')[0].split('/').filter(Boolean);
+  if (parts[0] !== 'mnist') return json(404, { error: 'unknown_dataset', message: `no dataset named "${parts[0] ?? ''}"; built in: mnist` });
+  const splits = encodedMnist(dataDir);
+  if (parts.length === 1) {
+    const index: DatasetIndex = {
+      name: 'mnist',
+      splits: Object.fromEntries(
+        splits.map((s) => [s.name, { url: `${DATASET_PREFIX}mnist/${s.hash}`, bytes: s.bytes.byteLength, sha256: s.hash }]),
+      ) as DatasetIndex['splits'],
+    };
+    return json(200, index);
+  }
+  const found = splits.find((s) => s.hash === parts[1]);
+  if (!found || parts.length > 2) return json(404, { error: 'unknown_shard', message: `no mnist data at ${path}` });
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'application/octet-stream',
+      'cache-control': 'public, max-age=31536000, immutable',
+      etag: `"${found.hash}"`,
+    },
+    body: found.bytes,
+  };
+}
