@@ -1,0 +1,49 @@
+// Typed wrapper for shaders/softmax-ce.wgsl: fused softmax + cross-entropy, per-row loss and the
+// gradient of the mean loss. The CPU reference is shared/reference/softmax-ce.ts.
+import source from '../../../shaders/softmax-ce.wgsl?raw';
+import { linearWorkgroups, type Kernel } from '../kernel.ts';
+import type { Binding, Dispatch, Gpu } from '../runtime.ts';
+
+/** Threads per row: the next power of two of V, between 32 and 256. */
+export function softmaxCrossEntropyKernel(classes: number): Kernel {
+  const wg = Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(classes))));
+  return {
+    name: 'softmax_ce',
+    source,
+    entryPoint: 'softmax_ce',
+    bindings: ['uniform', 'read', 'read', 'storage', 'storage'],
+    overrides: { WG: wg },
+  };
+}
+
+export interface SoftmaxCrossEntropyArgs {
+  /** f32[B, V]. */
+  logits: Binding;
+  /** u32[B], each < V (a label >= V marks a row to ignore: loss and gradient 0). */
+  labels: Binding;
+  /** f32[B] output: -log softmax(logits[b])[labels[b]]. */
+  loss: Binding;
+  /** f32[B, V] output: (softmax - onehot) / B, the gradient of the mean loss. */
+  dlogits: Binding;
+  rows: number;
+  classes: number;
+}
+
+/**
+ * One workgroup per row. logits f32[B, V], labels u32[B] -> loss f32[B], dlogits f32[B, V].
+ * @example softmaxCrossEntropy(gpu, { logits, labels, loss, dlogits, rows: 64, classes: 10 });
+ */
+export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Dispatch {
+  if (!Number.isInteger(a.rows) || !Number.isInteger(a.classes) || a.rows < 1 || a.classes < 1) {
+    throw new Error(`softmaxCrossEntropy needs positive integer rows and classes, got ${a.rows}x${a.classes}`);
+  }
+  const uniforms = new ArrayBuffer(16);
+  new Uint32Array(uniforms, 0, 2).set([a.rows, a.classes]);
+  new Float32Array(uniforms, 8, 1)[0] = 1 / a.rows;
+  return gpu.prepare({
+    kernel: softmaxCrossEntropyKernel(a.classes),
+    buffers: [a.logits, a.labels, a.loss, a.dlogits],
+    uniforms: new Uint8Array(uniforms),
+    workgroups: linearWorkgroups(a.rows, 1),
+  });
+}
