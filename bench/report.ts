@@ -44,9 +44,26 @@ function train(r: Json): string {
   ].join('\n');
 }
 
+function cpu(r: Json): string {
+  return [
+    '## cpu (`npm run bench -- cpu`)',
+    '',
+    where(r),
+    `Training MLP ${r.model ?? '784-128-10'} on MNIST without WebGPU, batch ${r.batch ?? 64}, Adam 1e-3; median samples/s over ${r.steps ?? '?'} timed steps after warm-up, same page, interleaved (${r.cores ?? '?'} logical cores).`,
+    'The dense row is the same backend with its sparse kernels off: MNIST pixels are about 80 % zeros, which the default path skips.',
+    '',
+    '| trainer | samples/s | ours / it |',
+    '| --- | ---: | ---: |',
+    `| crowdtrain cpu backend (CpuMlp) | ${fmt(r.ours_cpu_sps, 0)} | 1.00× |`,
+    `| crowdtrain cpu backend, dense kernels only | ${fmt(r.ours_cpu_dense_sps, 0)} | ${ratio(r.ours_cpu_sps, r.ours_cpu_dense_sps)} |`,
+    `| tfjs tf.layers, cpu backend | ${fmt(r.tfjs_cpu_sps, 0)} | ${ratio(r.ours_cpu_sps, r.tfjs_cpu_sps)} |`,
+  ].join('\n');
+}
+
 const SECTIONS: [string, (r: Json) => string][] = [
   ['matmul', matmul],
   ['train', train],
+  ['cpu', cpu],
 ];
 
 export function writeBenchmarksDoc(root: string): void {

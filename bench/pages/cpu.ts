@@ -1,0 +1,106 @@
+// The cpu backend's training throughput: CpuMlp (client/cpu/mlp-cpu.ts) against tfjs tf.layers on
+// tfjs's cpu backend, training the same MLP with the same batch and optimizer, in this page.
+// Timed in alternating windows so that machine noise hits both alike; medians reported. Also
+// timed: CpuMlp with its sparse kernels off, to show what MNIST's zero pixels are worth.
+import * as tf from '@tensorflow/tfjs';
+import { CpuMlp } from '../../client/cpu/mlp-cpu.ts';
+import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
+import { featuresAsFloat } from '../../shared/dataset.ts';
+import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
+import type { OptimizerConfig } from '../../shared/reference/optimizer.ts';
+
+const params = new URLSearchParams(location.search);
+const BATCH = Number(params.get('batch') ?? 64);
+const STEPS = Number(params.get('steps') ?? 50); // steps per timed window
+const WINDOWS = Number(params.get('windows') ?? 7);
+const HIDDEN = Number(params.get('hidden') ?? 128);
+const log = (m: string) => {
+  console.log(m);
+  document.getElementById('log')!.textContent += `${m}\n`;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function run() {
+  const train = await fetchDatasetSplit('mnist', 'train');
+  const spec: MlpSpec = { layers: [784, HIDDEN, 10], activation: 'relu' };
+  const optimizer: OptimizerConfig = { kind: 'adam', lr: 1e-3 };
+  log(`cpu backend: MLP 784-${HIDDEN}-10, batch ${BATCH}, Adam 1e-3, ${WINDOWS} windows of ${STEPS} steps, ${navigator.hardwareConcurrency} logical cores`);
+
+  // Both trainers get the same examples, already as float32 in memory (no conversion in the loop).
+  const n = STEPS * BATCH;
+  const xs = featuresAsFloat(train, 0, n);
+  const labels = train.y.subarray(0, n);
+
+  const makeOurs = (sparseBelow?: number) => {
+    const mlp = new CpuMlp(spec, BATCH, { sparseBelow });
+    mlp.setParams(initMlpParams(spec, 1));
+    let t = 0;
+    let loss = NaN;
+    const window = async () => {
+      const t0 = performance.now();
+      for (let s = 0; s < STEPS; s++) {
+        const o = s * BATCH;
+        const g = mlp.computeGradients(xs.subarray(o * 784, (o + BATCH) * 784), labels.subarray(o, o + BATCH), BATCH);
+        mlp.step(g.grads, optimizer, ++t);
+        loss = g.loss;
+      }
+      return (n * 1000) / (performance.now() - t0);
+    };
+    return { window, lastLoss: () => loss };
+  };
+  const ours = makeOurs();
+  const oursDense = makeOurs(0);
+
+  // tfjs on its cpu backend: the same model, optimizer and batch, data already in a tensor.
+  await tf.setBackend('cpu');
+  await tf.ready();
+  const ys = new Float32Array(n * 10);
+  for (let i = 0; i < n; i++) ys[i * 10 + labels[i]] = 1;
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [784], units: HIDDEN, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' })],
+  });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const x = tf.tensor2d(xs, [n, 784]);
+  const y = tf.tensor2d(ys, [n, 10]);
+  let tfLoss = NaN;
+  const tfjsWindow = async () => {
+    const t0 = performance.now();
+    const h = await model.fit(x, y, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0, yieldEvery: 'never' });
+    const sps = (n * 1000) / (performance.now() - t0);
+    tfLoss = Number(h.history.loss[0]);
+    return sps;
+  };
+
+  // Warm-up: let V8 optimise every loop of every trainer once.
+  await ours.window();
+  await oursDense.window();
+  await tfjsWindow();
+  const oursSps: number[] = [];
+  const denseSps: number[] = [];
+  const tfjsSps: number[] = [];
+  for (let w = 0; w < WINDOWS; w++) {
+    oursSps.push(await ours.window());
+    tfjsSps.push(await tfjsWindow());
+    denseSps.push(await oursDense.window());
+    log(`window ${w + 1}: ours ${oursSps[w].toFixed(0)}  ours-dense ${denseSps[w].toFixed(0)}  tfjs-cpu ${tfjsSps[w].toFixed(0)} samples/s`);
+  }
+  const result = {
+    adapter: 'cpu',
+    model: `784-${HIDDEN}-10`,
+    batch: BATCH,
+    steps: STEPS * WINDOWS,
+    cores: navigator.hardwareConcurrency,
+    ours_cpu_sps: median(oursSps),
+    ours_cpu_dense_sps: median(denseSps),
+    tfjs_cpu_sps: median(tfjsSps),
+    last_loss: { ours: ours.lastLoss(), ours_dense: oursDense.lastLoss(), tfjs_cpu: tfLoss },
+    windows: { ours: oursSps, ours_dense: denseSps, tfjs_cpu: tfjsSps },
+  };
+  log(
+    `median samples/s: ours ${result.ours_cpu_sps.toFixed(0)} (${(result.ours_cpu_sps / result.tfjs_cpu_sps).toFixed(2)}x tfjs-cpu), ` +
+      `ours-dense ${result.ours_cpu_dense_sps.toFixed(0)}, tfjs-cpu ${result.tfjs_cpu_sps.toFixed(0)}`,
+  );
+  return result;
+}
+
+(window as unknown as { __benchResult: Promise<unknown> }).__benchResult = run();
