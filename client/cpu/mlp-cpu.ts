@@ -286,7 +286,9 @@ export class CpuMlp {
           }
           gemmNT(dOut, layer.wt, dNext, batch, cin, cout);
         }
-        [dOut, dNext] = [dNext, dOut];
+        const swap = dOut;
+        dOut = dNext;
+        dNext = swap;
       }
     }
   }
