@@ -26,18 +26,25 @@ override WG_Y: u32 = 8;
 override BM: u32 = 8; // rows of C per invocation: 4 or 8
 override BN: u32 = 4; // columns of C per invocation: 4 or 8
 
+// Everything below is written out without loops over local arrays or matrix columns: indexing
+// them with a loop counter makes SwiftShader (which runs 4 invocations per SIMD lane group) spill
+// the block to memory, about 5x slower. Overrides fold to constants, so the layout branches cost
+// nothing at run time.
+
 // op(A) rows i0..i0+3 at k = 4t..4t+3, as the columns of a matrix (column r = row i0 + r).
 fn load_a(i0: u32, t: u32) -> mat4x4f {
   if (TRANS_A) {
     // Stored [K, M]: one vec4 holds rows i0..i0+3 at one k (M % 4 == 0, i0 % 4 == 0).
     let m4 = p.m / 4u;
     let col = min(i0 / 4u, m4 - 1u);
-    var l: mat4x4f;
-    for (var q = 0u; q < 4u; q++) {
-      let kk = 4u * t + q;
-      l[q] = select(vec4f(0.0), a[min(kk, p.k - 1u) * m4 + col], kk < p.k);
-    }
-    return transpose(l);
+    let kk = 4u * t;
+    let last = p.k - 1u;
+    return transpose(mat4x4f(
+      select(vec4f(0.0), a[min(kk, last) * m4 + col], kk < p.k),
+      select(vec4f(0.0), a[min(kk + 1u, last) * m4 + col], kk + 1u < p.k),
+      select(vec4f(0.0), a[min(kk + 2u, last) * m4 + col], kk + 2u < p.k),
+      select(vec4f(0.0), a[min(kk + 3u, last) * m4 + col], kk + 3u < p.k),
+    ));
   }
   // Stored [M, K] with K % 4 == 0: one vec4 is one row's four k values.
   let k4 = p.k / 4u;
@@ -66,21 +73,39 @@ fn load_b(t: u32, j0: u32) -> mat4x4f {
   // Stored [K, N] with N % 4 == 0: one vec4 holds columns j0..j0+3 at one k.
   let n4 = p.n / 4u;
   let col = min(j0 / 4u, n4 - 1u);
-  var l: mat4x4f;
-  for (var q = 0u; q < 4u; q++) {
-    let kk = 4u * t + q;
-    l[q] = select(vec4f(0.0), b[min(kk, p.k - 1u) * n4 + col], kk < p.k);
-  }
-  return l;
+  let kk = 4u * t;
+  let last = p.k - 1u;
+  return mat4x4f(
+    select(vec4f(0.0), b[min(kk, last) * n4 + col], kk < p.k),
+    select(vec4f(0.0), b[min(kk + 1u, last) * n4 + col], kk + 1u < p.k),
+    select(vec4f(0.0), b[min(kk + 2u, last) * n4 + col], kk + 2u < p.k),
+    select(vec4f(0.0), b[min(kk + 3u, last) * n4 + col], kk + 3u < p.k),
+  );
 }
 
-// Row r of a 4x4 sub-block of C starting at (i0, j0); the tails of M and N are skipped.
+// Row i, columns j0..j0+3 of C; the tails of M and N are skipped.
 fn store_row(i: u32, j0: u32, v: vec4f) {
   if (i >= p.m) { return; }
-  let base = i * p.n;
-  for (var cc = 0u; cc < 4u; cc++) {
-    if (j0 + cc < p.n) { c[base + j0 + cc] = v[cc]; }
+  let at = i * p.n + j0;
+  if (j0 + 3u < p.n) {
+    c[at] = v.x;
+    c[at + 1u] = v.y;
+    c[at + 2u] = v.z;
+    c[at + 3u] = v.w;
+    return;
   }
+  c[at] = v.x;
+  if (j0 + 1u < p.n) { c[at + 1u] = v.y; }
+  if (j0 + 2u < p.n) { c[at + 2u] = v.z; }
+}
+
+// The 4x4 sub-block of C at (i0, j0); column r of `blk` is its row r.
+fn store_block(i0: u32, j0: u32, blk: mat4x4f) {
+  if (j0 >= p.n) { return; }
+  store_row(i0, j0, blk[0]);
+  store_row(i0 + 1u, j0, blk[1]);
+  store_row(i0 + 2u, j0, blk[2]);
+  store_row(i0 + 3u, j0, blk[3]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -88,27 +113,31 @@ fn matmul_reg(@builtin(global_invocation_id) gid: vec3u) {
   let j0 = gid.x * BN;
   let i0 = gid.y * BM;
   if (j0 >= p.n || i0 >= p.m) { return; }
-  // acc[bi * 2 + bj]: the 4x4 sub-block at rows i0 + 4 bi, columns j0 + 4 bj; its column r is
-  // row r of that sub-block (so acc += B-block * A-block, see load_a and load_b).
-  var acc: array<mat4x4f, 4>;
-  var bl: array<mat4x4f, 2>;
+  // accRC: the 4x4 sub-block at rows i0 + 4R, columns j0 + 4C. Column r of each is row r of
+  // the sub-block, so one step along K is acc += B-block * A-block (see load_a and load_b).
+  var acc00 = mat4x4f();
+  var acc01 = mat4x4f();
+  var acc10 = mat4x4f();
+  var acc11 = mat4x4f();
   let steps = (p.k + 3u) / 4u;
   for (var t = 0u; t < steps; t++) {
-    for (var bj = 0u; bj < BN / 4u; bj++) {
-      bl[bj] = load_b(t, j0 + 4u * bj);
-    }
-    for (var bi = 0u; bi < BM / 4u; bi++) {
-      let al = load_a(i0 + 4u * bi, t);
-      for (var bj = 0u; bj < BN / 4u; bj++) {
-        acc[bi * 2u + bj] += bl[bj] * al;
+    let b0 = load_b(t, j0);
+    let a0 = load_a(i0, t);
+    acc00 += b0 * a0;
+    if (BN == 8u) {
+      let b1 = load_b(t, j0 + 4u);
+      acc01 += b1 * a0;
+      if (BM == 8u) {
+        let a1 = load_a(i0 + 4u, t);
+        acc10 += b0 * a1;
+        acc11 += b1 * a1;
       }
+    } else if (BM == 8u) {
+      acc10 += b0 * load_a(i0 + 4u, t);
     }
   }
-  for (var bi = 0u; bi < BM / 4u; bi++) {
-    for (var bj = 0u; bj < BN / 4u; bj++) {
-      for (var r = 0u; r < 4u; r++) {
-        store_row(i0 + 4u * bi + r, j0 + 4u * bj, acc[bi * 2u + bj][r]);
-      }
-    }
-  }
+  store_block(i0, j0, acc00);
+  if (BN == 8u) { store_block(i0, j0 + 4u, acc01); }
+  if (BM == 8u) { store_block(i0 + 4u, j0, acc10); }
+  if (BM == 8u && BN == 8u) { store_block(i0 + 4u, j0 + 4u, acc11); }
 }

@@ -78,38 +78,54 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
 
 // ---- matmul_reg (scalar loads) ---------------------------------------------------------------
 
+// Written out without loops over matrix columns or components: SwiftShader spills anything
+// indexed by a loop counter to memory (see shaders/matmul-vec4.wgsl).
+
+// op(A) row i at k = 4t..4t+3, zero past K (i already clamped below M).
+fn a_row4(i: u32, t: u32) -> vec4f {
+  let kk = 4u * t;
+  let last = p.k - 1u;
+  let v = vec4f(a_at(i, min(kk, last)), a_at(i, min(kk + 1u, last)), a_at(i, min(kk + 2u, last)), a_at(i, min(kk + 3u, last)));
+  return select(vec4f(0.0), v, vec4u(kk) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.k));
+}
+
+// op(B) row kk at columns j0..j0+3, zero when kk is past K (columns past N are clamped).
+fn b_row4(kk: u32, j0: u32) -> vec4f {
+  let kc = min(kk, p.k - 1u);
+  let last = p.n - 1u;
+  let v = vec4f(b_at(kc, min(j0, last)), b_at(kc, min(j0 + 1u, last)), b_at(kc, min(j0 + 2u, last)), b_at(kc, min(j0 + 3u, last)));
+  return select(vec4f(0.0), v, kk < p.k);
+}
+
 // op(A) rows i0..i0+3 at k = 4t..4t+3, as the columns of a matrix (column r = row i0 + r).
 fn load_a(i0: u32, t: u32) -> mat4x4f {
-  var l: mat4x4f;
-  for (var r = 0u; r < 4u; r++) {
-    let i = min(i0 + r, p.m - 1u);
-    for (var q = 0u; q < 4u; q++) {
-      let kk = 4u * t + q;
-      l[r][q] = select(0.0, a_at(i, min(kk, p.k - 1u)), kk < p.k);
-    }
-  }
-  return l;
+  let last = p.m - 1u;
+  return mat4x4f(a_row4(min(i0, last), t), a_row4(min(i0 + 1u, last), t), a_row4(min(i0 + 2u, last), t), a_row4(min(i0 + 3u, last), t));
 }
 
 // op(B) rows k = 4t..4t+3 at columns j0..j0+3, as the columns of a matrix (column q = k 4t + q).
 fn load_b(t: u32, j0: u32) -> mat4x4f {
-  var l: mat4x4f;
-  for (var q = 0u; q < 4u; q++) {
-    let kk = 4u * t + q;
-    let kc = min(kk, p.k - 1u);
-    for (var cc = 0u; cc < 4u; cc++) {
-      l[q][cc] = select(0.0, b_at(kc, min(j0 + cc, p.n - 1u)), kk < p.k);
-    }
-  }
-  return l;
+  let kk = 4u * t;
+  return mat4x4f(b_row4(kk, j0), b_row4(kk + 1u, j0), b_row4(kk + 2u, j0), b_row4(kk + 3u, j0));
 }
 
+// Row i, columns j0..j0+3 of C; the tails of M and N are skipped.
 fn store_row(i: u32, j0: u32, v: vec4f) {
   if (i >= p.m) { return; }
-  let base = i * p.n;
-  for (var cc = 0u; cc < 4u; cc++) {
-    if (j0 + cc < p.n) { c[base + j0 + cc] = v[cc]; }
-  }
+  let at = i * p.n + j0;
+  c[at] = v.x;
+  if (j0 + 1u < p.n) { c[at + 1u] = v.y; }
+  if (j0 + 2u < p.n) { c[at + 2u] = v.z; }
+  if (j0 + 3u < p.n) { c[at + 3u] = v.w; }
+}
+
+// The 4x4 sub-block of C at (i0, j0); column r of `blk` is its row r.
+fn store_block(i0: u32, j0: u32, blk: mat4x4f) {
+  if (j0 >= p.n) { return; }
+  store_row(i0, j0, blk[0]);
+  store_row(i0 + 1u, j0, blk[1]);
+  store_row(i0 + 2u, j0, blk[2]);
+  store_row(i0 + 3u, j0, blk[3]);
 }
 
 // Same blocking as matmul_reg in shaders/matmul-vec4.wgsl; only the loads differ.
@@ -118,25 +134,31 @@ fn matmul_reg(@builtin(global_invocation_id) gid: vec3u) {
   let j0 = gid.x * BN;
   let i0 = gid.y * BM;
   if (j0 >= p.n || i0 >= p.m) { return; }
-  var acc: array<mat4x4f, 4>;
-  var bl: array<mat4x4f, 2>;
+  // accRC: the 4x4 sub-block at rows i0 + 4R, columns j0 + 4C. Column r of each is row r of
+  // the sub-block, so one step along K is acc += B-block * A-block (see load_a and load_b).
+  var acc00 = mat4x4f();
+  var acc01 = mat4x4f();
+  var acc10 = mat4x4f();
+  var acc11 = mat4x4f();
   let steps = (p.k + 3u) / 4u;
   for (var t = 0u; t < steps; t++) {
-    for (var bj = 0u; bj < BN / 4u; bj++) {
-      bl[bj] = load_b(t, j0 + 4u * bj);
-    }
-    for (var bi = 0u; bi < BM / 4u; bi++) {
-      let al = load_a(i0 + 4u * bi, t);
-      for (var bj = 0u; bj < BN / 4u; bj++) {
-        acc[bi * 2u + bj] += bl[bj] * al;
+    let b0 = load_b(t, j0);
+    let a0 = load_a(i0, t);
+    acc00 += b0 * a0;
+    if (BN == 8u) {
+      let b1 = load_b(t, j0 + 4u);
+      acc01 += b1 * a0;
+      if (BM == 8u) {
+        let a1 = load_a(i0 + 4u, t);
+        acc10 += b0 * a1;
+        acc11 += b1 * a1;
       }
+    } else if (BM == 8u) {
+      acc10 += b0 * load_a(i0 + 4u, t);
     }
   }
-  for (var bi = 0u; bi < BM / 4u; bi++) {
-    for (var bj = 0u; bj < BN / 4u; bj++) {
-      for (var r = 0u; r < 4u; r++) {
-        store_row(i0 + 4u * bi + r, j0 + 4u * bj, acc[bi * 2u + bj][r]);
-      }
-    }
-  }
+  store_block(i0, j0, acc00);
+  if (BN == 8u) { store_block(i0, j0 + 4u, acc01); }
+  if (BM == 8u) { store_block(i0 + 4u, j0, acc10); }
+  if (BM == 8u && BN == 8u) { store_block(i0 + 4u, j0 + 4u, acc11); }
 }

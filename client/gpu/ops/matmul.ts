@@ -19,7 +19,7 @@ export type MatmulVariant = string;
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'reg4x4', 'reg8x4', 'reg8x8'];
 
 /** Used until the tuner has chosen for this adapter: the fastest on SwiftShader in bench/. */
-export const DEFAULT_MATMUL_VARIANT: MatmulVariant = 'reg8x4';
+export const DEFAULT_MATMUL_VARIANT: MatmulVariant = 'reg8x8';
 
 interface Blocking {
   /** Invocations per workgroup along N (x) and M (y). */
