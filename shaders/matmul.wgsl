@@ -1,8 +1,9 @@
 // Matmul with scalar loads, any shape: C[M, N] = op(A)·op(B) with op(X) = Xᵀ when TRANS_X.
-// Two kernels: matmul_tiled, the classic workgroup-memory tiling (one output per invocation,
-// TILE x TILE tiles of A and B staged per step along K), and matmul_reg, the register-blocked
-// kernel of shaders/matmul-vec4.wgsl fed by scalar loads, for rows whose length is not a
-// multiple of 4 (bindings then only guarantee 4-byte sizes, so no vec4 view is safe).
+// Three kernels: matmul_tiled, the classic workgroup-memory tiling (one output per invocation,
+// TILE x TILE tiles of A and B staged per step along K); matmul_tiled_reg, workgroup tiles feeding
+// 4x4 register blocks (for real GPUs); and matmul_reg, the register-blocked kernel of
+// shaders/matmul-vec4.wgsl fed by scalar loads, for rows whose length is not a multiple of 4
+// (bindings then only guarantee 4-byte sizes, so no vec4 view is safe).
 // Out-of-range rows, columns and k are never read past: tiles take zeros, register blocks clamp
 // the index and zero the k tail.
 
@@ -25,6 +26,7 @@ override WG_X: u32 = 8;       // matmul_reg: workgroup size
 override WG_Y: u32 = 8;
 override BM: u32 = 8;         // matmul_reg: rows of C per invocation, 4 or 8
 override BN: u32 = 4;         // matmul_reg: columns of C per invocation, 4 or 8
+override RT: u32 = 8;         // matmul_tiled_reg: workgroup RT x RT, C tile 4RT x 4RT, K step 4RT
 
 // op(A)[i, kk] and op(B)[kk, j] for indices known to be in range.
 fn a_at(i: u32, kk: u32) -> f32 {
@@ -76,7 +78,7 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
   }
 }
 
-// ---- matmul_reg (scalar loads) ---------------------------------------------------------------
+// ---- 4x4 register blocks from scalar loads (matmul_reg, matmul_tiled_reg) -------------------
 
 // Written out without loops over matrix columns or components: SwiftShader spills anything
 // indexed by a loop counter to memory (see shaders/matmul-vec4.wgsl).
@@ -127,6 +129,45 @@ fn store_block(i0: u32, j0: u32, blk: mat4x4f) {
   store_row(i0 + 2u, j0, blk[2]);
   store_row(i0 + 3u, j0, blk[3]);
 }
+
+// ---- matmul_tiled_reg -------------------------------------------------------------------------
+// Both ideas at once, for GPUs with real on-chip workgroup memory: an RT x RT workgroup stages a
+// 4RT x 4RT tile of op(A) and of op(B) (as vec4 rows) per step of 4RT along K, then each invocation
+// multiplies 4x4 register blocks out of them. Staging goes through a_row4/b_row4, so any shape.
+
+var<workgroup> rt_a: array<vec4f, 4u * RT * RT>; // [4RT rows of op(A)][RT k-quads]
+var<workgroup> rt_b: array<vec4f, 4u * RT * RT>; // [4RT k of op(B)][RT column-quads]
+
+@compute @workgroup_size(RT, RT)
+fn matmul_tiled_reg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let tile = 4u * RT;
+  let row0 = wg.y * tile;
+  let col0 = wg.x * tile;
+  let lin = lid.y * RT + lid.x;
+  let last_row = p.m - 1u;
+  var acc = mat4x4f();
+  for (var k0 = 0u; k0 < p.k; k0 += tile) {
+    for (var s = 0u; s < 4u; s++) {
+      let v = lin + s * RT * RT;
+      let r = v / RT;
+      let q = v % RT;
+      rt_a[v] = a_row4(min(row0 + r, last_row), k0 / 4u + q);
+      rt_b[v] = b_row4(k0 + r, col0 + 4u * q);
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < RT; q++) {
+      let ar = 4u * lid.y * RT + q;
+      let am = mat4x4f(rt_a[ar], rt_a[ar + RT], rt_a[ar + 2u * RT], rt_a[ar + 3u * RT]);
+      let br = 4u * q * RT + lid.x;
+      let bm = mat4x4f(rt_b[br], rt_b[br + RT], rt_b[br + 2u * RT], rt_b[br + 3u * RT]);
+      acc += bm * am;
+    }
+    workgroupBarrier();
+  }
+  store_block(row0 + 4u * lid.y, col0 + 4u * lid.x, acc);
+}
+
+// ---- matmul_reg (scalar loads) ---------------------------------------------------------------
 
 // Same blocking as matmul_reg in shaders/matmul-vec4.wgsl; only the loads differ.
 @compute @workgroup_size(WG_X, WG_Y)

@@ -9,14 +9,16 @@ import type { Binding, Dispatch, Gpu } from '../runtime.ts';
 
 /**
  * `tiled`: one output per invocation, TILE x TILE tiles of A and B in workgroup memory (the
- * classic kernel; fastest where workgroup memory is real on-chip memory).
+ * classic kernel).
+ * `tiled-reg`: 8x8 invocations stage 32x32 tiles of A and B in workgroup memory and each computes
+ * a 4x4 block from them (the usual winner where workgroup memory is real on-chip memory).
  * `reg4x4`, `reg8x4`, `reg8x8`: each invocation keeps a BM x BN block of C in registers, no
  * workgroup memory or barriers; vec4 loads when both operands' rows are a multiple of 4 long,
  * scalar loads otherwise (fastest on SwiftShader, where barriers and bounds checks are costly).
  */
 export type MatmulVariant = string;
 
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'reg4x4', 'reg8x4', 'reg8x8'];
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'tiled-reg', 'reg4x4', 'reg8x4', 'reg8x8'];
 
 /** Used until the tuner has chosen for this adapter: the fastest on SwiftShader in bench/. */
 export const DEFAULT_MATMUL_VARIANT: MatmulVariant = 'reg8x8';
@@ -29,8 +31,10 @@ interface Blocking {
 }
 
 const TILE = 16;
+const RT = 8;
 const BLOCKING: Record<string, Blocking> = {
   tiled: { wg: [TILE, TILE], block: [1, 1] },
+  'tiled-reg': { wg: [RT, RT], block: [4, 4] },
   reg4x4: { wg: [8, 8], block: [4, 4] },
   reg8x4: { wg: [8, 8], block: [8, 4] },
   reg8x8: { wg: [8, 8], block: [8, 8] },
@@ -72,6 +76,9 @@ export function matmulKernel(variant: MatmulVariant, transA = false, transB = fa
   const bindings = ['read', 'read', 'storage', 'uniform'] as const;
   if (variant === 'tiled') {
     return { name: `matmul_tiled_${layout}`, source: scalarSource, entryPoint: 'matmul_tiled', bindings, overrides: { ...flags, TILE } };
+  }
+  if (variant === 'tiled-reg') {
+    return { name: `matmul_tiled-reg_${layout}`, source: scalarSource, entryPoint: 'matmul_tiled_reg', bindings, overrides: { ...flags, RT } };
   }
   const blocking = Object.hasOwn(BLOCKING, variant) ? BLOCKING[variant] : undefined;
   if (!blocking) throw new Error(`unknown matmul variant "${variant}" (known: ${MATMUL_VARIANTS.join(', ')})`);
