@@ -67,7 +67,10 @@ export interface DequantizeInt8Args {
   block?: number;
 }
 
-/** q i8[N] (packed), scales f32[ceil(N/block)] -> x f32[N] = q · scale of its block. */
+/**
+ * q i8[N] (packed), scales f32[ceil(N/block)] -> x f32[N] = q · scale of its block.
+ * @example dequantizeInt8(gpu, { q, scales, x: grads, count: n }); // block must match quantizeInt8's
+ */
 export function dequantizeInt8(gpu: Gpu, a: DequantizeInt8Args): Dispatch {
   const block = a.block ?? DEFAULT_BLOCK;
   checkBlock(block);
@@ -88,7 +91,10 @@ export interface PackF16Args {
   count: number;
 }
 
-/** x f32[N] -> packed u32[ceil(N/2)] (binary16 pairs). */
+/**
+ * x f32[N] -> packed u32[ceil(N/2)] (binary16 pairs).
+ * @example gpu.submit([packF16(gpu, { x: grads, packed, count: n })]); // read packed as Uint16Array
+ */
 export function packF16(gpu: Gpu, a: PackF16Args): Dispatch {
   checkCount('packF16', a.count);
   return gpu.prepare({
@@ -107,7 +113,10 @@ export interface UnpackF16Args {
   count: number;
 }
 
-/** packed u32[ceil(N/2)] -> x f32[N]. */
+/**
+ * packed u32[ceil(N/2)] -> x f32[N].
+ * @example gpu.submit([unpackF16(gpu, { packed, x: delta, count: n })]);
+ */
 export function unpackF16(gpu: Gpu, a: UnpackF16Args): Dispatch {
   checkCount('unpackF16', a.count);
   return gpu.prepare({
