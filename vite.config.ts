@@ -7,6 +7,20 @@ import { playwright } from '@vitest/browser-playwright';
 import { chromiumLaunchOptions } from './server/chromium.ts';
 import { crowdtrainDevData } from './server/dev-plugin.ts';
 
+// Vitest 5's reporter calls Map.groupBy (Node 21+) when it prints failures; Node 20 lacks it.
+if (typeof (Map as { groupBy?: unknown }).groupBy !== 'function') {
+  (Map as unknown as { groupBy: <K, V>(items: Iterable<V>, key: (v: V, i: number) => K) => Map<K, V[]> }).groupBy = (items, key) => {
+    const out = new Map();
+    let i = 0;
+    for (const item of items) {
+      const k = key(item, i++);
+      if (!out.has(k)) out.set(k, []);
+      out.get(k).push(item);
+    }
+    return out;
+  };
+}
+
 const root = import.meta.dirname;
 const dataDir = resolve(process.env.CROWDTRAIN_DATA_DIR ?? resolve(root, 'data'));
 const pages = resolve(root, 'client/pages');
@@ -21,7 +35,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     rollupOptions: {
-      input: { train: resolve(pages, 'train.html') },
+      input: { index: resolve(pages, 'index.html'), train: resolve(pages, 'train.html') },
     },
   },
   test: {
@@ -34,6 +48,9 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.browser.test.ts'],
           environment: 'node',
+          // Coordinator tests run real rounds with real workers: seconds, not milliseconds.
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
         },
       },
       {

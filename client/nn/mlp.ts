@@ -72,6 +72,8 @@ export class MlpExecutor {
   private lossSteps = 0;
   private readonly evalBatch: number;
   private evalPlan?: ForwardPlan;
+  /** Every buffer this executor created, destroyed by destroy(). */
+  private owned: GPUBuffer[] = [];
   private data?: { x: GPUBuffer; y: GPUBuffer; order: GPUBuffer; count: number; gather: Dispatch; cursor: number };
 
   constructor(
@@ -86,16 +88,16 @@ export class MlpExecutor {
     this.layout = mlpLayout(opts.spec);
     this.gpuLayout = mlpLayout(opts.spec, ALIGN);
     const bytes = this.gpuLayout.count * 4;
-    this.params = gpu.buffer(bytes, 'params');
-    this.grads = gpu.buffer(bytes, 'grads');
-    this.state = Array.from({ length: optimizerStateCount(opts.optimizer.kind) }, (_, i) => gpu.buffer(bytes, `optimizer-state-${i}`));
+    this.params = this.alloc(bytes, 'params');
+    this.grads = this.alloc(bytes, 'grads');
+    this.state = Array.from({ length: optimizerStateCount(opts.optimizer.kind) }, (_, i) => this.alloc(bytes, `optimizer-state-${i}`));
     this.setParams(initMlpParams(opts.spec, opts.seed ?? 0));
 
     this.train = this.planForward(this.batch);
     const classes = this.spec.layers[this.depth];
-    this.lossRows = gpu.buffer(this.batch * 4, 'loss-rows');
-    this.dlogits = gpu.buffer(this.batch * classes * 4, 'dlogits');
-    this.lossSum = gpu.buffer(4, 'loss-sum');
+    this.lossRows = this.alloc(this.batch * 4, 'loss-rows');
+    this.dlogits = this.alloc(this.batch * classes * 4, 'dlogits');
+    this.lossSum = this.alloc(4, 'loss-sum');
     this.backward = this.planBackward();
     this.optimize = optimizerStep(gpu, {
       params: this.params,
@@ -107,6 +109,12 @@ export class MlpExecutor {
     });
   }
 
+  private alloc(bytes: number, label: string): GPUBuffer {
+    const b = this.gpu.buffer(bytes, label);
+    this.owned.push(b);
+    return b;
+  }
+
   /** A tensor of the padded GPU layout as a binding range of `buf`. */
   private range(buf: GPUBuffer, tensor: number): GPUBufferBinding {
     const t = this.gpuLayout.tensors[tensor];
@@ -115,16 +123,16 @@ export class MlpExecutor {
 
   private planForward(batch: number): ForwardPlan {
     const { gpu, spec } = this;
-    const x = gpu.buffer(batch * spec.layers[0] * 4, `x[${batch}]`);
-    const y = gpu.buffer(batch * 4, `labels[${batch}]`);
+    const x = this.alloc(batch * spec.layers[0] * 4, `x[${batch}]`);
+    const y = this.alloc(batch * 4, `labels[${batch}]`);
     const pre: GPUBuffer[] = [];
     const out: GPUBuffer[] = [];
     const dispatches: Dispatch[] = [];
     let input: Binding = x;
     for (let l = 0; l < this.depth; l++) {
       const [cin, cout] = [spec.layers[l], spec.layers[l + 1]];
-      pre.push(gpu.buffer(batch * cout * 4, `z${l}[${batch}]`));
-      out.push(gpu.buffer(batch * cout * 4, `a${l}[${batch}]`));
+      pre.push(this.alloc(batch * cout * 4, `z${l}[${batch}]`));
+      out.push(this.alloc(batch * cout * 4, `a${l}[${batch}]`));
       dispatches.push(matmul(gpu, { a: input, b: this.range(this.params, 2 * l), c: pre[l], m: batch, n: cout, k: cin, transB: true }));
       dispatches.push(biasAct(gpu, { x: pre[l], bias: this.range(this.params, 2 * l + 1), y: out[l], rows: batch, cols: cout, act: this.activation(l) }));
       input = out[l];
@@ -150,14 +158,14 @@ export class MlpExecutor {
       const [cin, cout] = [spec.layers[l], spec.layers[l + 1]];
       let dz = dOut;
       if (this.activation(l) !== 'none') {
-        dz = gpu.buffer(B * cout * 4, `dz${l}`);
+        dz = this.alloc(B * cout * 4, `dz${l}`);
         d.push(biasActBackward(gpu, { x: train.pre[l], bias: this.range(this.params, 2 * l + 1), dy: dOut, dx: dz, rows: B, cols: cout, act: this.activation(l) }));
       }
       const input = l === 0 ? train.x : train.out[l - 1];
       d.push(matmul(gpu, { a: dz, b: input, c: this.range(this.grads, 2 * l), m: cout, n: cin, k: B, transA: true }));
       d.push(colSum(gpu, { x: dz, out: this.range(this.grads, 2 * l + 1), rows: B, cols: cout }));
       if (l > 0) {
-        const dIn = gpu.buffer(B * cin * 4, `da${l - 1}`);
+        const dIn = this.alloc(B * cin * 4, `da${l - 1}`);
         d.push(matmul(gpu, { a: dz, b: this.range(this.params, 2 * l), c: dIn, m: B, n: cin, k: cout }));
         dOut = dIn;
       }
@@ -296,6 +304,15 @@ export class MlpExecutor {
   /** Bytes of GPU memory this executor allocated for parameters, gradients and optimizer state. */
   get parameterBytes(): number {
     return (2 + this.state.length) * this.gpuLayout.count * 4;
+  }
+
+  /** Frees every GPU buffer of this executor; it cannot be used afterwards. */
+  destroy(): void {
+    this.releaseDataset();
+    const dispatches = [...this.train.dispatches, ...this.backward, this.optimize, ...(this.evalPlan?.dispatches ?? [])];
+    for (const d of dispatches) d.uniforms?.destroy();
+    for (const b of this.owned) b.destroy();
+    this.owned = [];
   }
 
   private releaseDataset(): void {

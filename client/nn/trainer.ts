@@ -1,7 +1,7 @@
 // One-tab training loop: epochs of seeded shuffles over a GPU-resident dataset, progress every
 // few steps, test evaluation after each epoch. Knows nothing of pages or of the coordinator.
 import type { Dataset } from '../../shared/dataset.ts';
-import { createRng } from '../../shared/rng.ts';
+import { epochOrder } from '../../shared/epoch-order.ts';
 import type { MlpExecutor } from './mlp.ts';
 
 export interface TrainProgress {
@@ -37,13 +37,6 @@ export interface TrainResult {
   testAccuracy: number;
   testLoss: number;
   history: TrainProgress[];
-}
-
-/** Example order of one epoch: a seeded permutation of [0, n). */
-export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return createRng((seed * 1_000_003 + epoch) >>> 0).shuffle(order);
 }
 
 /**

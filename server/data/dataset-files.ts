@@ -1,14 +1,22 @@
 // Serves the built-in datasets over HTTP, framework-neutral so that the coordinator (Fastify)
 // and the dev/test server (Vite) answer the same URLs the same way.
 //   GET /api/datasets/mnist           -> JSON index: each split's count, features, classes, url
-//   GET /api/datasets/mnist/<sha256>  -> the split's bytes, immutable (the URL is its content hash)
-import { encodedMnist } from './mnist.ts';
+//   GET /api/datasets/mnist/<sha256>  -> a split's or a shard's bytes, immutable (the URL is its hash)
+import { encodedMnist, encodedMnistShards } from './mnist.ts';
+import type { ShardInfo } from '../../shared/protocol.ts';
 
 export const DATASET_PREFIX = '/api/datasets/';
 
 export interface DatasetIndex {
   name: string;
   splits: Record<'train' | 'test', { url: string; bytes: number; sha256: string }>;
+  /** The train split in contiguous shards: what workers fetch, each once. */
+  shards: ShardInfo[];
+}
+
+/** Shard descriptors of the built-in MNIST train split. */
+export function mnistShardInfo(dataDir: string): ShardInfo[] {
+  return encodedMnistShards(dataDir).map((s) => ({ url: `${DATASET_PREFIX}mnist/${s.hash}`, sha256: s.hash, start: s.start, count: s.count, bytes: s.bytes.byteLength }));
 }
 
 export interface HttpAnswer {
@@ -33,10 +41,11 @@ export function answerDatasetRequest(dataDir: string, path: string): HttpAnswer 
       splits: Object.fromEntries(
         splits.map((s) => [s.name, { url: `${DATASET_PREFIX}mnist/${s.hash}`, bytes: s.bytes.byteLength, sha256: s.hash }]),
       ) as DatasetIndex['splits'],
+      shards: mnistShardInfo(dataDir),
     };
     return json(200, index);
   }
-  const found = splits.find((s) => s.hash === parts[1]);
+  const found = [...splits, ...encodedMnistShards(dataDir)].find((s) => s.hash === parts[1]);
   if (!found || parts.length > 2) return json(404, { error: 'unknown_shard', message: `no mnist data at ${path}` });
   return {
     status: 200,

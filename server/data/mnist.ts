@@ -93,3 +93,33 @@ export function encodedMnist(dataDir: string): EncodedSplit[] {
   }
   return out;
 }
+
+export const MNIST_SHARD_SIZE = 1000;
+
+export interface EncodedShard {
+  /** First example index (in the train split) the shard holds. */
+  start: number;
+  count: number;
+  bytes: Uint8Array;
+  hash: string;
+}
+
+const shardCache = new Map<string, EncodedShard[]>();
+
+/** The train split cut into contiguous shards, each its own CTDS file with a content hash. */
+export function encodedMnistShards(dataDir: string, shardSize = MNIST_SHARD_SIZE): EncodedShard[] {
+  const key = `${dataDir}:${shardSize}`;
+  let out = shardCache.get(key);
+  if (!out) {
+    const { train } = loadMnist(dataDir);
+    out = [];
+    for (let start = 0; start < train.count; start += shardSize) {
+      const count = Math.min(shardSize, train.count - start);
+      const idx = Uint32Array.from({ length: count }, (_, i) => start + i);
+      const bytes = encodeDataset(selectExamples(train, idx));
+      out.push({ start, count, bytes, hash: createHash('sha256').update(bytes).digest('hex') });
+    }
+    shardCache.set(key, out);
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+// Picks a worker's backend at join: WebGPU when there is an adapter and it beats the CPU on a
+// small batch of the run's model, else the CPU (with the reason, which the page shows).
+import type { AdapterSummary } from '../gpu/device.ts';
+import { Gpu } from '../gpu/runtime.ts';
+import { createRng, randomUniform } from '../../shared/rng.ts';
+import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
+import type { Backend } from '../../shared/protocol.ts';
+import { CpuBackend, WebGpuBackend, type GradientBackend } from './backend.ts';
+
+export interface BackendChoice {
+  kind: Backend;
+  reason: string;
+  adapter: AdapterSummary | null;
+  /** Median milliseconds per timed batch, per backend tried. */
+  timings: Partial<Record<Backend, number>>;
+  gpu: Gpu | null;
+}
+
+async function timeBackend(b: GradientBackend, spec: MlpSpec, batch: number, reps = 3): Promise<number> {
+  const rng = createRng(1);
+  const x = randomUniform(rng, batch * spec.layers[0], 0, 1);
+  const labels = Array.from({ length: batch }, () => rng.int(spec.layers[spec.layers.length - 1]));
+  b.setParams(initMlpParams(spec, 1));
+  await b.gradients(x, labels, batch); // warm-up: compiles pipelines, fills caches
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await b.gradients(x, labels, batch);
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, c) => a - c)[Math.floor(reps / 2)];
+}
+
+/** `force` skips the timing (a person or a test may insist on one backend). */
+export async function chooseBackend(spec: MlpSpec, batch: number, force?: Backend): Promise<BackendChoice> {
+  let gpu: Gpu | null = null;
+  let noGpu = '';
+  if (force !== 'cpu') {
+    try {
+      gpu = await Gpu.create();
+    } catch (err) {
+      noGpu = (err as Error).message;
+    }
+  }
+  if (!gpu) return { kind: 'cpu', reason: force === 'cpu' ? 'CPU chosen by request' : `no WebGPU: ${noGpu}`, adapter: null, timings: {}, gpu: null };
+  const adapter = gpu.info;
+  if (force === 'webgpu') return { kind: 'webgpu', reason: 'WebGPU chosen by request', adapter, timings: {}, gpu };
+  const small = Math.min(batch, 64);
+  const webgpu = new WebGpuBackend(gpu, spec);
+  const cpu = new CpuBackend(spec, small);
+  const timings = { webgpu: await timeBackend(webgpu, spec, small), cpu: await timeBackend(cpu, spec, small) };
+  webgpu.dispose();
+  cpu.dispose();
+  const per = `${timings.webgpu.toFixed(1)} ms on WebGPU vs ${timings.cpu.toFixed(1)} ms on the CPU per ${small} examples`;
+  if (timings.cpu < timings.webgpu) {
+    const what = adapter.software ? `this adapter (${adapter.architecture || adapter.description || 'software'}) emulates a GPU on the CPU` : 'the CPU was faster here';
+    return { kind: 'cpu', reason: `${what}: ${per}`, adapter, timings, gpu };
+  }
+  return { kind: 'webgpu', reason: per, adapter, timings, gpu };
+}
+
+/** Makes (and warms up) the chosen backend for a run's model. */
+export async function makeBackend(choice: BackendChoice, spec: MlpSpec, maxBatch: number): Promise<GradientBackend> {
+  const b: GradientBackend = choice.kind === 'webgpu' && choice.gpu ? new WebGpuBackend(choice.gpu, spec) : new CpuBackend(spec, maxBatch);
+  await timeBackend(b, spec, maxBatch, 1); // shader warm-up at the task size, before the first task
+  return b;
+}
+

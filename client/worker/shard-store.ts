@@ -1,0 +1,57 @@
+// The worker's copy of the training data: shards fetched over HTTP at their content-hashed
+// URLs, each once (concurrent requests for one shard share a fetch), then batches cut from them.
+import { decodeDataset, type Dataset } from '../../shared/dataset.ts';
+import type { ShardInfo } from '../../shared/protocol.ts';
+
+export class ShardStore {
+  private shards = new Map<string, Promise<Dataset>>();
+  /** Shard fetches made (each shard once). */
+  fetches = 0;
+  bytesFetched = 0;
+
+  constructor(
+    private readonly infos: ShardInfo[],
+    private readonly base = '',
+  ) {}
+
+  private shardFor(index: number): ShardInfo {
+    const s = this.infos.find((i) => index >= i.start && index < i.start + i.count);
+    if (!s) throw new RangeError(`example ${index} is in no shard of this dataset`);
+    return s;
+  }
+
+  private load(info: ShardInfo): Promise<Dataset> {
+    let p = this.shards.get(info.sha256);
+    if (!p) {
+      p = (async () => {
+        const res = await fetch(`${this.base}${info.url}`);
+        if (!res.ok) throw new Error(`shard ${info.url}: the server answered ${res.status}`);
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        this.fetches++;
+        this.bytesFetched += bytes.byteLength;
+        return decodeDataset(bytes);
+      })();
+      p.catch(() => this.shards.delete(info.sha256)); // a failed fetch is retried next time
+      this.shards.set(info.sha256, p);
+    }
+    return p;
+  }
+
+  /** Inputs [n, features] as pixel/255 and labels [n] of the examples at `indices`. */
+  async batch(indices: Uint32Array): Promise<{ x: Float32Array; labels: Uint8Array }> {
+    const infos = [...new Set([...indices].map((i) => this.shardFor(i)))];
+    const loaded = new Map(await Promise.all(infos.map(async (info) => [info, await this.load(info)] as const)));
+    const features = loaded.values().next().value!.features;
+    const x = new Float32Array(indices.length * features);
+    const labels = new Uint8Array(indices.length);
+    indices.forEach((index, row) => {
+      const info = this.shardFor(index);
+      const ds = loaded.get(info)!;
+      const local = index - info.start;
+      labels[row] = ds.y[local];
+      const src = ds.x.subarray(local * features, (local + 1) * features);
+      for (let f = 0; f < features; f++) x[row * features + f] = src[f] / 255;
+    });
+    return { x, labels };
+  }
+}

@@ -1,0 +1,215 @@
+// A contributing worker: connects to the coordinator, keeps the run's parameters, computes each
+// task's gradient with its backend and sends it back, within the work cap the person set.
+// No DOM here: the contributor page drives it, and so do headless workers and Node tests.
+import { io, type Socket } from 'socket.io-client';
+import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type TaskMeta, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
+import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
+import type { GradientBackend } from './backend.ts';
+import { ShardStore } from './shard-store.ts';
+
+export type WorkerState = 'idle' | 'connecting' | 'warming-up' | 'training' | 'paused' | 'reconnecting' | 'stopped' | 'refused';
+
+export interface WorkerStats {
+  workerId: string | null;
+  state: WorkerState;
+  backend: Backend;
+  /** Samples/s of this worker over its recent tasks, cap and idle time included. */
+  samplesPerSec: number;
+  /** Examples whose gradients the coordinator accepted from this tab. */
+  contributedSamples: number;
+  tasksDone: number;
+  tasksRejected: number;
+  run: RunUpdate | null;
+  /** The last error or refusal, for the page to show. */
+  message: string | null;
+}
+
+export interface WorkerClientOptions {
+  /** Coordinator origin; '' for the page's own. */
+  url?: string;
+  /** Makes the backend for a run's model (warm-up included). */
+  makeBackend: (run: RunInfo) => Promise<GradientBackend>;
+  backend: Backend;
+  hello?: Partial<Omit<WorkerHello, 'protocol' | 'backend'>>;
+  /** Fraction of the time this worker may compute, in (0, 1]. */
+  cap?: number;
+  /** Protocol version to announce (tests use a wrong one). */
+  protocol?: number;
+  onChange?: (stats: WorkerStats) => void;
+}
+
+type ClientSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class WorkerClient {
+  private socket?: ClientSocket;
+  private backend?: GradientBackend;
+  private backendFor?: string;
+  private shards?: ShardStore;
+  private run?: RunInfo;
+  private params?: { version: number; data: Float32Array };
+  private queue: { meta: TaskMeta; indices: Uint32Array }[] = [];
+  private busy = false;
+  private cap: number;
+  private paused = false;
+  private rate = { samples: 0, ms: 0 };
+  readonly stats: WorkerStats;
+
+  constructor(private readonly opts: WorkerClientOptions) {
+    this.cap = opts.cap ?? 1;
+    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, message: null };
+  }
+
+  private set(patch: Partial<WorkerStats>): void {
+    Object.assign(this.stats, patch);
+    this.opts.onChange?.({ ...this.stats });
+  }
+
+  /** Connects and starts contributing; reconnects by itself until stop(). */
+  start(): void {
+    if (this.socket) return;
+    this.set({ state: 'connecting', message: null });
+    const hello = { protocol: this.opts.protocol ?? PROTOCOL_VERSION, backend: this.opts.backend, ...this.opts.hello };
+    const socket: ClientSocket = io(`${this.opts.url ?? ''}${WORKER_NAMESPACE}`, { auth: hello, transports: ['websocket'], reconnectionDelayMax: 5000, forceNew: true });
+    this.socket = socket;
+    socket.on('connect_error', (err) => {
+      const data = (err as Error & { data?: RefusalData }).data;
+      if (data?.code) {
+        // Refused by the coordinator: retrying would be refused again.
+        this.set({ state: 'refused', message: data.message });
+        socket.disconnect();
+        return;
+      }
+      this.set({ state: 'reconnecting', message: `cannot reach the coordinator: ${err.message}` });
+    });
+    socket.on('disconnect', (reason) => {
+      if (this.stats.state === 'stopped' || this.stats.state === 'refused') return;
+      this.queue = [];
+      this.set({ state: 'reconnecting', message: `connection lost (${reason})` });
+      if (reason === 'io server disconnect') socket.connect();
+    });
+    socket.on('welcome', (w) => {
+      this.set({ workerId: w.workerId, message: null });
+      if (w.run) void this.useRun(w.run);
+    });
+    socket.on('run', (run) => {
+      if (run) void this.useRun(run);
+    });
+    socket.on('params', (meta, data) => {
+      if (meta.runId !== this.run?.id) return;
+      this.params = { version: meta.version, data: float32From(data, true) };
+      this.backend?.setParams(this.params.data);
+    });
+    socket.on('task', (meta, indices) => {
+      this.queue.push({ meta, indices: uint32From(indices, true) });
+      void this.drain();
+    });
+    socket.on('run-update', (u) => this.set({ run: u }));
+  }
+
+  private async useRun(run: RunInfo): Promise<void> {
+    const same = this.run?.id === run.id;
+    this.run = run;
+    this.set({ run: { runId: run.id, state: run.state, version: run.version, loss: this.stats.run?.loss ?? null, accuracy: this.stats.run?.accuracy ?? null, workers: this.stats.run?.workers ?? 0, samplesPerSec: this.stats.run?.samplesPerSec ?? 0, samples: this.stats.run?.samples ?? 0 } });
+    if (!same) {
+      this.params = undefined;
+      this.shards = new ShardStore(run.dataset.shards, this.opts.url ?? '');
+    }
+    const key = `${run.id}:${run.model.layers.join('-')}`;
+    if (this.backendFor !== key) {
+      this.set({ state: 'warming-up' });
+      this.backend?.dispose();
+      this.backend = undefined;
+      const backend = await this.opts.makeBackend(run); // compiles every pipeline before any task
+      if (this.run?.id !== run.id) return backend.dispose();
+      this.backend = backend;
+      this.backendFor = key;
+      if (this.params) backend.setParams(this.params.data);
+    }
+    this.announceReady();
+  }
+
+  private announceReady(): void {
+    if (!this.socket?.connected || !this.run || !this.backend || this.paused) return;
+    if (this.run.state !== 'running') {
+      this.set({ state: 'training', message: `run ${this.run.name} is ${this.run.state}` });
+      return;
+    }
+    this.set({ state: 'training' });
+    this.socket.emit('ready', { runId: this.run.id, version: this.params?.version ?? 0 });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length) await this.compute(this.queue.shift()!);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async compute({ meta, indices }: { meta: TaskMeta; indices: Uint32Array }): Promise<void> {
+    const socket = this.socket;
+    if (!socket || !this.backend || !this.shards) return;
+    if (!this.params || this.params.version !== meta.version) {
+      // Params@version always precede their tasks on the socket; a mismatch means a stale task.
+      this.announceReady();
+      return;
+    }
+    const started = performance.now();
+    const { x, labels } = await this.shards.batch(indices);
+    const { loss, grads } = await this.backend.gradients(x, labels, indices.length);
+    const computeMs = performance.now() - started;
+    const payload = toArrayBuffer(grads);
+    const ack = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
+      socket.timeout(meta.leaseMs + 10_000).emit('result', { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, payload, (err: Error | null, a?: { ok: boolean; error?: string }) =>
+        resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
+      );
+    });
+    // Work cap: rest so that computing takes at most `cap` of the wall time.
+    const rest = this.cap < 1 ? (computeMs * (1 - this.cap)) / this.cap : 0;
+    if (rest > 0) await sleep(rest);
+    this.rate.samples = this.rate.samples * 0.8 + indices.length;
+    this.rate.ms = this.rate.ms * 0.8 + (performance.now() - started);
+    this.set({
+      samplesPerSec: (this.rate.samples * 1000) / Math.max(1, this.rate.ms),
+      contributedSamples: this.stats.contributedSamples + (ack.ok ? indices.length : 0),
+      tasksDone: this.stats.tasksDone + (ack.ok ? 1 : 0),
+      tasksRejected: this.stats.tasksRejected + (ack.ok ? 0 : 1),
+      message: ack.ok ? null : `last result not used: ${ack.error}`,
+    });
+    socket.emit('status', { paused: this.paused, cap: this.cap, samplesPerSec: this.stats.samplesPerSec });
+    this.announceReady();
+  }
+
+  /** Caps the fraction of time spent computing, in (0, 1]. */
+  setCap(cap: number): void {
+    this.cap = Math.min(1, Math.max(0.05, cap));
+    this.socket?.emit('status', { paused: this.paused, cap: this.cap, samplesPerSec: this.stats.samplesPerSec });
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.set({ state: 'paused' });
+    this.socket?.emit('status', { paused: true, cap: this.cap, samplesPerSec: 0 });
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.socket?.emit('status', { paused: false, cap: this.cap, samplesPerSec: this.stats.samplesPerSec });
+    this.announceReady();
+  }
+
+  /** Leaves the run: the coordinator re-queues this worker's open task. */
+  stop(): void {
+    this.set({ state: 'stopped' });
+    this.socket?.disconnect();
+    this.socket = undefined;
+    this.backend?.dispose();
+    this.backend = undefined;
+    this.backendFor = undefined;
+    this.run = undefined;
+  }
+}

@@ -1,0 +1,136 @@
+// One run's state on the coordinator: its spec, the global parameters and optimizer state
+// (float32), the example cursor, metrics and counters. Rounds and workers live in the scheduler.
+import { randomUUID } from 'node:crypto';
+import { ExampleCursor } from '../shared/epoch-order.ts';
+import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
+import type { RunInfo, RunState, RunUpdate, ShardInfo } from '../shared/protocol.ts';
+import { optimizerStepRef } from '../shared/reference/optimizer.ts';
+import type { RunSpec } from '../shared/run-spec.ts';
+
+export interface MetricPoint {
+  version: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+  loss: number | null;
+  accuracy: number | null;
+  samplesPerSec: number;
+  workers: number;
+  samples: number;
+}
+
+export interface RunCounters {
+  /** Results folded into a round. */
+  folded: number;
+  /** Results that arrived after their round closed (dropped). */
+  late: number;
+  /** Results refused by validation (shape, finiteness, norm, unknown task). */
+  rejected: number;
+  /** Rounds that closed at their deadline rather than with every result in. */
+  roundsTimedOut: number;
+}
+
+export class Run {
+  readonly id: string;
+  readonly model: MlpSpec;
+  readonly paramCount: number;
+  state: RunState = 'running';
+  /** Rounds committed. */
+  version = 0;
+  params: Float32Array;
+  readonly optimizerState: { m?: Float32Array; v?: Float32Array };
+  readonly cursor: ExampleCursor;
+  /** Examples whose gradients were folded into committed rounds. */
+  samples = 0;
+  loss: number | null = null;
+  accuracy: number | null = null;
+  readonly metrics: MetricPoint[] = [];
+  readonly counters: RunCounters = { folded: 0, late: 0, rejected: 0, roundsTimedOut: 0 };
+  readonly createdAt = Date.now();
+  /** Why the run stopped, when it did. */
+  stopReason: string | null = null;
+
+  constructor(
+    readonly spec: RunSpec,
+    readonly trainCount: number,
+    id?: string,
+  ) {
+    this.id = id ?? randomUUID().slice(0, 8);
+    this.model = { layers: spec.model.layers, activation: spec.model.activation };
+    this.paramCount = mlpLayout(this.model).count;
+    this.params = initMlpParams(this.model, spec.seed);
+    this.optimizerState = { m: new Float32Array(this.paramCount), v: new Float32Array(this.paramCount) };
+    this.cursor = new ExampleCursor(trainCount, spec.seed);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** One optimizer step (float32, PyTorch semantics) with the round's mean gradient. */
+  applyGradient(mean: Float32Array, samples: number): void {
+    optimizerStepRef(this.params, mean, this.optimizerState, this.spec.optimizer, this.version + 1);
+    this.version++;
+    this.samples += samples;
+  }
+
+  /** Whether the stop rule is met; sets the state and reason when it is. */
+  checkStop(): boolean {
+    const { targetAccuracy, maxRounds, maxSamples } = this.spec.stop;
+    let reason: string | null = null;
+    if (targetAccuracy !== undefined && this.accuracy !== null && this.accuracy >= targetAccuracy) reason = `reached test accuracy ${this.accuracy.toFixed(4)} >= ${targetAccuracy}`;
+    else if (maxRounds !== undefined && this.version >= maxRounds) reason = `reached ${maxRounds} rounds`;
+    else if (maxSamples !== undefined && this.samples >= maxSamples) reason = `reached ${maxSamples} samples`;
+    if (reason) {
+      this.state = 'completed';
+      this.stopReason = reason;
+    }
+    return reason !== null;
+  }
+
+  info(shards: ShardInfo[]): RunInfo {
+    return {
+      id: this.id,
+      name: this.name,
+      state: this.state,
+      version: this.version,
+      model: this.model,
+      paramCount: this.paramCount,
+      spec: this.spec,
+      dataset: { name: this.spec.dataset, features: this.model.layers[0], classes: this.model.layers[this.model.layers.length - 1], shards },
+    };
+  }
+
+  update(workers: number): RunUpdate {
+    const last = this.metrics.at(-1);
+    return {
+      runId: this.id,
+      state: this.state,
+      version: this.version,
+      loss: this.loss,
+      accuracy: this.accuracy,
+      workers,
+      samplesPerSec: last?.samplesPerSec ?? 0,
+      samples: this.samples,
+    };
+  }
+
+  /** What GET /api/runs shows. */
+  summary(workers: number) {
+    return {
+      id: this.id,
+      name: this.name,
+      state: this.state,
+      version: this.version,
+      loss: this.loss,
+      accuracy: this.accuracy,
+      workers,
+      samples: this.samples,
+      samplesPerSec: this.metrics.at(-1)?.samplesPerSec ?? 0,
+      epochs: this.cursor.epochs,
+      stopReason: this.stopReason,
+      createdAt: new Date(this.createdAt).toISOString(),
+      counters: { ...this.counters },
+      spec: this.spec,
+    };
+  }
+}

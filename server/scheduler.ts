@@ -1,0 +1,338 @@
+// The scheduler: synchronous data-parallel rounds. It hands each ready worker a task under a
+// lease, folds results into the round's running sum, closes the round when every result is in
+// or at its deadline, steps the optimizer and broadcasts the new parameters to the run's room.
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Namespace, Socket } from 'socket.io';
+import type { Ready, ResultAck, ServerToWorkerEvents, ShardInfo, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
+import { float32From, isBinary, toArrayBuffer } from '../shared/binary.ts';
+import { checkGradient, RoundSum } from './aggregator.ts';
+import type { Run } from './run.ts';
+
+export type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
+export type WorkerNamespace = Namespace<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
+
+export interface WorkerEntry {
+  id: string;
+  socket: WorkerSocket;
+  hello: WorkerHello;
+  runId: string | null;
+  /** Holds params@version and wants a task. */
+  ready: boolean;
+  version: number;
+  /** Newest parameter version sent to this worker (directly or by broadcast). */
+  paramsSent: number;
+  paused: boolean;
+  joinedAt: number;
+  lastSeen: number;
+  tasksDone: number;
+  samples: number;
+  rejected: number;
+  samplesPerSec: number;
+}
+
+interface Task {
+  id: string;
+  workerId: string;
+  indices: Uint32Array;
+}
+
+interface Round {
+  version: number;
+  tasks: Map<string, Task>;
+  sum: RoundSum;
+  openedAt: number;
+  timer: NodeJS.Timeout;
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+}
+
+export interface SchedulerOptions {
+  io: WorkerNamespace;
+  log: FastifyBaseLogger;
+  shards: ShardInfo[];
+  /** Test-set evaluation of a run's current parameters (synchronous, on the CPU). */
+  evaluate: (run: Run) => Evaluation;
+  /** Largest gradient norm accepted from a worker. */
+  maxGradientNorm?: number;
+  /** Observes every folded result (tests check invariants through it). */
+  onFold?: (run: Run, roundVersion: number, result: TaskResult) => void;
+}
+
+const room = (runId: string) => `run:${runId}`;
+
+export class Scheduler {
+  readonly runs = new Map<string, Run>();
+  readonly workers = new Map<string, WorkerEntry>();
+  private rounds = new Map<string, Round>();
+  /** Tasks whose round closed without them: their results count as late. */
+  private expired = new Set<string>();
+  private lastUpdate = new Map<string, number>();
+
+  constructor(private readonly opts: SchedulerOptions) {}
+
+  addRun(run: Run): void {
+    this.runs.set(run.id, run);
+    for (const w of this.workers.values()) if (!w.runId) this.assign(w, run);
+  }
+
+  /** The run a new worker joins: the newest running one, else the newest of any state. */
+  currentRun(): Run | undefined {
+    const all = [...this.runs.values()];
+    return all.filter((r) => r.state === 'running').at(-1) ?? all.at(-1);
+  }
+
+  workersOf(runId: string): WorkerEntry[] {
+    return [...this.workers.values()].filter((w) => w.runId === runId);
+  }
+
+  // ---- worker lifecycle ----------------------------------------------------------------------
+
+  join(socket: WorkerSocket): WorkerEntry {
+    const w: WorkerEntry = {
+      id: socket.data.workerId,
+      socket,
+      hello: socket.data.hello,
+      runId: null,
+      ready: false,
+      version: -1,
+      paramsSent: -1,
+      paused: false,
+      joinedAt: Date.now(),
+      lastSeen: Date.now(),
+      tasksDone: 0,
+      samples: 0,
+      rejected: 0,
+      samplesPerSec: 0,
+    };
+    this.workers.set(w.id, w);
+    const run = this.currentRun();
+    socket.emit('welcome', { workerId: w.id, protocol: socket.data.hello.protocol, run: run ? run.info(this.opts.shards) : null });
+    if (run) this.assign(w, run);
+    this.opts.log.info({ workerId: w.id, backend: w.hello.backend, adapter: w.hello.adapter, runId: run?.id }, 'worker joined');
+    return w;
+  }
+
+  private assign(w: WorkerEntry, run: Run): void {
+    w.runId = run.id;
+    w.socket.join(room(run.id));
+    w.socket.emit('run', run.info(this.opts.shards));
+    this.sendParams(w, run);
+  }
+
+  private sendParams(w: WorkerEntry, run: Run): void {
+    const p = run.params;
+    w.paramsSent = run.version;
+    w.socket.emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
+  }
+
+  leave(workerId: string, reason: string): void {
+    const w = this.workers.get(workerId);
+    if (!w) return;
+    this.workers.delete(workerId);
+    this.opts.log.info({ workerId, runId: w.runId, reason }, 'worker left');
+    if (!w.runId) return;
+    const run = this.runs.get(w.runId);
+    const round = this.rounds.get(w.runId);
+    if (!run || !round) return;
+    for (const task of round.tasks.values()) {
+      if (task.workerId !== workerId) continue;
+      // Its examples go back to the front of the queue; the round does not wait for it.
+      round.tasks.delete(task.id);
+      run.cursor.requeue(task.indices);
+    }
+    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+  }
+
+  ready(workerId: string, msg: Ready): void {
+    const w = this.workers.get(workerId);
+    if (!w) return;
+    w.lastSeen = Date.now();
+    const run = w.runId ? this.runs.get(w.runId) : undefined;
+    if (!run || msg.runId !== run.id) return;
+    // Messages to a socket arrive in order: once the newest params were sent, a task sent after
+    // them is computed on them. Resend only to a worker that missed them (it joined late).
+    if (w.paramsSent < run.version) this.sendParams(w, run);
+    w.version = run.version;
+    w.ready = !w.paused;
+    this.maybeOpenRound(run);
+  }
+
+  status(workerId: string, s: WorkerStatus): void {
+    const w = this.workers.get(workerId);
+    if (!w) return;
+    w.lastSeen = Date.now();
+    w.paused = s.paused;
+    w.samplesPerSec = s.samplesPerSec;
+    if (s.paused) w.ready = false;
+  }
+
+  // ---- rounds ----------------------------------------------------------------------------------
+
+  private maybeOpenRound(run: Run): void {
+    if (run.state !== 'running' || this.rounds.has(run.id)) return;
+    const ready = this.workersOf(run.id)
+      .filter((w) => w.ready && w.version === run.version)
+      .sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
+    if (ready.length < run.spec.sync.minWorkers || ready.length === 0) return;
+    const sizes = this.taskSizes(run, ready.length);
+    const round: Round = {
+      version: run.version,
+      tasks: new Map(),
+      sum: new RoundSum(run.paramCount),
+      openedAt: Date.now(),
+      timer: setTimeout(() => this.closeRound(run, 'deadline'), run.spec.sync.roundDeadlineMs),
+    };
+    this.rounds.set(run.id, round);
+    ready.forEach((w, i) => {
+      if (sizes[i] === 0) return;
+      const task: Task = { id: randomUUID().slice(0, 12), workerId: w.id, indices: run.cursor.next(sizes[i]) };
+      round.tasks.set(task.id, task);
+      w.ready = false;
+      const ix = task.indices;
+      w.socket.emit('task', { taskId: task.id, runId: run.id, version: run.version, leaseMs: run.spec.sync.roundDeadlineMs, count: ix.length }, toArrayBuffer(ix));
+    });
+  }
+
+  /** Examples per task: globalBatch split as evenly as possible, else batchPerTask each. */
+  private taskSizes(run: Run, workers: number): number[] {
+    const g = run.spec.globalBatch;
+    if (g === undefined) return Array(workers).fill(run.spec.batchPerTask);
+    return Array.from({ length: workers }, (_, i) => Math.floor(g / workers) + (i < g % workers ? 1 : 0));
+  }
+
+  result(workerId: string, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): void {
+    const w = this.workers.get(workerId);
+    const reject = (error: string, counts = true) => {
+      if (counts && w) w.rejected++;
+      ack({ ok: false, error });
+      this.opts.log.warn({ workerId, taskId: meta.taskId, runId: meta.runId, error }, 'result rejected');
+    };
+    if (!w) return reject('unknown worker');
+    w.lastSeen = Date.now();
+    const run = this.runs.get(meta.runId);
+    if (!run) return reject(`unknown run ${meta.runId}`);
+    const round = this.rounds.get(run.id);
+    const task = round?.tasks.get(meta.taskId);
+    if (!round || !task) {
+      if (this.expired.delete(meta.taskId)) {
+        run.counters.late++;
+        return reject('late: the round closed before this result arrived', false);
+      }
+      run.counters.rejected++;
+      return reject(`unknown task ${meta.taskId}`);
+    }
+    if (task.workerId !== workerId) {
+      run.counters.rejected++;
+      return reject(`task ${meta.taskId} belongs to another worker`);
+    }
+    if (meta.version !== round.version) {
+      run.counters.rejected++;
+      return reject(`result computed on version ${meta.version}, the round is at ${round.version}`);
+    }
+    if (meta.samples !== task.indices.length) {
+      run.counters.rejected++;
+      return reject(`result covers ${meta.samples} samples, the task had ${task.indices.length}`);
+    }
+    if (!isBinary(data)) {
+      run.counters.rejected++;
+      return reject('gradient must be a binary attachment');
+    }
+    const gradient = float32From(data);
+    const check = checkGradient(gradient, run.paramCount, meta.loss, this.opts.maxGradientNorm ?? 1e4);
+    if (!check.ok) {
+      run.counters.rejected++;
+      // The task stays open: its examples are re-queued if nothing valid arrives by the deadline.
+      round.tasks.delete(task.id);
+      run.cursor.requeue(task.indices);
+      reject(check.message!);
+      if (round.tasks.size === 0) this.closeRound(run, 'complete');
+      return;
+    }
+    round.sum.add(gradient, meta.samples, meta.loss);
+    round.tasks.delete(task.id);
+    run.counters.folded++;
+    w.tasksDone++;
+    w.samples += meta.samples;
+    this.opts.onFold?.(run, round.version, meta);
+    ack({ ok: true });
+    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+  }
+
+  private closeRound(run: Run, how: 'complete' | 'deadline'): void {
+    const round = this.rounds.get(run.id);
+    if (!round) return;
+    clearTimeout(round.timer);
+    this.rounds.delete(run.id);
+    if (how === 'deadline') {
+      run.counters.roundsTimedOut++;
+      for (const task of round.tasks.values()) {
+        this.expired.add(task.id);
+        run.cursor.requeue(task.indices);
+        // Its worker is still computing: it becomes ready again once its late result is answered.
+      }
+      this.opts.log.warn({ runId: run.id, version: round.version, missing: round.tasks.size }, 'round closed at its deadline');
+    }
+    if (round.sum.weight > 0 && run.state === 'running') this.commit(run, round);
+    else if (round.sum.weight > 0) this.opts.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
+    this.maybeOpenRound(run);
+  }
+
+  private commit(run: Run, round: Round): void {
+    run.applyGradient(round.sum.mean(), round.sum.weight);
+    run.loss = round.sum.meanLoss();
+    const now = Date.now();
+    // Throughput over the last ten rounds (one round alone is too noisy).
+    const prev = run.metrics.at(-10);
+    const samplesPerSec = prev
+      ? ((run.samples - prev.samples) * 1000) / Math.max(1, now - prev.time)
+      : (round.sum.weight * 1000) / Math.max(1, now - round.openedAt);
+    const evalNow = run.version % run.spec.evalEvery === 0;
+    if (evalNow) {
+      const ev = this.opts.evaluate(run);
+      run.accuracy = ev.accuracy;
+    }
+    const workers = this.workersOf(run.id).length;
+    run.metrics.push({ version: run.version, time: now, loss: run.loss, accuracy: evalNow ? run.accuracy : null, samplesPerSec, workers, samples: run.samples });
+    const p = run.params;
+    this.opts.io.to(room(run.id)).emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
+    for (const w of this.workersOf(run.id)) {
+      w.paramsSent = run.version;
+      if (w.ready) w.version = run.version;
+    }
+    if (run.checkStop()) {
+      this.opts.log.info({ runId: run.id, version: run.version, reason: run.stopReason }, 'run completed');
+      this.opts.io.to(room(run.id)).emit('run', run.info(this.opts.shards));
+    }
+    if (evalNow || run.state !== 'running' || now - (this.lastUpdate.get(run.id) ?? 0) > 500) {
+      this.lastUpdate.set(run.id, now);
+      this.opts.io.to(room(run.id)).emit('run-update', run.update(workers));
+    }
+  }
+
+  /** Pauses, resumes or stops a run (admin verbs build on this). */
+  setState(run: Run, state: 'running' | 'paused' | 'stopped'): void {
+    run.state = state;
+    if (state !== 'running') {
+      const round = this.rounds.get(run.id);
+      if (round) {
+        clearTimeout(round.timer);
+        this.rounds.delete(run.id);
+        for (const task of round.tasks.values()) {
+          this.expired.add(task.id);
+          run.cursor.requeue(task.indices);
+        }
+      }
+    }
+    this.opts.io.to(room(run.id)).emit('run', run.info(this.opts.shards));
+    if (state === 'running') this.maybeOpenRound(run);
+  }
+
+  close(): void {
+    for (const r of this.rounds.values()) clearTimeout(r.timer);
+    this.rounds.clear();
+  }
+}

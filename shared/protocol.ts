@@ -1,0 +1,159 @@
+// The wire protocol between workers and the coordinator, in one place: the version, the typed
+// Socket.IO event maps of both ends, and the schemas every worker message is validated against.
+// Tensors travel as binary attachments (ArrayBuffer), never as JSON arrays.
+import { z } from 'zod';
+import type { MlpSpec } from './model.ts';
+import type { RunSpec } from './run-spec.ts';
+
+/** Bumped on any incompatible change; a worker of another version is refused at connect. */
+export const PROTOCOL_VERSION = 1;
+
+/** Socket.IO namespace of contributing workers. */
+export const WORKER_NAMESPACE = '/worker';
+
+export type Backend = 'webgpu' | 'cpu';
+export type RunState = 'waiting' | 'running' | 'paused' | 'stopped' | 'completed';
+
+// ---- handshake (socket.io `auth`) --------------------------------------------------------
+
+export const WorkerHelloSchema = z
+  .object({
+    protocol: z.number().int(),
+    backend: z.enum(['webgpu', 'cpu']),
+    adapter: z
+      .object({ vendor: z.string().max(200), architecture: z.string().max(200), description: z.string().max(400) })
+      .strict()
+      .default({ vendor: '', architecture: '', description: '' }),
+    /** Why this worker computes on the CPU, when it does. */
+    backendReason: z.string().max(400).optional(),
+    nickname: z.string().max(64).optional(),
+    userAgent: z.string().max(400).optional(),
+  })
+  .strict();
+export type WorkerHello = z.infer<typeof WorkerHelloSchema>;
+
+/** The `data` of the Error a refused handshake's connect_error carries. */
+export interface RefusalData {
+  code: 'protocol_mismatch' | 'bad_hello';
+  message: string;
+}
+
+// ---- server -> worker ------------------------------------------------------------------------
+
+export interface ShardInfo {
+  /** Content-hashed URL of the shard (a CTDS dataset, see shared/dataset.ts). */
+  url: string;
+  sha256: string;
+  /** First global example index the shard holds. */
+  start: number;
+  count: number;
+  bytes: number;
+}
+
+export interface RunInfo {
+  id: string;
+  name: string;
+  state: RunState;
+  version: number;
+  model: MlpSpec;
+  paramCount: number;
+  spec: RunSpec;
+  dataset: { name: string; features: number; classes: number; shards: ShardInfo[] };
+}
+
+export interface Welcome {
+  workerId: string;
+  protocol: number;
+  run: RunInfo | null;
+}
+
+export interface ParamsMeta {
+  runId: string;
+  version: number;
+  count: number;
+}
+
+export interface TaskMeta {
+  taskId: string;
+  runId: string;
+  /** The parameters' version this task's gradient must be computed on. */
+  version: number;
+  /** Milliseconds until the lease expires and the result would be dropped. */
+  leaseMs: number;
+  /** Number of examples; the indices come as a binary Uint32Array. */
+  count: number;
+}
+
+export interface RunUpdate {
+  runId: string;
+  state: RunState;
+  version: number;
+  loss: number | null;
+  accuracy: number | null;
+  workers: number;
+  samplesPerSec: number;
+  samples: number;
+}
+
+export interface ResultAck {
+  ok: boolean;
+  /** Set when the result was not folded in: why. */
+  error?: string;
+}
+
+export interface ServerToWorkerEvents {
+  welcome: (w: Welcome) => void;
+  /** The run this worker serves changed (created, stopped, completed). */
+  run: (r: RunInfo | null) => void;
+  /** Parameters at `version`, float32, dense layout of shared/model.ts. */
+  params: (meta: ParamsMeta, data: ArrayBuffer) => void;
+  /** Compute the gradient of params@version on these examples (Uint32Array of train indices). */
+  task: (meta: TaskMeta, indices: ArrayBuffer) => void;
+  'run-update': (u: RunUpdate) => void;
+}
+
+// ---- worker -> server -----------------------------------------------------------------------
+
+export const ReadySchema = z.object({ runId: z.string().max(64), version: z.number().int().min(0) }).strict();
+export type Ready = z.infer<typeof ReadySchema>;
+
+export const TaskResultSchema = z
+  .object({
+    taskId: z.string().max(64),
+    runId: z.string().max(64),
+    version: z.number().int().min(0),
+    samples: z.number().int().min(1),
+    loss: z.number(),
+    computeMs: z.number().min(0).optional(),
+  })
+  .strict();
+export type TaskResult = z.infer<typeof TaskResultSchema>;
+
+export const WorkerStatusSchema = z
+  .object({
+    paused: z.boolean(),
+    /** Fraction of the time the contributor lets this tab work, in (0, 1]. */
+    cap: z.number().gt(0).lte(1),
+    samplesPerSec: z.number().min(0),
+    nickname: z.string().max(64).optional(),
+  })
+  .strict();
+export type WorkerStatus = z.infer<typeof WorkerStatusSchema>;
+
+export interface WorkerToServerEvents {
+  /** Warmed up, holds params@version, wants a task. */
+  ready: (r: Ready) => void;
+  result: (meta: TaskResult, gradient: ArrayBuffer, ack: (a: ResultAck) => void) => void;
+  status: (s: WorkerStatus) => void;
+}
+
+/** Per-socket state the coordinator keeps (Socket.IO's SocketData). */
+export interface WorkerSocketData {
+  workerId: string;
+  hello: WorkerHello;
+}
+
+/** Formats a zod error as "field: problem; ..." for an ack or a log line. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ');
+}

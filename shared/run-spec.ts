@@ -1,0 +1,94 @@
+// The run spec: what one training run is (model, data, optimizer, rounds, stopping rule), as
+// one zod schema that validates REST bodies, files and forms and gives the TypeScript types.
+import { z } from 'zod';
+
+/** Largest model a run may have: its parameters travel as one Socket.IO binary message. */
+export const MAX_MODEL_PARAMS = 4_000_000;
+
+export const OptimizerSchema = z
+  .object({
+    kind: z.enum(['sgd', 'momentum', 'adam', 'adamw']).default('adam'),
+    lr: z.number().gt(0).lte(10).default(1e-3),
+    momentum: z.number().gte(0).lt(1).optional(),
+    beta1: z.number().gte(0).lt(1).optional(),
+    beta2: z.number().gte(0).lt(1).optional(),
+    eps: z.number().gt(0).lte(1).optional(),
+    weightDecay: z.number().gte(0).lte(1).optional(),
+  })
+  .strict();
+
+export const ModelSchema = z
+  .object({
+    kind: z.literal('mlp').default('mlp'),
+    layers: z.array(z.number().int().min(1).max(65536)).min(2).max(16).default([784, 128, 10]),
+    activation: z.enum(['relu', 'gelu']).default('relu'),
+  })
+  .strict();
+
+export const RunSpecSchema = z
+  .object({
+    name: z.string().trim().min(1).max(80).default('mnist-mlp'),
+    dataset: z.literal('mnist').default('mnist'),
+    model: ModelSchema.default({ kind: 'mlp', layers: [784, 128, 10], activation: 'relu' }),
+    optimizer: OptimizerSchema.default({ kind: 'adam', lr: 1e-3 }),
+    /** Examples in one worker's task. */
+    batchPerTask: z.number().int().min(1).max(4096).default(64),
+    /** Examples in one round, split across its workers; unset: batchPerTask per worker. */
+    globalBatch: z.number().int().min(1).max(65536).optional(),
+    sync: z
+      .object({
+        /** A round closes at this deadline with the results that arrived (the task lease). */
+        roundDeadlineMs: z.number().int().min(100).max(600_000).default(15_000),
+        /** Workers needed before a round opens. */
+        minWorkers: z.number().int().min(1).max(10_000).default(1),
+      })
+      .strict()
+      .default({ roundDeadlineMs: 15_000, minWorkers: 1 }),
+    stop: z
+      .object({
+        targetAccuracy: z.number().gt(0).lte(1).optional(),
+        maxRounds: z.number().int().min(1).max(10_000_000).optional(),
+        maxSamples: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .default({}),
+    /** Rounds between test-set evaluations. */
+    evalEvery: z.number().int().min(1).max(100_000).default(10),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const { layers } = spec.model;
+    if (layers[0] !== 784) ctx.addIssue({ code: 'custom', path: ['model', 'layers', 0], message: `mnist has 784 inputs, so model.layers[0] must be 784 (got ${layers[0]})` });
+    if (layers[layers.length - 1] !== 10) ctx.addIssue({ code: 'custom', path: ['model', 'layers', layers.length - 1], message: `mnist has 10 classes, so the last layer must be 10 wide (got ${layers[layers.length - 1]})` });
+    let params = 0;
+    for (let i = 0; i + 1 < layers.length; i++) params += layers[i] * layers[i + 1] + layers[i + 1];
+    if (params > MAX_MODEL_PARAMS) ctx.addIssue({ code: 'custom', path: ['model', 'layers'], message: `the model has ${params} parameters; at most ${MAX_MODEL_PARAMS} are allowed` });
+  });
+
+export type RunSpec = z.output<typeof RunSpecSchema>;
+export type RunSpecInput = z.input<typeof RunSpecSchema>;
+
+export class RunSpecError extends Error {
+  override name = 'RunSpecError';
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(issues.map((i) => `${i.path || '(spec)'}: ${i.message}`).join('; '));
+  }
+}
+
+/** Validates and fills defaults; throws RunSpecError naming every bad field. */
+export function parseRunSpec(input: unknown): RunSpec {
+  const r = RunSpecSchema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  throw new RunSpecError(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+}
+
+/** The default run `npm start` creates when there is none (PyTorch passes 0.93 on it after ~6 epochs). */
+export const DEFAULT_RUN_SPEC: RunSpecInput = {
+  name: 'mnist-mlp',
+  dataset: 'mnist',
+  model: { kind: 'mlp', layers: [784, 128, 10], activation: 'relu' },
+  optimizer: { kind: 'adam', lr: 1e-3 },
+  batchPerTask: 64,
+  stop: { targetAccuracy: 0.93 },
+};

@@ -1,0 +1,49 @@
+// A real coordinator on 127.0.0.1:0 and real Socket.IO workers (the CPU backend, in Node),
+// for the protocol, scheduler and equivalence tests. Everything is closed by the caller.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type AppOptions } from '../../server/app.ts';
+import { CpuBackend } from '../../client/worker/backend.ts';
+import { WorkerClient, type WorkerClientOptions, type WorkerStats } from '../../client/worker/worker-client.ts';
+
+/** One data dir for the whole test process: MNIST is converted once. */
+const sharedDataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-test-'));
+
+export interface TestCoordinator {
+  app: FastifyInstance;
+  url: string;
+  close: () => Promise<void>;
+}
+
+export async function startCoordinator(opts: Partial<AppOptions> = {}): Promise<TestCoordinator> {
+  const app = await buildApp({ dataDir: sharedDataDir, ...opts });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  return { app, url, close: () => app.close() };
+}
+
+/** A Node worker computing with the CPU backend through the same WorkerClient tabs use. */
+export function startCpuWorker(url: string, opts: Partial<WorkerClientOptions> = {}): WorkerClient {
+  const w = new WorkerClient({
+    url,
+    backend: 'cpu',
+    makeBackend: async (run) => new CpuBackend(run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+    ...opts,
+  });
+  w.start();
+  return w;
+}
+
+/** Polls until `check` is true or `ms` pass. */
+export async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export type { WorkerStats };
