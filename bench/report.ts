@@ -73,7 +73,7 @@ export function writeBenchmarksDoc(root: string): void {
     'Written by `npm run bench -- <name>` from `bench/results/*.json`. Speeds are compared with a peer',
     'measured in the same page on the same adapter, because these machines are shared and noisy:',
     'read the ratios, not the absolute numbers. SwiftShader is Chromium\'s CPU implementation of',
-    'WebGPU (tfjs's matmul reaches about 1 GFLOP/s there on 2 cores); a real GPU is orders of magnitude faster.',
+    "WebGPU (tfjs's matmul reaches about 1 GFLOP/s there on 2 cores); a real GPU is orders of magnitude faster.",
   ];
   for (const [name, section] of SECTIONS) {
     const file = join(root, 'bench', 'results', `${name}.json`);

@@ -1,20 +1,25 @@
 // Builds the coordinator's Fastify app with Socket.IO attached, without listening (tests use
-// app.inject() or listen on port 0). Each concern lives in its own file: datasets over HTTP,
-// run routes, the workers' namespace, the scheduler.
+// app.inject() or listen on port 0). It opens the store, restores the runs it holds (each from
+// its latest checkpoint), and wires the plugins: datasets, run routes, admin, metrics, sockets.
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Server } from 'socket.io';
 import { WORKER_NAMESPACE } from '../shared/protocol.ts';
-import { DEFAULT_RUN_SPEC, MAX_MODEL_PARAMS, parseRunSpec, type RunSpecInput } from '../shared/run-spec.ts';
-import { answerDatasetRequest, DATASET_PREFIX, mnistShardInfo } from './data/dataset-files.ts';
-import { loadMnist } from './data/mnist.ts';
+import { checkSpecAgainstDataset, DEFAULT_RUN_SPEC, MAX_MODEL_PARAMS, parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
+import { readCheckpointFile, restoreCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { CoordinatorContext, Datasets } from './context.ts';
+import { BuiltinDatasets } from './data/builtin-datasets.ts';
+import { DATASET_PREFIX } from './data/dataset-files.ts';
 import { Evaluator } from './evaluator.ts';
+import { EventLog } from './event-log.ts';
 import { Run } from './run.ts';
 import { runRoutes } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
 
 export interface AppOptions {
   /** Where crowdtrain keeps its state and caches (CROWDTRAIN_DATA_DIR, default ./data). */
@@ -22,10 +27,16 @@ export interface AppOptions {
   /** The built pages (vite build output); not served when missing. */
   pagesDir?: string;
   logger?: FastifyServerOptions['logger'];
-  /** The run created when none exists: true (default) for the built-in one, false for none. */
+  /** The run created when the store holds none: true (default) for the built-in one, false for none. */
   defaultRun?: boolean | RunSpecInput;
   maxGradientNorm?: number;
   onFold?: SchedulerOptions['onFold'];
+  /** The store; default SQLite at <dataDir>/crowdtrain.db. */
+  store?: Store;
+  /** Admin token (CROWDTRAIN_ADMIN_TOKEN); when unset one is generated at first start. */
+  adminToken?: string;
+  /** Told the generated admin token, once, at first start (the CLI prints it). */
+  onAdminTokenCreated?: (token: string) => void;
 }
 
 /** Largest Socket.IO message: the largest model's parameters as one binary message, plus room. */
@@ -33,7 +44,7 @@ export const MAX_MESSAGE_BYTES = MAX_MODEL_PARAMS * 4 + (1 << 20);
 
 declare module 'fastify' {
   interface FastifyInstance {
-    crowdtrain: { scheduler: Scheduler; io: Server; createRun: (spec: RunSpecInput) => Run };
+    crowdtrain: CoordinatorContext;
   }
 }
 
@@ -41,40 +52,114 @@ declare module 'fastify' {
  * @example const app = await buildApp({ dataDir: './data' }); await app.listen({ port: 0 });
  */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
   const dataDir = resolve(opts.dataDir);
-  const mnist = loadMnist(dataDir);
-  const evaluator = new Evaluator(mnist.test);
+  const store = opts.store ?? new SqliteStore(join(dataDir, 'crowdtrain.db'));
+  const datasets: Datasets = new BuiltinDatasets(dataDir);
+  const events = new EventLog((e) => store.appendEvent(e));
+  const evaluators = new Map<string, Evaluator>();
+  const evaluatorFor = (name: string) => {
+    let e = evaluators.get(name);
+    if (!e) {
+      const ds = datasets.get(name);
+      if (!ds) throw new Error(`dataset ${name} is gone`);
+      e = new Evaluator(ds.test);
+      evaluators.set(name, e);
+    }
+    return e;
+  };
 
   const io = new Server(app.server, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false, cors: { origin: false } });
   const workers = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
   const scheduler = new Scheduler({
     io: workers,
     log: app.log,
-    shards: mnistShardInfo(dataDir),
-    evaluate: (run) => evaluator.evaluate(run.model, run.params),
+    evaluate: (run) => evaluatorFor(run.dataset.name).evaluate(run.model, run.params),
     maxGradientNorm: opts.maxGradientNorm,
     onFold: opts.onFold,
+    events,
   });
   attachWorkerNamespace(workers, scheduler, app.log);
-  const createRun = (input: RunSpecInput) => {
-    const run = new Run(parseRunSpec(input), mnist.train.count);
-    scheduler.addRun(run);
-    app.log.info({ runId: run.id, name: run.name }, 'run created');
-    return run;
+
+  const checkpoint = (run: Run, why: string) => {
+    if (run.version === 0 || store.latestCheckpoint(run.id)?.version === run.version) return;
+    try {
+      store.addCheckpoint(saveCheckpoint(run, dataDir));
+      events.append(run.id, 'checkpoint', `checkpoint at round ${run.version} (${why})`);
+    } catch (err) {
+      app.log.error({ runId: run.id, err }, 'checkpoint failed');
+      events.append(run.id, 'error', `checkpoint at round ${run.version} failed: ${(err as Error).message}`);
+    }
   };
-  app.decorate('crowdtrain', { scheduler, io, createRun });
+  scheduler.onCommit((run) => {
+    store.appendMetric(run.id, run.metrics.at(-1)!);
+    if (run.version % run.spec.checkpointEvery === 0 || run.state === 'completed') checkpoint(run, run.state === 'completed' ? 'completed' : 'interval');
+    store.saveRun(run.record());
+  });
+  scheduler.onWorkerChange((w, run) => {
+    const adapter = [w.hello.adapter.vendor, w.hello.adapter.architecture, w.hello.adapter.description].filter(Boolean).join(' ');
+    store.saveWorker({ runId: run.id, workerId: w.id, nickname: w.hello.nickname ?? null, backend: w.hello.backend, adapter, tasksDone: w.tasksDone, samples: w.samples, rejected: w.rejected, firstSeen: w.joinedAt, lastSeen: w.lastSeen });
+  });
+
+  const datasetFor = (spec: ReturnType<typeof parseRunSpec>) => {
+    const ds = datasets.get(spec.dataset);
+    if (!ds) throw new RunSpecError([{ path: 'dataset', message: `no dataset named "${spec.dataset}"; available: ${datasets.list().map((d) => d.name).join(', ')}` }]);
+    checkSpecAgainstDataset(spec, ds.info);
+    return ds;
+  };
+
+  const ctx: CoordinatorContext = {
+    dataDir,
+    datasets,
+    scheduler,
+    store,
+    events,
+    io,
+    createRun(input: unknown) {
+      const spec = typeof input === 'string' ? parseSpecText(input) : parseRunSpec(input);
+      const run = new Run(spec, datasetFor(spec).info);
+      scheduler.addRun(run);
+      store.saveRun(run.record());
+      events.append(run.id, 'created', `run ${run.name} created: ${run.model.layers.join('-')} ${run.model.activation}, ${spec.optimizer.kind} lr ${spec.optimizer.lr}`);
+      app.log.info({ runId: run.id, name: run.name }, 'run created');
+      return run;
+    },
+    setRunState(run, state) {
+      scheduler.setState(run, state);
+      if (state !== 'running') checkpoint(run, state);
+      store.saveRun(run.record());
+    },
+    deleteRun(id) {
+      const run = scheduler.runs.get(id);
+      if (!run) return false;
+      scheduler.removeRun(run);
+      store.deleteRun(id);
+      return true;
+    },
+    latestCheckpointFile(runId) {
+      const c = store.latestCheckpoint(runId);
+      return c ? join(dataDir, c.path) : undefined;
+    },
+  };
+  app.decorate('crowdtrain', ctx);
+
+  restoreRuns(ctx, app);
+  if (scheduler.runs.size === 0 && opts.defaultRun !== false) ctx.createRun(opts.defaultRun === true || opts.defaultRun === undefined ? DEFAULT_RUN_SPEC : opts.defaultRun);
+
   // preClose, not onClose: the HTTP server waits for open WebSockets before onClose runs.
   app.addHook('preClose', async () => {
     scheduler.close();
     await io.close();
   });
-  if (opts.defaultRun !== false) createRun(opts.defaultRun === true || opts.defaultRun === undefined ? DEFAULT_RUN_SPEC : opts.defaultRun);
+  app.addHook('onClose', async () => {
+    for (const run of scheduler.runs.values()) store.saveRun(run.record());
+    store.close();
+  });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get(`${DATASET_PREFIX}*`, async (req, reply) => {
-    const answer = answerDatasetRequest(dataDir, req.url);
-    if (!answer) return reply.code(404).send({ error: 'not_found' });
+    const answer = datasets.answer(req.url);
+    if (!answer) return reply.code(404).send({ error: 'not_found', message: `nothing at ${req.url}` });
     return reply
       .code(answer.status)
       .headers(answer.headers)
@@ -84,6 +169,57 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   if (opts.pagesDir && existsSync(opts.pagesDir)) {
     await app.register(fastifyStatic, { root: resolve(opts.pagesDir), index: ['index.html'] });
+    app.get('/admin', async (_req, reply) => reply.sendFile('admin.html'));
   }
   return app;
+}
+
+function parseSpecText(text: string) {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new RunSpecError([{ path: '(json)', message: (err as Error).message }]);
+  }
+  return parseRunSpec(parsed);
+}
+
+/**
+ * Brings back every run the store holds. A run that was running continues from its latest
+ * checkpoint (the rounds after it are redone); workers that reconnect get the restored version.
+ */
+function restoreRuns(ctx: CoordinatorContext, app: FastifyInstance): void {
+  for (const rec of ctx.store.listRuns()) {
+    const ds = ctx.datasets.get(rec.spec.dataset);
+    if (!ds) {
+      app.log.error({ runId: rec.id, dataset: rec.spec.dataset }, 'run not restored: its dataset is gone');
+      continue;
+    }
+    const run = new Run(rec.spec, ds.info, rec.id);
+    run.createdAt = rec.createdAt;
+    run.state = rec.state;
+    run.stopReason = rec.stopReason;
+    const checkpoints = ctx.store.checkpoints(rec.id).reverse();
+    let restored = false;
+    for (const c of checkpoints) {
+      try {
+        restoreCheckpoint(run, readCheckpointFile(ctx.dataDir, c));
+        restored = true;
+        break;
+      } catch (err) {
+        app.log.error({ runId: rec.id, version: c.version, err }, 'checkpoint unreadable; trying an older one');
+      }
+    }
+    if (!restored) {
+      run.loss = null;
+      run.accuracy = null;
+    }
+    ctx.store.truncateMetrics(run.id, run.version);
+    run.metrics.push(...ctx.store.metrics(run.id, 20_000));
+    ctx.scheduler.addRun(run);
+    ctx.store.saveRun(run.record());
+    const lost = rec.version - run.version;
+    ctx.events.append(run.id, 'resumed', `coordinator restarted: run ${run.state} at round ${run.version}${restored ? ' from its checkpoint' : ' from the start (no checkpoint)'}${lost > 0 ? `; ${lost} round(s) after it will be redone` : ''}`);
+    app.log.info({ runId: run.id, version: run.version, state: run.state, lost }, 'run restored');
+  }
 }

@@ -16,8 +16,16 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-await buildPagesIfStale(root, pagesDir, (m) => console.log(`crowdtrain: ${m}`));
-const app = await buildApp({ dataDir, pagesDir, logger: { level: process.env.LOG_LEVEL ?? 'warn' } });
+// CROWDTRAIN_SKIP_BUILD=1 serves the pages as they are (tests that need no pages use it).
+if (process.env.CROWDTRAIN_SKIP_BUILD !== '1') await buildPagesIfStale(root, pagesDir, (m) => console.log(`crowdtrain: ${m}`));
+const app = await buildApp({
+  dataDir,
+  pagesDir,
+  logger: { level: process.env.LOG_LEVEL ?? 'warn' },
+  adminToken: process.env.CROWDTRAIN_ADMIN_TOKEN || undefined,
+  onAdminTokenCreated: (token) =>
+    console.log(`crowdtrain: admin token (shown once, stored hashed; set CROWDTRAIN_ADMIN_TOKEN to choose your own):\n\n    ${token}\n`),
+});
 try {
   await app.listen({ port, host });
 } catch (err) {
@@ -26,7 +34,7 @@ try {
 }
 const addr = app.server.address();
 const shown = typeof addr === 'object' && addr ? `http://${host === '0.0.0.0' ? 'localhost' : host}:${addr.port}` : `http://${host}:${port}`;
-console.log(`crowdtrain is up: open ${shown}/ (data in ${dataDir})`);
+console.log(`crowdtrain is up: contribute at ${shown}/ , admin at ${shown}/admin (data in ${dataDir})`);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     void app.close().then(() => process.exit(0));

@@ -6,6 +6,7 @@ import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
 import type { RunInfo, RunState, RunUpdate, ShardInfo } from '../shared/protocol.ts';
 import { optimizerStepRef } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
+import type { RunRecord } from './store/store.ts';
 
 export interface MetricPoint {
   version: number;
@@ -45,13 +46,14 @@ export class Run {
   accuracy: number | null = null;
   readonly metrics: MetricPoint[] = [];
   readonly counters: RunCounters = { folded: 0, late: 0, rejected: 0, roundsTimedOut: 0 };
-  readonly createdAt = Date.now();
+  createdAt = Date.now();
   /** Why the run stopped, when it did. */
   stopReason: string | null = null;
 
   constructor(
     readonly spec: RunSpec,
-    readonly trainCount: number,
+    /** The dataset's shape and the shards workers fetch. */
+    readonly dataset: { name: string; features: number; classes: number; trainCount: number; shards: ShardInfo[] },
     id?: string,
   ) {
     this.id = id ?? randomUUID().slice(0, 8);
@@ -59,7 +61,7 @@ export class Run {
     this.paramCount = mlpLayout(this.model).count;
     this.params = initMlpParams(this.model, spec.seed);
     this.optimizerState = { m: new Float32Array(this.paramCount), v: new Float32Array(this.paramCount) };
-    this.cursor = new ExampleCursor(trainCount, spec.seed);
+    this.cursor = new ExampleCursor(dataset.trainCount, spec.seed);
   }
 
   get name(): string {
@@ -87,7 +89,7 @@ export class Run {
     return reason !== null;
   }
 
-  info(shards: ShardInfo[]): RunInfo {
+  info(): RunInfo {
     return {
       id: this.id,
       name: this.name,
@@ -96,7 +98,7 @@ export class Run {
       model: this.model,
       paramCount: this.paramCount,
       spec: this.spec,
-      dataset: { name: this.spec.dataset, features: this.model.layers[0], classes: this.model.layers[this.model.layers.length - 1], shards },
+      dataset: { name: this.dataset.name, features: this.dataset.features, classes: this.dataset.classes, shards: this.dataset.shards },
     };
   }
 
@@ -111,6 +113,23 @@ export class Run {
       workers,
       samplesPerSec: last?.samplesPerSec ?? 0,
       samples: this.samples,
+    };
+  }
+
+  /** What the store keeps of the run between checkpoints. */
+  record(): RunRecord {
+    return {
+      id: this.id,
+      name: this.name,
+      spec: this.spec,
+      state: this.state,
+      version: this.version,
+      samples: this.samples,
+      loss: this.loss,
+      accuracy: this.accuracy,
+      stopReason: this.stopReason,
+      createdAt: this.createdAt,
+      updatedAt: Date.now(),
     };
   }
 

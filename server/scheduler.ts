@@ -4,10 +4,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
-import type { Ready, ResultAck, ServerToWorkerEvents, ShardInfo, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
+import type { Ready, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
 import { float32From, isBinary, toArrayBuffer } from '../shared/binary.ts';
 import { checkGradient, RoundSum } from './aggregator.ts';
-import type { Run } from './run.ts';
+import type { EventLog } from './event-log.ts';
+import type { MetricPoint, Run } from './run.ts';
 
 export type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
 export type WorkerNamespace = Namespace<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
@@ -53,14 +54,18 @@ export interface Evaluation {
 export interface SchedulerOptions {
   io: WorkerNamespace;
   log: FastifyBaseLogger;
-  shards: ShardInfo[];
   /** Test-set evaluation of a run's current parameters (synchronous, on the CPU). */
   evaluate: (run: Run) => Evaluation;
   /** Largest gradient norm accepted from a worker. */
   maxGradientNorm?: number;
   /** Observes every folded result (tests check invariants through it). */
   onFold?: (run: Run, roundVersion: number, result: TaskResult) => void;
+  events?: EventLog;
 }
+
+export type RoundClosedHook = (run: Run, ms: number, how: 'complete' | 'deadline') => void;
+export type CommitHook = (run: Run, point: MetricPoint) => void;
+export type WorkerHook = (w: WorkerEntry, run: Run) => void;
 
 const room = (runId: string) => `run:${runId}`;
 
@@ -71,8 +76,37 @@ export class Scheduler {
   /** Tasks whose round closed without them: their results count as late. */
   private expired = new Set<string>();
   private lastUpdate = new Map<string, number>();
+  private roundClosedHooks: RoundClosedHook[] = [];
+  private commitHooks: CommitHook[] = [];
+  private workerHooks: WorkerHook[] = [];
+  /** Payload bytes of tensors received from and sent to workers. */
+  readonly traffic = { bytesIn: 0, bytesOut: 0 };
 
   constructor(private readonly opts: SchedulerOptions) {}
+
+  /** Called when a round closes, with its latency. */
+  onRoundClosed(fn: RoundClosedHook): void {
+    this.roundClosedHooks.push(fn);
+  }
+
+  /** Called after each committed round with its metric point (the store persists them). */
+  onCommit(fn: CommitHook): void {
+    this.commitHooks.push(fn);
+  }
+
+  /** Called when a worker joins, leaves or finishes a task (the store keeps workers seen). */
+  onWorkerChange(fn: WorkerHook): void {
+    this.workerHooks.push(fn);
+  }
+
+  private workerChanged(w: WorkerEntry): void {
+    const run = w.runId ? this.runs.get(w.runId) : undefined;
+    if (run) for (const h of this.workerHooks) h(w, run);
+  }
+
+  private event(runId: string, kind: Parameters<EventLog['append']>[1], message: string, workerId?: string): void {
+    this.opts.events?.append(runId, kind, message, workerId);
+  }
 
   addRun(run: Run): void {
     this.runs.set(run.id, run);
@@ -110,7 +144,7 @@ export class Scheduler {
     };
     this.workers.set(w.id, w);
     const run = this.currentRun();
-    socket.emit('welcome', { workerId: w.id, protocol: socket.data.hello.protocol, run: run ? run.info(this.opts.shards) : null });
+    socket.emit('welcome', { workerId: w.id, protocol: socket.data.hello.protocol, run: run ? run.info() : null });
     if (run) this.assign(w, run);
     this.opts.log.info({ workerId: w.id, backend: w.hello.backend, adapter: w.hello.adapter, runId: run?.id }, 'worker joined');
     return w;
@@ -118,14 +152,18 @@ export class Scheduler {
 
   private assign(w: WorkerEntry, run: Run): void {
     w.runId = run.id;
+    const adapter = [w.hello.adapter.vendor, w.hello.adapter.architecture].filter(Boolean).join(' ') || 'no adapter';
+    this.event(run.id, 'join', `worker ${w.id} joined (${w.hello.backend}, ${adapter})`, w.id);
+    this.workerChanged(w);
     w.socket.join(room(run.id));
-    w.socket.emit('run', run.info(this.opts.shards));
+    w.socket.emit('run', run.info());
     this.sendParams(w, run);
   }
 
   private sendParams(w: WorkerEntry, run: Run): void {
     const p = run.params;
     w.paramsSent = run.version;
+    this.traffic.bytesOut += p.byteLength;
     w.socket.emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
   }
 
@@ -135,6 +173,8 @@ export class Scheduler {
     this.workers.delete(workerId);
     this.opts.log.info({ workerId, runId: w.runId, reason }, 'worker left');
     if (!w.runId) return;
+    this.event(w.runId, 'leave', `worker ${workerId} left (${reason})`, workerId);
+    this.workerChanged(w);
     const run = this.runs.get(w.runId);
     const round = this.rounds.get(w.runId);
     if (!run || !round) return;
@@ -210,6 +250,7 @@ export class Scheduler {
       if (counts && w) w.rejected++;
       ack({ ok: false, error });
       this.opts.log.warn({ workerId, taskId: meta.taskId, runId: meta.runId, error }, 'result rejected');
+      if (this.runs.has(meta.runId)) this.event(meta.runId, counts ? 'reject' : 'late', `result of worker ${workerId} not used: ${error}`, workerId);
     };
     if (!w) return reject('unknown worker');
     w.lastSeen = Date.now();
@@ -242,6 +283,7 @@ export class Scheduler {
       return reject('gradient must be a binary attachment');
     }
     const gradient = float32From(data);
+    this.traffic.bytesIn += gradient.byteLength;
     const check = checkGradient(gradient, run.paramCount, meta.loss, this.opts.maxGradientNorm ?? 1e4);
     if (!check.ok) {
       run.counters.rejected++;
@@ -258,6 +300,7 @@ export class Scheduler {
     w.tasksDone++;
     w.samples += meta.samples;
     this.opts.onFold?.(run, round.version, meta);
+    this.workerChanged(w);
     ack({ ok: true });
     if (round.tasks.size === 0) this.closeRound(run, 'complete');
   }
@@ -275,7 +318,9 @@ export class Scheduler {
         // Its worker is still computing: it becomes ready again once its late result is answered.
       }
       this.opts.log.warn({ runId: run.id, version: round.version, missing: round.tasks.size }, 'round closed at its deadline');
+      this.event(run.id, 'round-timeout', `round ${round.version + 1} closed at its ${run.spec.sync.roundDeadlineMs} ms deadline without ${round.tasks.size} result(s)`);
     }
+    for (const h of this.roundClosedHooks) h(run, Date.now() - round.openedAt, how);
     if (round.sum.weight > 0 && run.state === 'running') this.commit(run, round);
     else if (round.sum.weight > 0) this.opts.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
     this.maybeOpenRound(run);
@@ -296,16 +341,22 @@ export class Scheduler {
       run.accuracy = ev.accuracy;
     }
     const workers = this.workersOf(run.id).length;
-    run.metrics.push({ version: run.version, time: now, loss: run.loss, accuracy: evalNow ? run.accuracy : null, samplesPerSec, workers, samples: run.samples });
+    const point: MetricPoint = { version: run.version, time: now, loss: run.loss, accuracy: evalNow ? run.accuracy : null, samplesPerSec, workers, samples: run.samples };
+    run.metrics.push(point);
+    if (run.metrics.length > 20_000) run.metrics.splice(0, run.metrics.length - 20_000);
     const p = run.params;
+    this.traffic.bytesOut += p.byteLength * workers;
     this.opts.io.to(room(run.id)).emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
     for (const w of this.workersOf(run.id)) {
       w.paramsSent = run.version;
       if (w.ready) w.version = run.version;
     }
-    if (run.checkStop()) {
+    const completed = run.checkStop();
+    for (const h of this.commitHooks) h(run, point);
+    if (completed) {
       this.opts.log.info({ runId: run.id, version: run.version, reason: run.stopReason }, 'run completed');
-      this.opts.io.to(room(run.id)).emit('run', run.info(this.opts.shards));
+      this.event(run.id, 'completed', `run completed: ${run.stopReason}`);
+      this.opts.io.to(room(run.id)).emit('run', run.info());
     }
     if (evalNow || run.state !== 'running' || now - (this.lastUpdate.get(run.id) ?? 0) > 500) {
       this.lastUpdate.set(run.id, now);
@@ -315,7 +366,10 @@ export class Scheduler {
 
   /** Pauses, resumes or stops a run (admin verbs build on this). */
   setState(run: Run, state: 'running' | 'paused' | 'stopped'): void {
+    if (run.state === state) return;
+    this.event(run.id, 'state', `run ${run.state === 'completed' && state === 'running' ? 'restarted' : state === 'running' ? 'resumed' : state}`);
     run.state = state;
+    if (state === 'running') run.stopReason = null;
     if (state !== 'running') {
       const round = this.rounds.get(run.id);
       if (round) {
@@ -327,8 +381,22 @@ export class Scheduler {
         }
       }
     }
-    this.opts.io.to(room(run.id)).emit('run', run.info(this.opts.shards));
+    this.opts.io.to(room(run.id)).emit('run', run.info());
     if (state === 'running') this.maybeOpenRound(run);
+  }
+
+  /** Forgets a run: its workers are left without one until another is created. */
+  removeRun(run: Run): void {
+    this.setState(run, 'stopped');
+    this.runs.delete(run.id);
+    for (const w of this.workersOf(run.id)) {
+      w.runId = null;
+      w.ready = false;
+      w.socket.leave(room(run.id));
+      w.socket.emit('run', null);
+    }
+    const next = this.currentRun();
+    if (next) for (const w of this.workers.values()) if (!w.runId) this.assign(w, next);
   }
 
   close(): void {

@@ -47,6 +47,17 @@ export class ExampleCursor {
     for (let i = 0; i < indices.length; i++) this.requeued.push(indices[i]);
   }
 
+  /** Continues from a saved place (a checkpoint's); forgets re-queued examples. */
+  restore(epoch: number, position: number): void {
+    if (!(Number.isInteger(epoch) && epoch >= 0 && Number.isInteger(position) && position >= 0 && position <= this.count)) {
+      throw new RangeError(`cannot restore the example cursor to epoch ${epoch}, position ${position} of ${this.count}`);
+    }
+    this.epoch = epoch;
+    this.position = position;
+    this.order = epochOrder(this.count, this.seed, epoch);
+    this.requeued = [];
+  }
+
   /** Fractional epochs handed out so far. */
   get epochs(): number {
     return this.epoch + this.position / this.count;

@@ -1,6 +1,7 @@
 // The run spec: what one training run is (model, data, optimizer, rounds, stopping rule), as
 // one zod schema that validates REST bodies, files and forms and gives the TypeScript types.
 import { z } from 'zod';
+import { describeIssue } from './run-spec-messages.ts';
 
 /** Largest model a run may have: its parameters travel as one Socket.IO binary message. */
 export const MAX_MODEL_PARAMS = 4_000_000;
@@ -28,7 +29,11 @@ export const ModelSchema = z
 export const RunSpecSchema = z
   .object({
     name: z.string().trim().min(1).max(80).default('mnist-mlp'),
-    dataset: z.literal('mnist').default('mnist'),
+    /** 'mnist' (built in) or the name of an uploaded dataset. */
+    dataset: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'a dataset name: lowercase letters, digits, - and _, at most 64')
+      .default('mnist'),
     model: ModelSchema.default({ kind: 'mlp', layers: [784, 128, 10], activation: 'relu' }),
     optimizer: OptimizerSchema.default({ kind: 'adam', lr: 1e-3 }),
     /** Examples in one worker's task. */
@@ -52,6 +57,8 @@ export const RunSpecSchema = z
       })
       .strict()
       .default({}),
+    /** Rounds between checkpoints (also written on pause and stop). */
+    checkpointEvery: z.number().int().min(1).max(1_000_000).default(50),
     /** Rounds between test-set evaluations. */
     evalEvery: z.number().int().min(1).max(100_000).default(10),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
@@ -59,14 +66,22 @@ export const RunSpecSchema = z
   .strict()
   .superRefine((spec, ctx) => {
     const { layers } = spec.model;
-    if (layers[0] !== 784) ctx.addIssue({ code: 'custom', path: ['model', 'layers', 0], message: `mnist has 784 inputs, so model.layers[0] must be 784 (got ${layers[0]})` });
-    if (layers[layers.length - 1] !== 10) ctx.addIssue({ code: 'custom', path: ['model', 'layers', layers.length - 1], message: `mnist has 10 classes, so the last layer must be 10 wide (got ${layers[layers.length - 1]})` });
     let params = 0;
     for (let i = 0; i + 1 < layers.length; i++) params += layers[i] * layers[i + 1] + layers[i + 1];
     if (params > MAX_MODEL_PARAMS) ctx.addIssue({ code: 'custom', path: ['model', 'layers'], message: `the model has ${params} parameters; at most ${MAX_MODEL_PARAMS} are allowed` });
   });
 
 export type RunSpec = z.output<typeof RunSpecSchema>;
+
+/** The model must fit the dataset: as many inputs as features, as many outputs as classes. */
+export function checkSpecAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number }): void {
+  const { layers } = spec.model;
+  const issues: { path: string; message: string }[] = [];
+  if (layers[0] !== dataset.features) issues.push({ path: 'model.layers.0', message: `${dataset.name} has ${dataset.features} features, so model.layers[0] must be ${dataset.features} (got ${layers[0]})` });
+  const last = layers[layers.length - 1];
+  if (last !== dataset.classes) issues.push({ path: `model.layers.${layers.length - 1}`, message: `${dataset.name} has ${dataset.classes} classes, so the last layer must be ${dataset.classes} wide (got ${last})` });
+  if (issues.length) throw new RunSpecError(issues);
+}
 export type RunSpecInput = z.input<typeof RunSpecSchema>;
 
 export class RunSpecError extends Error {
@@ -80,7 +95,7 @@ export class RunSpecError extends Error {
 export function parseRunSpec(input: unknown): RunSpec {
   const r = RunSpecSchema.safeParse(input ?? {});
   if (r.success) return r.data;
-  throw new RunSpecError(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  throw new RunSpecError(r.error.issues.flatMap((i) => describeIssue(i, RunSpecSchema, input ?? {})));
 }
 
 /** The default run `npm start` creates when there is none (PyTorch passes 0.93 on it after ~6 epochs). */

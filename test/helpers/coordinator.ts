@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../server/app.ts';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import { CpuBackend } from '../../client/worker/backend.ts';
 import { WorkerClient, type WorkerClientOptions, type WorkerStats } from '../../client/worker/worker-client.ts';
 
 /** One data dir for the whole test process: MNIST is converted once. */
-const sharedDataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-test-'));
+export const sharedDataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-test-'));
 
 export interface TestCoordinator {
   app: FastifyInstance;
@@ -17,8 +18,9 @@ export interface TestCoordinator {
   close: () => Promise<void>;
 }
 
+/** Each coordinator gets its own in-memory store unless the test passes one (or a data dir). */
 export async function startCoordinator(opts: Partial<AppOptions> = {}): Promise<TestCoordinator> {
-  const app = await buildApp({ dataDir: sharedDataDir, ...opts });
+  const app = await buildApp({ dataDir: sharedDataDir, ...(opts.dataDir ? {} : { store: new SqliteStore(':memory:') }), ...opts });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;

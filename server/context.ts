@@ -1,0 +1,56 @@
+// What every coordinator plugin (routes, namespaces, metrics) is given: the scheduler, the
+// store, the event log and the run verbs. Built once by buildApp; `app.crowdtrain` holds it.
+import type { Server } from 'socket.io';
+import type { Dataset } from '../shared/dataset.ts';
+import type { ShardInfo } from '../shared/protocol.ts';
+import type { HttpAnswer } from './data/dataset-files.ts';
+import type { EventLog } from './event-log.ts';
+import type { Run } from './run.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { Store } from './store/store.ts';
+
+export interface DatasetInfo {
+  name: string;
+  features: number;
+  classes: number;
+  trainCount: number;
+  testCount: number;
+  /** The train split in content-hashed shards: what workers fetch. */
+  shards: ShardInfo[];
+  source: 'builtin' | 'upload';
+  createdAt: number;
+}
+
+export interface LoadedDataset {
+  info: DatasetInfo;
+  train: Dataset;
+  test: Dataset;
+}
+
+/** The datasets runs can name: the built-in MNIST and uploaded ones. */
+export interface Datasets {
+  get(name: string): LoadedDataset | undefined;
+  list(): DatasetInfo[];
+  /** Answers GET requests under /api/datasets/ (indexes and content-hashed shards). */
+  answer(path: string): HttpAnswer | undefined;
+}
+
+export interface CoordinatorContext {
+  dataDir: string;
+  datasets: Datasets;
+  scheduler: Scheduler;
+  store: Store;
+  events: EventLog;
+  io: Server;
+  /**
+   * Validates a spec (an object, or YAML/JSON text), creates the run and starts it.
+   * Throws RunSpecError (shared/run-spec.ts) naming every bad field.
+   */
+  createRun(input: unknown): Run;
+  /** Pause, resume or stop; a checkpoint is written on pause and stop. */
+  setRunState(run: Run, state: 'running' | 'paused' | 'stopped'): void;
+  /** Stops the run and forgets it (its checkpoints stay on disk). */
+  deleteRun(id: string): boolean;
+  /** Absolute path of the run's latest checkpoint file, if any. */
+  latestCheckpointFile(runId: string): string | undefined;
+}

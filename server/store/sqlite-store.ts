@@ -1,0 +1,203 @@
+// The Store on one machine: SQLite through better-sqlite3 (12.x: 13 needs Node 22), WAL mode,
+// schema migrations in code. Checkpoint files live beside it; this file only indexes them.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { RunEvent } from '../event-log.ts';
+import type { MetricPoint } from '../run.ts';
+import type { CheckpointRecord, RunRecord, Store, WorkerRecord } from './store.ts';
+
+/** Each entry moves the schema one version up; never edit a released one, append. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE runs (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL,
+     version INTEGER NOT NULL, samples INTEGER NOT NULL, loss REAL, accuracy REAL,
+     stop_reason TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+   CREATE TABLE metrics (
+     run_id TEXT NOT NULL, version INTEGER NOT NULL, time INTEGER NOT NULL, loss REAL, accuracy REAL,
+     samples_per_sec REAL NOT NULL, workers INTEGER NOT NULL, samples INTEGER NOT NULL);
+   CREATE INDEX metrics_run ON metrics (run_id, version);
+   CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time INTEGER NOT NULL,
+     kind TEXT NOT NULL, message TEXT NOT NULL, worker_id TEXT);
+   CREATE INDEX events_run ON events (run_id, id);
+   CREATE TABLE workers (
+     run_id TEXT NOT NULL, worker_id TEXT NOT NULL, nickname TEXT, backend TEXT NOT NULL, adapter TEXT NOT NULL,
+     tasks_done INTEGER NOT NULL, samples INTEGER NOT NULL, rejected INTEGER NOT NULL,
+     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (run_id, worker_id));
+   CREATE TABLE checkpoints (
+     run_id TEXT NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL,
+     sha256 TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (run_id, version));
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+type Row = Record<string, unknown>;
+
+export class SqliteStore implements Store {
+  private db: Database.Database;
+
+  /** `path` ':memory:' for a throwaway store. */
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  /** Schema version applied (PRAGMA user_version). */
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  private migrate(): void {
+    const from = this.schemaVersion;
+    for (let v = from; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  saveRun(r: RunRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO runs (id, name, spec, state, version, samples, loss, accuracy, stop_reason, created_at, updated_at)
+         VALUES (@id, @name, @spec, @state, @version, @samples, @loss, @accuracy, @stopReason, @createdAt, @updatedAt)
+         ON CONFLICT(id) DO UPDATE SET name=@name, spec=@spec, state=@state, version=@version, samples=@samples,
+           loss=@loss, accuracy=@accuracy, stop_reason=@stopReason, updated_at=@updatedAt`,
+      )
+      .run({ ...r, spec: JSON.stringify(r.spec) });
+  }
+
+  private toRun(row: Row): RunRecord {
+    return {
+      id: row.id as string,
+      name: row.name as string,
+      spec: JSON.parse(row.spec as string),
+      state: row.state as RunRecord['state'],
+      version: row.version as number,
+      samples: row.samples as number,
+      loss: row.loss as number | null,
+      accuracy: row.accuracy as number | null,
+      stopReason: row.stop_reason as string | null,
+      createdAt: row.created_at as number,
+      updatedAt: row.updated_at as number,
+    };
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return row ? this.toRun(row) : undefined;
+  }
+
+  listRuns(): RunRecord[] {
+    return (this.db.prepare('SELECT * FROM runs ORDER BY created_at, id').all() as Row[]).map((r) => this.toRun(r));
+  }
+
+  deleteRun(id: string): void {
+    this.db.transaction(() => {
+      for (const t of ['metrics', 'events', 'workers', 'checkpoints']) this.db.prepare(`DELETE FROM ${t} WHERE run_id = ?`).run(id);
+      this.db.prepare('DELETE FROM runs WHERE id = ?').run(id);
+    })();
+  }
+
+  appendMetric(runId: string, p: MetricPoint): void {
+    this.db
+      .prepare('INSERT INTO metrics (run_id, version, time, loss, accuracy, samples_per_sec, workers, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(runId, p.version, p.time, p.loss, p.accuracy, p.samplesPerSec, p.workers, p.samples);
+  }
+
+  metrics(runId: string, limit = 100_000): MetricPoint[] {
+    const rows = this.db.prepare('SELECT * FROM (SELECT * FROM metrics WHERE run_id = ? ORDER BY version DESC LIMIT ?) ORDER BY version').all(runId, limit) as Row[];
+    return rows.map((r) => ({
+      version: r.version as number,
+      time: r.time as number,
+      loss: r.loss as number | null,
+      accuracy: r.accuracy as number | null,
+      samplesPerSec: r.samples_per_sec as number,
+      workers: r.workers as number,
+      samples: r.samples as number,
+    }));
+  }
+
+  truncateMetrics(runId: string, afterVersion: number): void {
+    this.db.prepare('DELETE FROM metrics WHERE run_id = ? AND version > ?').run(runId, afterVersion);
+  }
+
+  appendEvent(e: RunEvent): void {
+    this.db.prepare('INSERT INTO events (run_id, time, kind, message, worker_id) VALUES (?, ?, ?, ?, ?)').run(e.runId, e.time, e.kind, e.message, e.workerId ?? null);
+  }
+
+  events(runId: string, limit = 200): RunEvent[] {
+    const rows = this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Row[];
+    return rows.map((r) => ({
+      runId: r.run_id as string,
+      time: r.time as number,
+      kind: r.kind as RunEvent['kind'],
+      message: r.message as string,
+      ...(r.worker_id ? { workerId: r.worker_id as string } : {}),
+    }));
+  }
+
+  saveWorker(w: WorkerRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO workers (run_id, worker_id, nickname, backend, adapter, tasks_done, samples, rejected, first_seen, last_seen)
+         VALUES (@runId, @workerId, @nickname, @backend, @adapter, @tasksDone, @samples, @rejected, @firstSeen, @lastSeen)
+         ON CONFLICT(run_id, worker_id) DO UPDATE SET nickname=@nickname, tasks_done=@tasksDone, samples=@samples,
+           rejected=@rejected, last_seen=@lastSeen`,
+      )
+      .run(w);
+  }
+
+  workers(runId: string): WorkerRecord[] {
+    const rows = this.db.prepare('SELECT * FROM workers WHERE run_id = ? ORDER BY first_seen').all(runId) as Row[];
+    return rows.map((r) => ({
+      runId: r.run_id as string,
+      workerId: r.worker_id as string,
+      nickname: r.nickname as string | null,
+      backend: r.backend as string,
+      adapter: r.adapter as string,
+      tasksDone: r.tasks_done as number,
+      samples: r.samples as number,
+      rejected: r.rejected as number,
+      firstSeen: r.first_seen as number,
+      lastSeen: r.last_seen as number,
+    }));
+  }
+
+  addCheckpoint(c: CheckpointRecord): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO checkpoints (run_id, version, path, bytes, sha256, time) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(c.runId, c.version, c.path, c.bytes, c.sha256, c.time);
+  }
+
+  private toCheckpoint(r: Row): CheckpointRecord {
+    return { runId: r.run_id as string, version: r.version as number, path: r.path as string, bytes: r.bytes as number, sha256: r.sha256 as string, time: r.time as number };
+  }
+
+  latestCheckpoint(runId: string): CheckpointRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version DESC LIMIT 1').get(runId) as Row | undefined;
+    return row ? this.toCheckpoint(row) : undefined;
+  }
+
+  checkpoints(runId: string): CheckpointRecord[] {
+    return (this.db.prepare('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version').all(runId) as Row[]).map((r) => this.toCheckpoint(r));
+  }
+
+  getSetting(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

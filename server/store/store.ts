@@ -1,0 +1,70 @@
+// What the coordinator keeps across restarts, behind one interface so that SQLite (one machine)
+// can give way to a server database (several coordinator processes) without touching callers.
+import type { RunEvent } from '../event-log.ts';
+import type { MetricPoint } from '../run.ts';
+import type { RunState } from '../../shared/protocol.ts';
+import type { RunSpec } from '../../shared/run-spec.ts';
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  spec: RunSpec;
+  state: RunState;
+  version: number;
+  samples: number;
+  loss: number | null;
+  accuracy: number | null;
+  stopReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CheckpointRecord {
+  runId: string;
+  version: number;
+  /** Path of the safetensors file, relative to the data dir. */
+  path: string;
+  bytes: number;
+  sha256: string;
+  time: number;
+}
+
+export interface WorkerRecord {
+  runId: string;
+  workerId: string;
+  nickname: string | null;
+  backend: string;
+  adapter: string;
+  tasksDone: number;
+  samples: number;
+  rejected: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export interface Store {
+  saveRun(r: RunRecord): void;
+  getRun(id: string): RunRecord | undefined;
+  listRuns(): RunRecord[];
+  deleteRun(id: string): void;
+
+  appendMetric(runId: string, p: MetricPoint): void;
+  metrics(runId: string, limit?: number): MetricPoint[];
+  /** Drops metric points past `version` (rounds lost in a crash, about to be redone). */
+  truncateMetrics(runId: string, afterVersion: number): void;
+
+  appendEvent(e: RunEvent): void;
+  events(runId: string, limit?: number): RunEvent[];
+
+  saveWorker(w: WorkerRecord): void;
+  workers(runId: string): WorkerRecord[];
+
+  addCheckpoint(c: CheckpointRecord): void;
+  latestCheckpoint(runId: string): CheckpointRecord | undefined;
+  checkpoints(runId: string): CheckpointRecord[];
+
+  getSetting(key: string): string | undefined;
+  setSetting(key: string, value: string): void;
+
+  close(): void;
+}
