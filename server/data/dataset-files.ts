@@ -25,15 +25,24 @@ export interface HttpAnswer {
   body: string | Uint8Array;
 }
 
-function json(status: number, value: unknown, cache = 'no-cache'): HttpAnswer {
+export function jsonAnswer(status: number, value: unknown, cache = 'no-cache'): HttpAnswer {
   return { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': cache }, body: JSON.stringify(value) };
+}
+
+/** Bytes served at a URL that holds their sha256: they never change, so caches keep them for good. */
+export function immutableAnswer(sha256: string, bytes: Uint8Array): HttpAnswer {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', etag: `"${sha256}"` },
+    body: bytes,
+  };
 }
 
 /** Answers a GET under DATASET_PREFIX, or returns undefined for a path it does not own. */
 export function answerDatasetRequest(dataDir: string, path: string): HttpAnswer | undefined {
   if (!path.startsWith(DATASET_PREFIX)) return undefined;
   const parts = path.slice(DATASET_PREFIX.length).split('?')[0].split('/').filter(Boolean);
-  if (parts[0] !== 'mnist') return json(404, { error: 'unknown_dataset', message: `no dataset named "${parts[0] ?? ''}"; built in: mnist` });
+  if (parts[0] !== 'mnist') return jsonAnswer(404, { error: 'unknown_dataset', message: `no dataset named "${parts[0] ?? ''}"; built in: mnist` });
   const splits = encodedMnist(dataDir);
   if (parts.length === 1) {
     const index: DatasetIndex = {
@@ -43,17 +52,9 @@ export function answerDatasetRequest(dataDir: string, path: string): HttpAnswer 
       ) as DatasetIndex['splits'],
       shards: mnistShardInfo(dataDir),
     };
-    return json(200, index);
+    return jsonAnswer(200, index);
   }
   const found = [...splits, ...encodedMnistShards(dataDir)].find((s) => s.hash === parts[1]);
-  if (!found || parts.length > 2) return json(404, { error: 'unknown_shard', message: `no mnist data at ${path}` });
-  return {
-    status: 200,
-    headers: {
-      'content-type': 'application/octet-stream',
-      'cache-control': 'public, max-age=31536000, immutable',
-      etag: `"${found.hash}"`,
-    },
-    body: found.bytes,
-  };
+  if (!found || parts.length > 2) return jsonAnswer(404, { error: 'unknown_shard', message: `no mnist data at ${path}` });
+  return immutableAnswer(found.hash, found.bytes);
 }

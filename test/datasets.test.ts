@@ -1,0 +1,293 @@
+// Uploaded datasets: CSV and IDX parsing with the errors an admin would see, and the registry
+// that splits, saves, serves and reloads them next to the built-in MNIST.
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, test } from 'vitest';
+import { decodeDataset } from '../shared/dataset.ts';
+import { mnistShardInfo } from '../server/data/dataset-files.ts';
+import { DatasetRegistry, UPLOAD_SHARD_SIZE, type DatasetIndexBody, type DatasetSummary } from '../server/data/registry.ts';
+import { DatasetUploadError, parseCsv, parseIdx, parseUpload, UPLOAD_LIMITS, type UploadFile } from '../server/data/upload.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** A CSV of `rows` examples: two features and a label cycling through `classes`. */
+function csv(rows: number, classes = 3, feature = (r: number, c: number) => (r * 7 + c * 13) % 256): string {
+  const lines = ['x1,x2,label'];
+  for (let r = 0; r < rows; r++) lines.push(`${feature(r, 0)},${feature(r, 1)},${r % classes}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** csv(30) with its line 4 (the third example, "14,27,2") replaced. */
+function csvWithLine4(line: string): string {
+  const lines = csv(30).split('\n');
+  lines[3] = line;
+  return lines.join('\n');
+}
+
+/** An IDX file: magic 00 00 08 <dims>, big-endian u32 sizes, then bytes. */
+function idx(dims: number[], data: Uint8Array, type = 0x08): Uint8Array {
+  const out = new Uint8Array(4 + 4 * dims.length + data.length);
+  const view = new DataView(out.buffer);
+  out[2] = type;
+  out[3] = dims.length;
+  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  out.set(data, 4 + 4 * dims.length);
+  return out;
+}
+
+function idxPair(count: number, side = 4, classes = 5): { images: UploadFile; labels: UploadFile } {
+  const pixels = Uint8Array.from({ length: count * side * side }, (_, i) => (i * 31) % 256);
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % classes);
+  return { images: { filename: 'train-images-idx3-ubyte', bytes: idx([count, side, side], pixels) }, labels: { filename: 'train-labels-idx1-ubyte', bytes: idx([count], labels) } };
+}
+
+/** The DatasetUploadError `fn` throws (fails the test when it throws nothing or something else). */
+function uploadError(fn: () => unknown): DatasetUploadError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof DatasetUploadError) return err;
+    throw err;
+  }
+  throw new Error('expected a DatasetUploadError');
+}
+
+describe('CSV uploads', () => {
+  test('byte-valued features are kept as they are, label column last', () => {
+    const p = parseCsv(enc(csv(30)), 'points.csv');
+    expect(p.format).toBe('csv');
+    expect(p.scale).toBeUndefined();
+    expect(p.dataset).toMatchObject({ count: 30, features: 2, classes: 3 });
+    expect(Array.from(p.dataset.x.subarray(0, 4))).toEqual([0, 13, 7, 20]);
+    expect(Array.from(p.dataset.y.subarray(0, 4))).toEqual([0, 1, 2, 0]);
+    expect(p.columns).toEqual({ features: ['x1', 'x2'], label: 'label' });
+  });
+
+  test('a column named label is the label wherever it is; CRLF, BOM, quotes and blank lines are fine', () => {
+    const rows = Array.from({ length: 25 }, (_, r) => `${r % 2},${r},"${r * 2}"`);
+    const text = `\uFEFF"Label",a,"b ""quoted"""\r\n${rows.join('\r\n')}\r\n\r\n`;
+    const p = parseCsv(enc(text), 'q.csv');
+    expect(p.dataset).toMatchObject({ count: 25, features: 2, classes: 2 });
+    expect(p.columns).toEqual({ features: ['a', 'b "quoted"'], label: 'Label' });
+    expect(Array.from(p.dataset.x.subarray(2, 4))).toEqual([1, 2]);
+    expect(p.dataset.y[1]).toBe(1);
+  });
+
+  test('other values are min-max scaled to bytes, and the scaling is recorded', () => {
+    const p = parseCsv(enc(csv(20, 2, (r, c) => (c === 0 ? -1 + r * 0.1 : 1000 + r))), 'real.csv');
+    expect(p.scale).toEqual({ min: -1, max: 1019 });
+    const x = p.dataset.x;
+    expect(x[0]).toBe(0); // -1 is the minimum
+    expect(x[39]).toBe(255); // 1019 is the maximum
+    expect(x[1]).toBe(Math.round((1000 + 1) * (255 / 1020))); // 1000 -> 250
+  });
+
+  test.each([
+    ['a non-numeric cell, by line and column', csvWithLine4('14,abc,2'), /points\.csv: line 4, column 2 \("x2"\): "abc" is not a number/],
+    ['an empty cell', csvWithLine4('14,,2'), /line 4, column 2 \("x2"\): is empty/],
+    ['a label out of range', csvWithLine4('14,26,300'), /line 4, column 3 \("label"\): the label 300 is not a class number 0 to 255/],
+    ['a negative label', csvWithLine4('14,26,-1'), /line 4, column 3 \("label"\): the label -1 is not a class number/],
+    ['a fractional label', csvWithLine4('14,26,1.5'), /line 4, column 3 \("label"\): the label 1\.5 is not a class number/],
+    ['a word for a label', csvWithLine4('14,26,cat'), /line 4, column 3 \("label"\): the label "cat" is not a number; labels are class numbers 0 to 255/],
+    ['a ragged row', csvWithLine4('14,26'), /line 4 has 2 cells; the header has 3 columns/],
+    ['too few rows', csv(19), /19 data rows; a dataset needs at least 20/],
+    ['one class', csv(30, 1), /every label is 0; a dataset needs at least 2 classes/],
+    ['no header', csv(30).replace('x1,x2,label\n', ''), /line 1 holds numbers, not column names/],
+    ['a repeated column name', csv(30).replace('x1,x2,label', 'x1,x1,label'), /column 2: the column name "x1" is used twice/],
+    ['an unclosed quote', csvWithLine4('14,"26,2'), /line 4: a quote is not closed/],
+    ['an empty file', '\n\n', /the file is empty/],
+  ])('refuses %s', (_what, text, message) => {
+    const err = uploadError(() => parseCsv(enc(text), 'points.csv'));
+    expect(err.message).toMatch(message);
+    expect(err.code).toBe('bad_file');
+    expect(err.status).toBe(400);
+  });
+
+  test('refuses binary that is neither text nor IDX', () => {
+    expect(uploadError(() => parseUpload([{ filename: 'photo.jpg', bytes: Uint8Array.of(0xff, 0xd8, 0xff, 0xe0, 0x80, 0x81) }])).message).toMatch(/photo\.jpg: not UTF-8 text/);
+  });
+
+  test('refuses more features, rows or bytes than the limits, as too large (413)', () => {
+    const wide = `${Array.from({ length: UPLOAD_LIMITS.maxFeatures + 1 }, (_, i) => `f${i}`).join(',')},label\n`;
+    const a = uploadError(() => parseCsv(enc(wide), 'wide.csv'));
+    expect(a.message).toMatch(/4097 feature columns; at most 4096/);
+    expect(a.status).toBe(413);
+
+    const long = `x,label\n${'1,0\n'.repeat(UPLOAD_LIMITS.maxRows + 1)}`;
+    expect(uploadError(() => parseCsv(enc(long), 'long.csv')).message).toMatch(/more than 100000 rows/);
+
+    const big = new Uint8Array(UPLOAD_LIMITS.maxBytes + 1).fill(0x31);
+    const c = uploadError(() => parseUpload([{ filename: 'big.csv', bytes: big }]));
+    expect(c.message).toMatch(/the upload is 64\.0 MiB; at most 64\.0 MiB/);
+    expect(c.code).toBe('too_large');
+  });
+
+  test('a gzip bomb stops at the size limit', () => {
+    const bomb = gzipSync(new Uint8Array(UPLOAD_LIMITS.maxBytes + 1024));
+    expect(bomb.length).toBeLessThan(1 << 20);
+    const err = uploadError(() => parseUpload([{ filename: 'bomb.csv.gz', bytes: bomb }]));
+    expect(err.message).toMatch(/bomb\.csv\.gz: unzips to more than 64\.0 MiB/);
+    expect(err.status).toBe(413);
+  });
+});
+
+describe('IDX uploads', () => {
+  test('an images file and a labels file, in either order, gzip\'d or not', () => {
+    const { images, labels } = idxPair(40);
+    const a = parseIdx(images, labels);
+    expect(a.format).toBe('idx');
+    expect(a.dataset).toMatchObject({ count: 40, features: 16, classes: 5 });
+    expect(a.exampleShape).toEqual([4, 4]);
+    expect(a.dataset.x[17]).toBe((17 * 31) % 256);
+    expect(a.dataset.y[7]).toBe(2);
+    const b = parseUpload([{ filename: 'l.gz', bytes: gzipSync(labels.bytes) }, { filename: 'i.gz', bytes: gzipSync(images.bytes) }]);
+    expect(b.dataset).toEqual(a.dataset);
+  });
+
+  test('refuses a bad magic number', () => {
+    const { images, labels } = idxPair(40);
+    const bad = { filename: 'images.bin', bytes: images.bytes.slice() };
+    bad.bytes[0] = 0x12;
+    const err = uploadError(() => parseIdx(bad, labels));
+    expect(err.message).toMatch(/images\.bin: not an IDX file: its magic number is 0x12000803, expected 0x00000803 \(images\) or 0x00000801 \(labels\)/);
+  });
+
+  test('refuses images and labels that disagree on the count', () => {
+    const { images } = idxPair(40);
+    const { labels } = idxPair(39);
+    expect(uploadError(() => parseIdx(images, labels)).message).toMatch(/disagree on the count: train-images-idx3-ubyte holds 40 images, train-labels-idx1-ubyte holds 39 labels/);
+  });
+
+  test('refuses a file cut short, a non-byte type, too few examples, one file or two labels files', () => {
+    const { images, labels } = idxPair(40);
+    const short = { filename: 'short', bytes: images.bytes.subarray(0, images.bytes.length - 5) };
+    expect(uploadError(() => parseIdx(short, labels)).message).toMatch(/short: the IDX header gives the shape \[40, 4, 4\], 640 bytes of data, but the file holds 635 \(cut short\?\)/);
+    const floats = { filename: 'f', bytes: idx([40, 4], new Uint8Array(160), 0x0d) };
+    expect(uploadError(() => parseIdx(floats, labels)).message).toMatch(/type 0x0d \(float\) is not supported; features and labels must be unsigned bytes/);
+    const few = idxPair(19);
+    expect(uploadError(() => parseIdx(few.images, few.labels)).message).toMatch(/19 examples; a dataset needs at least 20/);
+    expect(uploadError(() => parseUpload([images])).message).toMatch(/an IDX upload needs two files/);
+    expect(uploadError(() => parseUpload([labels, { ...labels, filename: 'again' }])).message).toMatch(/both IDX labels files/);
+    expect(uploadError(() => parseUpload([images, { filename: 'x.csv', bytes: enc(csv(30)) }])).message).toMatch(/send one CSV file, or exactly two IDX files/);
+  });
+});
+
+describe('DatasetRegistry', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-datasets-'));
+  const registry = new DatasetRegistry(dataDir);
+  const bodyOf = (path: string) => {
+    const a = registry.answer(path)!;
+    return { status: a.status, headers: a.headers, json: JSON.parse(a.body as string) };
+  };
+
+  test('serves the built-in MNIST at the same URLs as before', () => {
+    const mnist = registry.get('mnist')!;
+    expect(mnist.info).toMatchObject({ name: 'mnist', features: 784, classes: 10, trainCount: 8000, testCount: 2000, source: 'builtin' });
+    expect(mnist.info.shards).toEqual(mnistShardInfo(dataDir));
+    const shard = registry.answer(mnist.info.shards[3].url)!;
+    expect(shard.status).toBe(200);
+    expect(decodeDataset(shard.body as Uint8Array).y).toEqual(mnist.train.y.subarray(3000, 4000));
+    const index = bodyOf('/api/datasets/mnist').json as DatasetIndexBody;
+    const test = registry.answer(index.splits.test.url)!;
+    expect(decodeDataset(test.body as Uint8Array).count).toBe(2000);
+  });
+
+  test('adds a CSV upload: stratified 80/20 split, 1000-example shards at content-hashed, immutable URLs', () => {
+    const rows = 2600;
+    const loaded = registry.addUpload('points', [{ filename: 'points.csv', bytes: enc(csv(rows, 4)) }]);
+    expect(loaded.info).toMatchObject({ name: 'points', features: 2, classes: 4, trainCount: 2080, testCount: 520, source: 'upload' });
+    // Every class keeps its share in the test split.
+    const perClass = [0, 0, 0, 0];
+    for (const label of loaded.test.y) perClass[label]++;
+    expect(perClass).toEqual([130, 130, 130, 130]);
+    expect(loaded.info.shards.map((s) => [s.start, s.count])).toEqual([[0, UPLOAD_SHARD_SIZE], [1000, 1000], [2000, 80]]);
+    for (const s of loaded.info.shards) {
+      expect(s.url).toBe(`/api/datasets/points/${s.sha256}`);
+      const a = registry.answer(s.url)!;
+      expect(a.status).toBe(200);
+      expect(a.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(a.headers['content-type']).toBe('application/octet-stream');
+      expect(a.headers.etag).toBe(`"${s.sha256}"`);
+      const shard = decodeDataset(a.body as Uint8Array);
+      expect(shard.y).toEqual(loaded.train.y.subarray(s.start, s.start + s.count));
+      expect(shard.x).toEqual(loaded.train.x.subarray(s.start * 2, (s.start + s.count) * 2));
+    }
+    const index = bodyOf('/api/datasets/points?v=1');
+    expect(index.status).toBe(200);
+    expect(index.json).toMatchObject({ name: 'points', format: 'csv', columns: { features: ['x1', 'x2'], label: 'label' }, splits: { train: { count: 2080 }, test: { count: 520 } } });
+    const train = registry.answer(index.json.splits.train.url)!;
+    expect(decodeDataset(train.body as Uint8Array).y).toEqual(loaded.train.y);
+  });
+
+  test('lists every dataset, without shards', () => {
+    const list = bodyOf('/api/datasets').json.datasets as DatasetSummary[];
+    expect(list.map((d) => d.name)).toEqual(['mnist', 'points']);
+    expect(list[1]).toMatchObject({ format: 'csv', trainCount: 2080, testCount: 520 });
+    expect(list.some((d) => 'shards' in d)).toBe(false);
+    expect(registry.list().map((d) => d.name)).toEqual(['mnist', 'points']);
+    expect(bodyOf('/api/datasets/').json.datasets).toHaveLength(2);
+  });
+
+  test('unknown datasets and hashes are a 404 that says what exists; other paths are not its own', () => {
+    const a = bodyOf('/api/datasets/cifar');
+    expect(a.status).toBe(404);
+    expect(a.json.message).toBe('no dataset named "cifar"; there are: mnist, points');
+    const b = bodyOf(`/api/datasets/points/${'0'.repeat(64)}`);
+    expect(b.status).toBe(404);
+    expect(b.json.error).toBe('unknown_shard');
+    const shard = registry.get('points')!.info.shards[0];
+    expect(bodyOf(`${shard.url}/extra`).status).toBe(404);
+    expect(registry.answer('/api/runs')).toBeUndefined();
+    expect(registry.answer('/api/datasetsx')).toBeUndefined();
+  });
+
+  test('an IDX upload, and an upload scaled from real values, keep their provenance', () => {
+    const { images, labels } = idxPair(60);
+    const digits = registry.addUpload('tiny-digits', [labels, { filename: 'images.gz', bytes: gzipSync(images.bytes) }]);
+    expect(digits.info).toMatchObject({ features: 16, classes: 5, trainCount: 48, testCount: 12 });
+    const scaled = registry.addUpload('real_values', [{ filename: 'r.csv', bytes: enc(csv(40, 2, (r) => r / 8)) }]);
+    expect(scaled.info.classes).toBe(2);
+    const list = bodyOf('/api/datasets').json.datasets as DatasetSummary[];
+    expect(list.find((d) => d.name === 'tiny-digits')).toMatchObject({ format: 'idx', exampleShape: [4, 4] });
+    expect(list.find((d) => d.name === 'real_values')).toMatchObject({ format: 'csv', scale: { min: 0, max: 39 / 8 } });
+  });
+
+  test('refuses taken and invalid names, and saves nothing for a bad file', () => {
+    const file = [{ filename: 'p.csv', bytes: enc(csv(30)) }];
+    const taken = uploadError(() => registry.addUpload('points', file));
+    expect(taken).toMatchObject({ code: 'name_taken', status: 409 });
+    expect(taken.message).toMatch(/a dataset named "points" exists already/);
+    expect(uploadError(() => registry.addUpload('mnist', file)).message).toMatch(/"mnist" is a built-in dataset/);
+    for (const bad of ['Points', 'my data', '', '-x', 'a'.repeat(65), '../etc']) {
+      const err = uploadError(() => registry.addUpload(bad, file));
+      expect(err).toMatchObject({ code: 'invalid_name', status: 400 });
+      expect(err.message).toMatch(/lowercase letters, digits, - and _/);
+    }
+    const before = readdirSync(join(dataDir, 'datasets')).sort();
+    expect(() => registry.addUpload('broken', [{ filename: 'b.csv', bytes: enc(csv(10)) }])).toThrow(DatasetUploadError);
+    expect(readdirSync(join(dataDir, 'datasets')).sort()).toEqual(before);
+    expect(registry.get('broken')).toBeUndefined();
+  });
+
+  test('a new registry on the same data dir sees the uploads, with the same shards', () => {
+    const again = new DatasetRegistry(dataDir);
+    expect(again.skipped).toEqual([]);
+    expect(again.list().map((d) => d.name)).toEqual(['mnist', 'points', 'real_values', 'tiny-digits']);
+    const [a, b] = [registry.get('points')!, again.get('points')!];
+    expect(b.info).toEqual(a.info);
+    expect(b.train.x).toEqual(a.train.x);
+    expect(b.test.y).toEqual(a.test.y);
+    expect(() => again.addUpload('points', [{ filename: 'p.csv', bytes: enc(csv(30)) }])).toThrow(/exists already/);
+  });
+
+  test('a damaged saved dataset is skipped with the reason, not loaded', () => {
+    writeFileSync(join(dataDir, 'datasets', 'points.ctds'), 'not a dataset');
+    const again = new DatasetRegistry(dataDir);
+    expect(again.get('points')).toBeUndefined();
+    expect(again.skipped).toEqual([{ name: 'points', reason: 'points.ctds does not match the sha256 its metadata records' }]);
+    expect(again.get('tiny-digits')).toBeDefined();
+    expect(existsSync(join(dataDir, 'datasets', 'points.json'))).toBe(true);
+  });
+});
