@@ -1,0 +1,256 @@
+// The admin credential and admin sessions: one token (CROWDTRAIN_ADMIN_TOKEN, or generated at first
+// start and kept only as a salted scrypt hash in the store), sessions in an HttpOnly cookie, and the
+// checks admin routes and the admin Socket.IO namespace use. Routes themselves live in routes/admin.ts.
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Store } from './store/store.ts';
+
+/** Name of the session cookie. */
+export const ADMIN_COOKIE = 'crowdtrain_admin';
+/** Store setting that holds the token's hash (never the token). */
+export const TOKEN_HASH_SETTING = 'admin.tokenHash';
+
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+/** scrypt cost: about 50 ms per check on a laptop core; N = 2^14 is what node:crypto defaults to. */
+const SCRYPT = { N: 1 << 14, r: 8, p: 1, keylen: 32, saltBytes: 16 };
+/** Failed token checks allowed per client address per minute (login and Bearer together). */
+const FAILURES_PER_MINUTE = 10;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set by adminPlugin; requireAdmin refuses everything while it is missing. */
+    adminAuth?: AdminAuth;
+  }
+}
+
+function scryptAsync(secret: string, salt: Buffer, keylen: number, o: { N: number; r: number; p: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(secret, salt, keylen, { ...o, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** `scrypt$N$r$p$<salt b64url>$<hash b64url>`: self-describing, so the cost can rise later. */
+export async function hashToken(token: string): Promise<string> {
+  const salt = randomBytes(SCRYPT.saltBytes);
+  const key = await scryptAsync(token, salt, SCRYPT.keylen, SCRYPT);
+  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+/** Whether `token` matches a hash made by hashToken; constant-time in the token's content. */
+export async function verifyTokenHash(token: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  const salt = Buffer.from(parts[4], 'base64url');
+  const expected = Buffer.from(parts[5], 'base64url');
+  if (!Number.isInteger(N) || !Number.isInteger(r) || !Number.isInteger(p) || expected.length === 0) return false;
+  const key = await scryptAsync(token, salt, expected.length, { N, r, p });
+  return timingSafeEqual(key, expected);
+}
+
+/** A new admin token: 256 random bits, URL-safe (43 characters). */
+export function generateToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Counts failed attempts per client address over a sliding minute. In memory: one process. */
+export class FailureLimiter {
+  private failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly limit = FAILURES_PER_MINUTE,
+    private readonly windowMs = 60_000,
+  ) {}
+
+  /** Milliseconds until `key` may try again; 0 when it may now. */
+  retryAfterMs(key: string, now = Date.now()): number {
+    const recent = this.recent(key, now);
+    return recent.length < this.limit ? 0 : recent[0] + this.windowMs - now;
+  }
+
+  fail(key: string, now = Date.now()): void {
+    const recent = this.recent(key, now);
+    recent.push(now);
+    this.failures.set(key, recent);
+    // Forget idle addresses so the map cannot grow without bound.
+    if (this.failures.size > 10_000) for (const k of this.failures.keys()) if (this.recent(k, now).length === 0) this.failures.delete(k);
+  }
+
+  private recent(key: string, now: number): number[] {
+    const list = (this.failures.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    if (list.length === 0) this.failures.delete(key);
+    return list;
+  }
+}
+
+export interface AdminAuthOptions {
+  store: Pick<Store, 'getSetting' | 'setSetting'>;
+  /** CROWDTRAIN_ADMIN_TOKEN: when set, its hash replaces the stored one. */
+  adminToken?: string;
+  /** Told the generated token, once, at the start that created it (the CLI prints it). */
+  onTokenCreated?: (token: string) => void;
+  sessionTtlMs?: number;
+}
+
+/** What a Socket.IO handshake offers: its request headers and its `auth` payload. */
+export interface HandshakeLike {
+  headers: Record<string, string | string[] | undefined>;
+  auth?: Record<string, unknown> | null;
+}
+
+/**
+ * The admin credential and sessions of one coordinator.
+ * @example const auth = await AdminAuth.create({ store, onTokenCreated: (t) => console.log(t) });
+ *          if (await auth.checkToken(bearer)) ...
+ */
+export class AdminAuth {
+  readonly failures = new FailureLimiter();
+  private sessions = new Map<string, number>();
+  /** SHA-256 of the last token that passed scrypt, so scripts polling with Bearer skip scrypt. */
+  private verified: Buffer | null = null;
+
+  private constructor(
+    private tokenHash: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  static async create(opts: AdminAuthOptions): Promise<AdminAuth> {
+    const ttl = opts.sessionTtlMs ?? SESSION_TTL_MS;
+    const fromEnv = opts.adminToken?.trim();
+    if (fromEnv) {
+      const hash = await hashToken(fromEnv);
+      opts.store.setSetting(TOKEN_HASH_SETTING, hash);
+      return new AdminAuth(hash, ttl);
+    }
+    const stored = opts.store.getSetting(TOKEN_HASH_SETTING);
+    if (stored) return new AdminAuth(stored, ttl);
+    const token = generateToken();
+    const hash = await hashToken(token);
+    opts.store.setSetting(TOKEN_HASH_SETTING, hash);
+    opts.onTokenCreated?.(token);
+    return new AdminAuth(hash, ttl);
+  }
+
+  /** Whether `token` is the admin token. */
+  async checkToken(token: unknown): Promise<boolean> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 512) return false;
+    const digest = createHash('sha256').update(token).digest();
+    if (this.verified && timingSafeEqual(digest, this.verified)) return true;
+    const ok = await verifyTokenHash(token, this.tokenHash);
+    if (ok) this.verified = digest;
+    return ok;
+  }
+
+  createSession(now = Date.now()): string {
+    for (const [id, expires] of this.sessions) if (expires <= now) this.sessions.delete(id);
+    const id = randomBytes(32).toString('base64url');
+    this.sessions.set(id, now + this.ttlMs);
+    return id;
+  }
+
+  hasSession(id: string | undefined, now = Date.now()): boolean {
+    if (!id) return false;
+    const expires = this.sessions.get(id);
+    if (expires === undefined) return false;
+    if (expires <= now) {
+      this.sessions.delete(id);
+      return false;
+    }
+    return true;
+  }
+
+  endSession(id: string | undefined): void {
+    if (id) this.sessions.delete(id);
+  }
+
+  get sessionTtlMs(): number {
+    return this.ttlMs;
+  }
+
+  /** The session id in a Cookie header, if any. */
+  sessionFromCookieHeader(header: string | string[] | undefined): string | undefined {
+    const raw = Array.isArray(header) ? header.join('; ') : header;
+    if (!raw) return undefined;
+    return cookieValue(raw, ADMIN_COOKIE);
+  }
+
+  /** Whether a request carries a live session cookie. */
+  hasSessionCookie(req: FastifyRequest): boolean {
+    return this.hasSession(this.sessionFromCookieHeader(req.headers.cookie));
+  }
+
+  /** Whether a Socket.IO handshake carries a live session cookie or `auth.token`. */
+  async checkHandshake(h: HandshakeLike): Promise<boolean> {
+    if (this.hasSession(this.sessionFromCookieHeader(h.headers.cookie))) return true;
+    const token = h.auth?.token;
+    return typeof token === 'string' && (await this.checkToken(token));
+  }
+
+  setSessionCookie(req: FastifyRequest, reply: FastifyReply, id: string): void {
+    reply.header('set-cookie', this.cookie(req, id, Math.floor(this.ttlMs / 1000)));
+  }
+
+  clearSessionCookie(req: FastifyRequest, reply: FastifyReply): void {
+    reply.header('set-cookie', this.cookie(req, '', 0));
+  }
+
+  private cookie(req: FastifyRequest, value: string, maxAge: number): string {
+    const attrs = [`${ADMIN_COOKIE}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAge}`];
+    if (maxAge === 0) attrs.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+    if (req.protocol === 'https') attrs.push('Secure');
+    return attrs.join('; ');
+  }
+}
+
+/**
+ * One cookie's value from a Cookie header. Parsed here rather than through @fastify/cookie so the
+ * check works in every plugin scope and in Socket.IO handshakes, whatever was registered when.
+ */
+export function cookieValue(header: string, name: string): string | undefined {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+export const ADMIN_LOGIN_REQUIRED = 'admin login required: log in at /admin, or send Authorization: Bearer <admin token>';
+
+/**
+ * Fastify preHandler for admin routes: a live session cookie or `Authorization: Bearer <token>`,
+ * else 401 (429 after too many wrong tokens from one address).
+ * @example app.post('/api/datasets', { preHandler: requireAdmin }, handler)
+ */
+export async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const auth = req.server.adminAuth;
+  if (!auth) {
+    // Fail closed: a route guarded before the admin plugin was set up refuses everyone.
+    await reply.code(503).send({ error: 'admin_unavailable', message: 'admin authentication is not set up on this coordinator' });
+    return;
+  }
+  if (auth.hasSessionCookie(req)) return;
+  const bearer = bearerToken(req.headers.authorization);
+  if (bearer === undefined) {
+    await reply.code(401).send({ error: 'unauthorized', message: ADMIN_LOGIN_REQUIRED });
+    return;
+  }
+  const wait = auth.failures.retryAfterMs(req.ip);
+  if (wait > 0) {
+    await reply.code(429).header('retry-after', Math.ceil(wait / 1000)).send({ error: 'too_many_attempts', message: `too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s` });
+    return;
+  }
+  if (await auth.checkToken(bearer)) return;
+  auth.failures.fail(req.ip);
+  await reply.code(401).send({ error: 'unauthorized', message: 'admin login required: the Bearer token is not the admin token' });
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if that is what it holds. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+  return m?.[1];
+}
