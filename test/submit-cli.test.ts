@@ -5,8 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildApp } from '../server/app.ts';
+import { adminPlugin } from '../server/routes/admin.ts';
+import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { EXIT, main, type CliOutput } from '../server/submit-cli.ts';
+import { parseRunSpecText } from '../shared/run-spec-text.ts';
+import { sharedDataDir } from './helpers/coordinator.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'crowdtrain-submit-'));
 const example = join(import.meta.dirname, '..', 'examples', 'classroom.yaml');
@@ -147,5 +153,46 @@ describe('crowdtrain submit, against a stand-in server', () => {
     const r = await run(['submit', file, '--server', s.url(), '--token', 's3cret']);
     expect(r.code).toBe(EXIT.server);
     expect(r.err).toMatch(/the server refused the run \(HTTP 400 invalid_spec\):\n {2}dataset: no dataset named "cifar"; available: mnist/);
+  });
+});
+
+describe('crowdtrain submit, against a real coordinator', () => {
+  const TOKEN = 'submit-cli-test-token-0123456789';
+  let app: FastifyInstance;
+  let url = '';
+  beforeAll(async () => {
+    app = await buildApp({ dataDir: sharedDataDir, store: new SqliteStore(':memory:'), defaultRun: false, adminToken: TOKEN });
+    // While buildApp does not set up the admin routes itself.
+    if (!app.adminAuth) await adminPlugin(app, app.crowdtrain, { adminToken: TOKEN });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => app?.close());
+
+  test.each([
+    ['a JSON spec', () => specFile('real.json', JSON.stringify({ name: 'from-cli-json', model: { layers: [784, 8, 10] }, sync: { minWorkers: 5 } }))],
+    ['the classroom example (YAML)', () => example],
+  ])('creates a run from %s and prints a URL that names it', async (_what, file) => {
+    const path = file();
+    const r = await run(['submit', path, '--server', url], { CROWDTRAIN_ADMIN_TOKEN: TOKEN });
+    expect(r.err).not.toMatch(/refused/);
+    expect(r.code).toBe(EXIT.ok);
+    const id = /#run=(.+)$/.exec(r.out)?.[1];
+    expect(r.out.startsWith(`${url}/admin#run=`)).toBe(true);
+    const res = await app.inject(`/api/runs/${id}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().name).toBe(parseRunSpecText(readFileSync(path, 'utf8')).name);
+  });
+
+  test('a wrong token is refused, exit 1', async () => {
+    const r = await run(['submit', example, '--server', url, '--token', 'not-the-token']);
+    expect(r.code).toBe(EXIT.server);
+    expect(r.err).toMatch(/the server refused the admin token \(HTTP 401\)/);
+  });
+
+  test('a spec the server refuses (an unknown dataset) is printed field by field, exit 1', async () => {
+    const r = await run(['submit', specFile('unknown-ds.yaml', '{"name": "x", "dataset": "cifar"}'), '--server', url, '--token', TOKEN]);
+    expect(r.code).toBe(EXIT.server);
+    expect(r.err).toMatch(/HTTP 400 invalid_spec\):\n {2}dataset: no dataset named "cifar"/);
   });
 });
