@@ -252,6 +252,8 @@ describe('DatasetRegistry', () => {
     const list = bodyOf('/api/datasets').json.datasets as DatasetSummary[];
     expect(list.find((d) => d.name === 'tiny-digits')).toMatchObject({ format: 'idx', exampleShape: [4, 4] });
     expect(list.find((d) => d.name === 'real_values')).toMatchObject({ format: 'csv', scale: { min: 0, max: 39 / 8 } });
+    expect(registry.summary('tiny-digits')).toEqual(list.find((d) => d.name === 'tiny-digits'));
+    expect(registry.summary('nope')).toBeUndefined();
   });
 
   test('refuses taken and invalid names, and saves nothing for a bad file', () => {

@@ -140,6 +140,11 @@ export class DatasetRegistry implements Datasets {
     return this.sorted().map((e) => e.summary);
   }
 
+  /** One dataset as GET /api/datasets lists it: what the upload route answers with. */
+  summary(name: string): DatasetSummary | undefined {
+    return this.entries.get(name)?.summary;
+  }
+
   /**
    * Answers a GET under /api/datasets (see DATASET_PREFIX), or undefined for a path it does not own:
    *   /api/datasets                 -> { datasets: DatasetSummary[] }
