@@ -1,0 +1,829 @@
+// The admin page: log in with the admin token, create runs (form or YAML), steer them (start,
+// pause, resume, stop, delete), watch one live (charts, workers, events) and upload datasets.
+// It only talks to the admin REST routes and the /admin Socket.IO namespace; no training here.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { io, type Socket } from 'socket.io-client';
+import type { RunState } from '../../shared/protocol.ts';
+import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
+import { runSpecToYaml } from '../../shared/run-spec-text.ts';
+
+// ---- What the coordinator answers (the REST and /admin namespace shapes) ----
+
+interface RunSummary {
+  id: string;
+  name: string;
+  state: RunState;
+  version: number;
+  loss: number | null;
+  accuracy: number | null;
+  workers: number;
+  samples: number;
+  samplesPerSec: number;
+  epochs: number;
+  stopReason: string | null;
+  createdAt: string;
+  counters: { folded: number; late: number; rejected: number; roundsTimedOut: number };
+  spec: RunSpec;
+}
+
+interface MetricPoint {
+  version: number;
+  time: number;
+  loss: number | null;
+  accuracy: number | null;
+  samplesPerSec: number;
+  workers: number;
+  samples: number;
+}
+
+interface WorkerView {
+  id: string;
+  nickname: string | null;
+  adapter: string;
+  backend: string;
+  samplesPerSec: number;
+  tasksDone: number;
+  rejected: number;
+  /** ISO time (or milliseconds since the epoch). */
+  lastSeen: string | number;
+  connected: boolean;
+}
+
+interface RunEvent {
+  runId: string;
+  time: number;
+  kind: string;
+  message: string;
+  workerId?: string;
+}
+
+interface DatasetView {
+  name: string;
+  features: number;
+  classes: number;
+  trainCount: number;
+  testCount: number;
+}
+
+interface Issue {
+  path: string;
+  message: string;
+}
+
+interface ApiErrorBody {
+  error?: string;
+  message?: string;
+  issues?: Issue[];
+}
+
+interface AdminServerEvents {
+  runs: (runs: RunSummary[]) => void;
+  metric: (m: { runId: string; point: MetricPoint }) => void;
+  workers: (w: { runId: string; workers: WorkerView[] }) => void;
+  event: (e: RunEvent) => void;
+}
+
+// ---- Small helpers ----
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: { text?: string; className?: string } = {}, ...children: Node[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (props.text !== undefined) node.textContent = props.text;
+  if (props.className) node.className = props.className;
+  node.append(...children);
+  return node;
+}
+
+const fmt = {
+  loss: (v: number | null) => (v === null ? '–' : v.toFixed(4)),
+  accuracy: (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)} %`),
+  int: (v: number) => Math.round(v).toLocaleString(),
+  time: (ms: number) => new Date(ms).toLocaleTimeString(),
+};
+
+/** Axis ticks: 0.25, 1.5, 12, 3.4k, 1.2M. */
+function compact(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (a >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  if (a >= 10 || v === 0) return String(+v.toFixed(0));
+  return String(+v.toPrecision(2));
+}
+
+class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: ApiErrorBody,
+  ) {
+    super(body.message ?? `the coordinator answered ${status}${body.error ? ` (${body.error})` : ''}`);
+  }
+}
+
+/** fetch, JSON in and out; a 401 outside the login itself means the session has ended. */
+async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const res = await fetch(path, { credentials: 'same-origin', ...init });
+  if (res.status === 204) return undefined as T;
+  const body = (await res.json().catch(() => ({}))) as unknown;
+  if (!res.ok) {
+    if (res.status === 401 && path !== '/api/admin/login') showLogin('Your session has ended: log in again.');
+    throw new ApiFailure(res.status, (body ?? {}) as ApiErrorBody);
+  }
+  return body as T;
+}
+
+const postJson = <T>(path: string, body: unknown) => api<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+function setMessage(node: HTMLElement, text: string, error = false): void {
+  node.textContent = text;
+  node.classList.toggle('error', error);
+}
+
+function fillIssues(list: HTMLElement, issues: Issue[]): void {
+  list.replaceChildren(...issues.map((i) => el('li', {}, el('code', { text: i.path || '(spec)' }), document.createTextNode(` ${i.message}`))));
+}
+
+function issuesOf(err: unknown): Issue[] {
+  if (err instanceof ApiFailure) return err.body.issues?.length ? err.body.issues : [{ path: '', message: err.message }];
+  if (err instanceof RunSpecError) return err.issues;
+  return [{ path: '', message: (err as Error).message }];
+}
+
+// ---- Live charts (uPlot), one series each; the x axis is the round ----
+
+const MAX_CHART_POINTS = 5000;
+
+class LiveChart {
+  private xs: number[] = [];
+  private ys: number[] = [];
+  private plot: uPlot | undefined;
+  private readonly observer: ResizeObserver;
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly caption: HTMLElement,
+    private readonly opts: { label: string; color: string; range?: [number, number]; value: (v: number) => string; tick: (v: number) => string },
+  ) {
+    this.observer = new ResizeObserver(() => this.fit());
+    this.observer.observe(container);
+  }
+
+  reset(points: [number, number][]): void {
+    this.xs = points.map((p) => p[0]);
+    this.ys = points.map((p) => p[1]);
+    this.draw();
+  }
+
+  push(x: number, y: number): void {
+    this.xs.push(x);
+    this.ys.push(y);
+    if (this.xs.length > MAX_CHART_POINTS) {
+      this.xs.splice(0, this.xs.length - MAX_CHART_POINTS);
+      this.ys.splice(0, this.ys.length - MAX_CHART_POINTS);
+    }
+    this.draw();
+  }
+
+  private draw(): void {
+    this.container.dataset.points = String(this.xs.length);
+    const last = this.ys.at(-1);
+    this.caption.textContent = last === undefined ? '' : this.opts.value(last);
+    if (!this.plot) this.create();
+    else this.plot.setData([this.xs, this.ys]);
+  }
+
+  private create(): void {
+    const width = this.container.clientWidth;
+    if (width === 0) return; // hidden: created on the first resize that gives it a size
+    const muted = getComputedStyle(document.documentElement).getPropertyValue('--muted').trim() || '#5b6475';
+    const axis = { stroke: muted, grid: { stroke: 'rgba(128,128,128,0.15)' }, ticks: { stroke: 'rgba(128,128,128,0.25)' }, font: '11px system-ui, sans-serif' };
+    const { range, tick } = this.opts;
+    this.plot = new uPlot(
+      {
+        width,
+        height: this.container.clientHeight || 150,
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: false }, y: range ? { range } : { auto: true } },
+        series: [{ label: 'round' }, { label: this.opts.label, stroke: this.opts.color, width: 2, fill: `${this.opts.color}18` }],
+        axes: [
+          { ...axis, size: 28 },
+          { ...axis, size: 44, values: (_u, splits) => splits.map((v) => tick(v)) },
+        ],
+      },
+      [this.xs, this.ys],
+      this.container,
+    );
+  }
+
+  private fit(): void {
+    const width = this.container.clientWidth;
+    if (width === 0) return;
+    if (!this.plot) this.create();
+    else this.plot.setSize({ width, height: this.container.clientHeight || 150 });
+  }
+}
+
+// ---- Login and session ----
+
+let socket: Socket<AdminServerEvents> | undefined;
+/** The socket pushes `runs` on state changes only: counters and epochs come from this poll. */
+let runsPoll: ReturnType<typeof setInterval> | undefined;
+const RUNS_POLL_MS = 5000;
+
+function showLogin(message = ''): void {
+  socket?.disconnect();
+  socket = undefined;
+  clearInterval(runsPoll);
+  runsPoll = undefined;
+  $('console').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  setMessage($('login-error'), message, message !== '');
+  setConnection('offline');
+  $<HTMLInputElement>('token').focus();
+}
+
+function enterConsole(): void {
+  $('login').hidden = true;
+  $('console').hidden = false;
+  $('logout').hidden = false;
+  setMessage($('login-error'), '');
+  connectSocket();
+  void loadRuns();
+  void loadDatasets();
+  runsPoll ??= setInterval(() => void loadRuns(), RUNS_POLL_MS);
+}
+
+async function login(token: string): Promise<void> {
+  const errorBox = $('login-error');
+  setMessage(errorBox, '');
+  try {
+    await postJson('/api/admin/login', { token });
+    $<HTMLInputElement>('token').value = '';
+    enterConsole();
+  } catch (err) {
+    const status = err instanceof ApiFailure ? err.status : 0;
+    const text =
+      status === 401 ? 'That token is not the admin token.' : status === 429 ? 'Too many attempts: wait a minute before trying again.' : `Could not log in: ${(err as Error).message}`;
+    setMessage(errorBox, text, true);
+    $<HTMLInputElement>('token').select();
+  }
+}
+
+function setConnection(state: 'live' | 'reconnecting' | 'offline'): void {
+  const node = $('connection');
+  node.dataset.state = state;
+  node.textContent = state === 'live' ? '● live' : state === 'reconnecting' ? 'reconnecting…' : 'offline';
+}
+
+function connectSocket(): void {
+  if (socket) return;
+  const s: Socket<AdminServerEvents> = io('/admin', { withCredentials: true, transports: ['websocket'] });
+  socket = s;
+  let connectedBefore = false;
+  s.on('connect', () => {
+    setConnection('live');
+    // What happened while the socket was down: take it from REST again.
+    if (connectedBefore) {
+      void loadRuns();
+      if (selected) void openRun(selected);
+    }
+    connectedBefore = true;
+  });
+  s.on('disconnect', () => setConnection('reconnecting'));
+  s.on('connect_error', (err) => {
+    if ((err as Error & { data?: { code?: string } }).data?.code === 'unauthorized') showLogin('Log in to watch the runs.');
+    else setConnection('reconnecting');
+  });
+  s.on('runs', (runs) => renderRuns(runs));
+  s.on('metric', ({ runId, point }) => {
+    runProgress(runId, point);
+    detail.metric(runId, point);
+  });
+  s.on('workers', ({ runId, workers }) => detail.workers(runId, workers));
+  s.on('event', (e) => detail.event(e));
+}
+
+// ---- Runs list ----
+
+type Verb = 'start' | 'pause' | 'resume' | 'stop' | 'delete';
+const VERBS: Verb[] = ['start', 'pause', 'resume', 'stop', 'delete'];
+const VERB_LABEL: Record<Verb, string> = { start: 'Start', pause: 'Pause', resume: 'Resume', stop: 'Stop', delete: 'Delete' };
+// As the coordinator allows them; it answers 409 to anything else.
+const VERB_ALLOWED: Record<Verb, (s: RunState) => boolean> = {
+  start: (s) => s === 'waiting' || s === 'stopped' || s === 'completed',
+  pause: (s) => s === 'running' || s === 'waiting',
+  resume: (s) => s === 'paused',
+  stop: (s) => s === 'running' || s === 'paused' || s === 'waiting',
+  delete: () => true,
+};
+
+interface RunRow {
+  tr: HTMLTableRowElement;
+  cells: Record<'name' | 'state' | 'round' | 'loss' | 'accuracy' | 'workers' | 'sps', HTMLElement>;
+  buttons: Record<Verb, HTMLButtonElement>;
+  run: RunSummary;
+}
+
+const rows = new Map<string, RunRow>();
+let selected: string | undefined;
+
+function makeRow(run: RunSummary): RunRow {
+  const tr = el('tr');
+  tr.dataset.runId = run.id;
+  const name = el('a', { text: run.name });
+  name.href = `#run=${encodeURIComponent(run.id)}`;
+  const state = el('span', { className: 'state' });
+  const cells = { name, state, round: el('td', { className: 'num round' }), loss: el('td', { className: 'num' }), accuracy: el('td', { className: 'num' }), workers: el('td', { className: 'num' }), sps: el('td', { className: 'num' }) };
+  const buttons = {} as Record<Verb, HTMLButtonElement>;
+  const actions = el('td', { className: 'actions' });
+  for (const verb of VERBS) {
+    const b = el('button', { text: VERB_LABEL[verb], className: verb === 'delete' ? 'small danger' : 'small secondary' });
+    b.type = 'button';
+    b.addEventListener('click', (e) => {
+      e.stopPropagation();
+      void act(run.id, verb);
+    });
+    buttons[verb] = b;
+    actions.append(b);
+  }
+  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, actions);
+  tr.addEventListener('click', () => selectRun(run.id));
+  return { tr, cells, buttons, run };
+}
+
+function updateRow(row: RunRow, run: RunSummary): void {
+  row.run = run;
+  row.tr.dataset.state = run.state;
+  row.cells.name.textContent = run.name;
+  row.cells.state.textContent = run.state;
+  row.cells.state.dataset.state = run.state;
+  row.cells.round.textContent = String(run.version);
+  row.cells.loss.textContent = fmt.loss(run.loss);
+  row.cells.accuracy.textContent = fmt.accuracy(run.accuracy);
+  row.cells.workers.textContent = String(run.workers);
+  row.cells.sps.textContent = fmt.int(run.samplesPerSec);
+  for (const verb of VERBS) row.buttons[verb].disabled = !VERB_ALLOWED[verb](run.state);
+  if (run.id === selected) detail.summary(run);
+}
+
+/** Upserts one run into the table; `all` true means `runs` is the whole list (drop the rest). */
+function renderRuns(runs: RunSummary[], all = true): void {
+  const body = $('runs').querySelector('tbody')!;
+  const seen = new Set<string>();
+  for (const run of runs) {
+    seen.add(run.id);
+    let row = rows.get(run.id);
+    if (!row) {
+      row = makeRow(run);
+      rows.set(run.id, row);
+      body.prepend(row.tr); // newest first
+    }
+    updateRow(row, run);
+  }
+  if (all) {
+    for (const [id, row] of rows) {
+      if (seen.has(id)) continue;
+      row.tr.remove();
+      rows.delete(id);
+      if (id === selected) selectRun(undefined);
+    }
+  }
+  $('runs-empty').hidden = rows.size > 0;
+  if (!selected && rows.size > 0) selectRun(fromHash() ?? pickDefault());
+}
+
+/** `runs` arrives on state changes only; each round's metric point moves the row's numbers. */
+function runProgress(runId: string, point: MetricPoint): void {
+  const row = rows.get(runId);
+  if (!row || point.version < row.run.version) return;
+  updateRow(row, {
+    ...row.run,
+    version: point.version,
+    loss: point.loss ?? row.run.loss,
+    accuracy: point.accuracy ?? row.run.accuracy,
+    samplesPerSec: point.samplesPerSec,
+    workers: point.workers,
+    samples: point.samples,
+  });
+}
+
+function pickDefault(): string | undefined {
+  const runs = [...rows.values()].map((r) => r.run);
+  return (runs.filter((r) => r.state === 'running').at(-1) ?? runs.at(-1))?.id;
+}
+
+async function loadRuns(): Promise<void> {
+  try {
+    const { runs } = await api<{ runs: RunSummary[] }>('/api/runs');
+    // The REST list is oldest first; rows are prepended, so the newest ends on top.
+    renderRuns([...runs].sort((a, b) => a.createdAt.localeCompare(b.createdAt)));
+    setMessage($('runs-error'), '');
+  } catch (err) {
+    setMessage($('runs-error'), `Could not list the runs: ${(err as Error).message}`, true);
+  }
+}
+
+async function act(id: string, verb: Verb): Promise<void> {
+  const row = rows.get(id);
+  const errorBox = $('runs-error');
+  setMessage(errorBox, '');
+  if (verb === 'delete' && !confirm(`Delete the run "${row?.run.name ?? id}"? Workers are sent away; its checkpoints stay on disk.`)) return;
+  try {
+    if (verb === 'delete') {
+      await api(`/api/runs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      renderRuns([...rows.values()].filter((r) => r.run.id !== id).map((r) => r.run));
+    } else {
+      const { run } = await api<{ run: RunSummary }>(`/api/runs/${encodeURIComponent(id)}/${verb}`, { method: 'POST' });
+      renderRuns([run], false);
+    }
+  } catch (err) {
+    setMessage(errorBox, `${VERB_LABEL[verb]} ${row?.run.name ?? id}: ${(err as Error).message}`, true);
+  }
+}
+
+function fromHash(): string | undefined {
+  const m = /^#run=(.+)$/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : undefined;
+  return id && rows.has(id) ? id : undefined;
+}
+
+function selectRun(id: string | undefined): void {
+  if (id === selected) return;
+  selected = id;
+  for (const [rid, row] of rows) row.tr.setAttribute('aria-selected', String(rid === id));
+  if (id && location.hash !== `#run=${encodeURIComponent(id)}`) history.replaceState(null, '', `#run=${encodeURIComponent(id)}`);
+  if (id) void openRun(id);
+  else detail.close();
+}
+
+// ---- Run detail: charts, workers, events ----
+
+const MAX_EVENTS = 200;
+
+class RunDetail {
+  private runId: string | undefined;
+  /** Pushes that arrive while the REST snapshot loads; applied after it. */
+  private pending: (() => void)[] | undefined;
+  private lastPoint: { version: number; time: number } | undefined;
+  private eventKeys = new Set<string>();
+  private readonly charts: Record<'loss' | 'accuracy' | 'sps' | 'workers', LiveChart>;
+
+  constructor() {
+    const chart = (id: string, label: string, color: string, value: (v: number) => string, tick: (v: number) => string, range?: [number, number]) => {
+      const container = $(id);
+      const caption = el('span', { className: 'latest' });
+      container.parentElement!.querySelector('figcaption')!.append(caption);
+      return new LiveChart(container, caption, { label, color, value, tick, range });
+    };
+    this.charts = {
+      loss: chart('loss-chart', 'loss', '#2f6fed', (v) => v.toFixed(3), compact),
+      accuracy: chart('accuracy-chart', 'test accuracy', '#19a463', (v) => fmt.accuracy(v), (v) => `${Math.round(100 * v)}%`, [0, 1]),
+      sps: chart('sps-chart', 'samples/s', '#c07a12', fmt.int, compact),
+      workers: chart('workers-chart', 'workers', '#8a4fd8', (v) => String(Math.round(v)), (v) => (Number.isInteger(v) ? String(v) : '')),
+    };
+  }
+
+  async open(id: string): Promise<void> {
+    this.runId = id;
+    this.pending = [];
+    $('run-detail').hidden = false;
+    const base = `/api/runs/${encodeURIComponent(id)}`;
+    $<HTMLAnchorElement>('checkpoint-link').href = `${base}/checkpoint`;
+    try {
+      const [run, { workers }, { events }] = await Promise.all([
+        api<RunSummary & { metrics: MetricPoint[] }>(base),
+        api<{ workers: WorkerView[] }>(`${base}/workers`),
+        api<{ events: RunEvent[] }>(`${base}/events?limit=${MAX_EVENTS}`),
+      ]);
+      if (this.runId !== id) return; // another run was selected meanwhile
+      this.summary(run);
+      this.resetMetrics(run.metrics);
+      this.renderWorkers(workers);
+      this.resetEvents(events);
+    } catch (err) {
+      if (this.runId === id) setMessage($('detail-summary'), `Could not load the run: ${(err as Error).message}`, true);
+    } finally {
+      const queued = this.runId === id ? this.pending : undefined;
+      this.pending = undefined;
+      for (const apply of queued ?? []) apply();
+    }
+  }
+
+  close(): void {
+    this.runId = undefined;
+    $('run-detail').hidden = true;
+  }
+
+  summary(run: RunSummary): void {
+    $('detail-name').textContent = run.name;
+    const state = $('detail-state');
+    state.textContent = run.state;
+    state.dataset.state = run.state;
+    const s = run.spec;
+    const parts = [
+      `id ${run.id}`,
+      `${s.model.layers.join('-')} ${s.model.activation}`,
+      `${s.optimizer.kind} lr ${s.optimizer.lr}`,
+      `${s.batchPerTask}/task`,
+      `dataset ${s.dataset}`,
+      `round ${run.version}`,
+      `${fmt.int(run.samples)} samples (epoch ${run.epochs.toFixed(2)})`,
+      `${run.counters.folded} results folded, ${run.counters.late} late, ${run.counters.rejected} rejected, ${run.counters.roundsTimedOut} rounds timed out`,
+    ];
+    if (run.stopReason) parts.push(`stopped: ${run.stopReason}`);
+    setMessage($('detail-summary'), parts.join(' · '));
+  }
+
+  metric(runId: string, point: MetricPoint): void {
+    if (runId !== this.runId) return;
+    if (this.pending) {
+      this.pending.push(() => this.metric(runId, point));
+      return;
+    }
+    const last = this.lastPoint;
+    if (last && (point.version < last.version || (point.version === last.version && point.time <= last.time))) return; // already shown
+    this.lastPoint = { version: point.version, time: point.time };
+    if (point.loss !== null) this.charts.loss.push(point.version, point.loss);
+    if (point.accuracy !== null) this.charts.accuracy.push(point.version, point.accuracy);
+    this.charts.sps.push(point.version, point.samplesPerSec);
+    this.charts.workers.push(point.version, point.workers);
+  }
+
+  workers(runId: string, workers: WorkerView[]): void {
+    if (runId !== this.runId) return;
+    if (this.pending) this.pending.push(() => this.workers(runId, workers));
+    else this.renderWorkers(workers);
+  }
+
+  event(e: RunEvent): void {
+    if (e.runId !== this.runId) return;
+    if (this.pending) this.pending.push(() => this.event(e));
+    else this.addEvent(e, true);
+  }
+
+  private resetMetrics(points: MetricPoint[]): void {
+    const series = (pick: (p: MetricPoint) => number | null): [number, number][] =>
+      points.flatMap((p) => {
+        const y = pick(p);
+        return y === null ? [] : [[p.version, y] as [number, number]];
+      });
+    this.charts.loss.reset(series((p) => p.loss));
+    this.charts.accuracy.reset(series((p) => p.accuracy));
+    this.charts.sps.reset(series((p) => p.samplesPerSec));
+    this.charts.workers.reset(series((p) => p.workers));
+    const last = points.at(-1);
+    this.lastPoint = last ? { version: last.version, time: last.time } : undefined;
+  }
+
+  private renderWorkers(workers: WorkerView[]): void {
+    const sorted = [...workers].sort((a, b) => Number(b.connected) - Number(a.connected) || new Date(b.lastSeen).getTime() - new Date(a.lastSeen).getTime());
+    const body = $('workers-table').querySelector('tbody')!;
+    body.replaceChildren(
+      ...sorted.map((w) => {
+        const lastSeen = new Date(w.lastSeen).getTime();
+        const tr = el(
+          'tr',
+          { className: w.connected ? '' : 'gone' },
+          el('td', {}, el('code', { text: w.id })),
+          el('td', { text: w.nickname ?? '–' }),
+          el('td', { text: w.adapter || '–' }),
+          el('td', { text: w.backend }),
+          el('td', { className: 'num', text: fmt.int(w.samplesPerSec) }),
+          el('td', { className: 'num', text: String(w.tasksDone) }),
+          el('td', { className: 'num', text: String(w.rejected) }),
+          el('td', { text: w.connected ? 'now' : fmt.time(lastSeen) }),
+        );
+        tr.dataset.workerId = w.id;
+        return tr;
+      }),
+    );
+    $('workers-empty').hidden = workers.length > 0;
+  }
+
+  private resetEvents(events: RunEvent[]): void {
+    $('events').replaceChildren();
+    this.eventKeys.clear();
+    // The store answers newest first; oldest first here, since each is put on top.
+    for (const e of [...events].reverse().sort((a, b) => a.time - b.time)) this.addEvent(e, true);
+  }
+
+  /** Newest first, at most MAX_EVENTS shown. */
+  private addEvent(e: RunEvent, newest: boolean): void {
+    const key = `${e.time}|${e.kind}|${e.workerId ?? ''}|${e.message}`;
+    if (this.eventKeys.has(key)) return;
+    this.eventKeys.add(key);
+    const when = el('time', { text: fmt.time(e.time) });
+    when.dateTime = new Date(e.time).toISOString();
+    const kind = el('span', { className: 'kind', text: e.kind });
+    kind.dataset.kind = e.kind;
+    const li = el('li', {}, when, kind, el('span', { text: e.message }));
+    const list = $('events');
+    if (newest) list.prepend(li);
+    else list.append(li);
+    while (list.children.length > MAX_EVENTS) list.lastElementChild!.remove();
+    if (this.eventKeys.size > 4 * MAX_EVENTS) this.eventKeys = new Set([...this.eventKeys].slice(-2 * MAX_EVENTS));
+  }
+}
+
+const detail = new RunDetail();
+const openRun = (id: string) => detail.open(id);
+
+// ---- Create a run: the form and the YAML box ----
+
+interface DatasetChoice {
+  features: number;
+  classes: number;
+}
+const datasets = new Map<string, DatasetChoice>([['mnist', { features: 784, classes: 10 }]]);
+
+function numberField(form: FormData, name: string): number | undefined {
+  const raw = String(form.get(name) ?? '').trim();
+  return raw === '' ? undefined : Number(raw);
+}
+
+/** The form as a spec; throws RunSpecError for what the schema cannot see (the hidden widths' text). */
+function specFromForm(): RunSpecInput {
+  const form = new FormData($<HTMLFormElement>('create-form'));
+  const hiddenText = String(form.get('hidden') ?? '').trim();
+  const hidden = hiddenText === '' ? [] : hiddenText.split(',').map((s) => Number(s.trim()));
+  if (hidden.some((w) => !Number.isInteger(w))) throw new RunSpecError([{ path: 'model.layers', message: 'hidden widths are whole numbers separated by commas, e.g. 256,128' }]);
+  const dataset = String(form.get('dataset') ?? 'mnist');
+  const shape = datasets.get(dataset) ?? { features: 784, classes: 10 };
+  const targetAccuracy = numberField(form, 'targetAccuracy');
+  const maxRounds = numberField(form, 'maxRounds');
+  return {
+    name: String(form.get('name') ?? ''),
+    dataset,
+    model: { kind: 'mlp', layers: [shape.features, ...hidden, shape.classes], activation: form.get('activation') as 'relu' | 'gelu' },
+    optimizer: { kind: form.get('optimizer') as 'adam' | 'adamw' | 'momentum' | 'sgd', lr: numberField(form, 'lr') ?? Number.NaN },
+    batchPerTask: numberField(form, 'batchPerTask'),
+    stop: { ...(targetAccuracy !== undefined ? { targetAccuracy } : {}), ...(maxRounds !== undefined ? { maxRounds } : {}) },
+    checkpointEvery: numberField(form, 'checkpointEvery'),
+  };
+}
+
+/** Puts each issue next to the form field whose data-path is the longest prefix of its path. */
+function showFormIssues(issues: Issue[]): void {
+  const form = $<HTMLFormElement>('create-form');
+  for (const old of form.querySelectorAll('.field-error')) old.remove();
+  for (const f of form.querySelectorAll('[aria-invalid]')) f.removeAttribute('aria-invalid');
+  const fields = [...form.querySelectorAll<HTMLElement>('[data-path]')];
+  const rest: Issue[] = [];
+  for (const issue of issues) {
+    const field = fields
+      .filter((f) => issue.path === f.dataset.path || issue.path.startsWith(`${f.dataset.path}.`))
+      .sort((a, b) => b.dataset.path!.length - a.dataset.path!.length)[0];
+    if (!field) {
+      rest.push(issue);
+      continue;
+    }
+    field.setAttribute('aria-invalid', 'true');
+    field.closest('label')!.append(el('span', { className: 'field-error', text: issue.message }));
+  }
+  fillIssues($('form-errors'), rest);
+}
+
+async function createRun(body: { json: unknown } | { text: string }, onIssues: (issues: Issue[]) => void): Promise<void> {
+  const result = $('create-result');
+  setMessage(result, 'Creating…');
+  onIssues([]);
+  try {
+    const init: RequestInit =
+      'json' in body
+        ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body.json) }
+        : { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: body.text };
+    const { run } = await api<{ run: RunSummary; url?: string }>('/api/runs', init);
+    setMessage(result, `Created the run "${run.name}" (${run.id}).`);
+    renderRuns([run], false);
+    selectRun(run.id);
+  } catch (err) {
+    setMessage(result, err instanceof ApiFailure && err.body.error === 'invalid_spec' ? 'The spec is not valid: see the issues marked.' : `Could not create the run: ${(err as Error).message}`, true);
+    onIssues(issuesOf(err));
+  }
+}
+
+function defaultYaml(): string {
+  return runSpecToYaml(parseRunSpec(DEFAULT_RUN_SPEC));
+}
+
+// ---- Datasets ----
+
+async function loadDatasets(): Promise<void> {
+  try {
+    const { datasets: list } = await api<{ datasets: DatasetView[] }>('/api/datasets');
+    renderDatasets(list);
+  } catch (err) {
+    setMessage($('dataset-result'), `Could not list the datasets: ${(err as Error).message}`, true);
+  }
+}
+
+function renderDatasets(list: DatasetView[]): void {
+  const select = $<HTMLSelectElement>('dataset-select');
+  const current = select.value;
+  for (const d of list) datasets.set(d.name, { features: d.features, classes: d.classes });
+  select.replaceChildren(
+    ...[...datasets.entries()].map(([name, d]) => {
+      const option = el('option', { text: `${name} (${d.features} → ${d.classes})` });
+      option.value = name;
+      return option;
+    }),
+  );
+  if (datasets.has(current)) select.value = current;
+  $('datasets')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...list.map((d) =>
+        el(
+          'tr',
+          {},
+          el('td', { text: d.name }),
+          el('td', { className: 'num', text: String(d.features) }),
+          el('td', { className: 'num', text: String(d.classes) }),
+          el('td', { className: 'num', text: fmt.int(d.trainCount) }),
+          el('td', { className: 'num', text: fmt.int(d.testCount) }),
+        ),
+      ),
+    );
+}
+
+async function uploadDataset(form: HTMLFormElement): Promise<void> {
+  const result = $('dataset-result');
+  const data = new FormData();
+  const fields = new FormData(form);
+  // The name first: the server reads the parts in order and names the files by it.
+  data.append('name', String(fields.get('name') ?? ''));
+  for (const file of $<HTMLInputElement>('dataset-files').files ?? []) data.append('file', file, file.name);
+  setMessage(result, 'Uploading…');
+  try {
+    const { dataset: d } = await api<{ dataset: DatasetView }>('/api/datasets', { method: 'POST', body: data });
+    setMessage(result, `Uploaded "${d.name}": ${d.features} features, ${d.classes} classes, ${fmt.int(d.trainCount)} training and ${fmt.int(d.testCount)} test examples.`);
+    form.reset();
+    await loadDatasets();
+  } catch (err) {
+    setMessage(result, `Upload refused: ${(err as Error).message}`, true);
+  }
+}
+
+// ---- Wiring ----
+
+$<HTMLFormElement>('login-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void login($<HTMLInputElement>('token').value);
+});
+$('logout').addEventListener('click', () => {
+  void api('/api/admin/logout', { method: 'POST' }).finally(() => showLogin());
+});
+$<HTMLFormElement>('create-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  let spec: RunSpecInput;
+  try {
+    spec = specFromForm();
+  } catch (err) {
+    showFormIssues(issuesOf(err));
+    return;
+  }
+  void createRun({ json: spec }, showFormIssues);
+});
+$('form-to-yaml').addEventListener('click', () => {
+  try {
+    $<HTMLTextAreaElement>('yaml').value = runSpecToYaml(parseRunSpec(specFromForm()));
+    showFormIssues([]);
+  } catch (err) {
+    showFormIssues(issuesOf(err));
+  }
+});
+$('create-yaml').addEventListener('click', () => {
+  void createRun({ text: $<HTMLTextAreaElement>('yaml').value }, (issues) => fillIssues($('yaml-errors'), issues));
+});
+$<HTMLInputElement>('yaml-file').addEventListener('change', async (e) => {
+  const input = e.currentTarget as HTMLInputElement;
+  const file = input.files?.[0];
+  if (!file) return;
+  $<HTMLTextAreaElement>('yaml').value = await file.text();
+  fillIssues($('yaml-errors'), []);
+  input.value = '';
+});
+$<HTMLFormElement>('dataset-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void uploadDataset(e.currentTarget as HTMLFormElement);
+});
+window.addEventListener('hashchange', () => {
+  const id = fromHash();
+  if (id) selectRun(id);
+});
+
+async function boot(): Promise<void> {
+  $<HTMLTextAreaElement>('yaml').value = defaultYaml();
+  try {
+    const { admin } = await api<{ admin: boolean }>('/api/admin/session');
+    if (admin) enterConsole();
+    else showLogin();
+  } catch (err) {
+    showLogin(`Could not reach the coordinator: ${(err as Error).message}`);
+  }
+}
+
+void boot();
