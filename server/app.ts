@@ -8,13 +8,16 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { Server } from 'socket.io';
 import { WORKER_NAMESPACE } from '../shared/protocol.ts';
 import { checkSpecAgainstDataset, DEFAULT_RUN_SPEC, MAX_MODEL_PARAMS, parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
+import { parseRunSpecText } from '../shared/run-spec-text.ts';
 import { readCheckpointFile, restoreCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import type { CoordinatorContext, Datasets } from './context.ts';
-import { BuiltinDatasets } from './data/builtin-datasets.ts';
+import type { CoordinatorContext } from './context.ts';
 import { DATASET_PREFIX } from './data/dataset-files.ts';
+import { DatasetRegistry } from './data/registry.ts';
 import { Evaluator } from './evaluator.ts';
 import { EventLog } from './event-log.ts';
 import { Run } from './run.ts';
+import { adminPlugin } from './routes/admin.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { runRoutes } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
@@ -55,7 +58,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
   const dataDir = resolve(opts.dataDir);
   const store = opts.store ?? new SqliteStore(join(dataDir, 'crowdtrain.db'));
-  const datasets: Datasets = new BuiltinDatasets(dataDir);
+  const datasets = new DatasetRegistry(dataDir);
+  for (const skipped of datasets.skipped) app.log.error({ dataset: skipped }, 'uploaded dataset not loaded');
   const events = new EventLog((e) => store.appendEvent(e));
   const evaluators = new Map<string, Evaluator>();
   const evaluatorFor = (name: string) => {
@@ -116,7 +120,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     events,
     io,
     createRun(input: unknown) {
-      const spec = typeof input === 'string' ? parseSpecText(input) : parseRunSpec(input);
+      const spec = typeof input === 'string' ? parseRunSpecText(input) : parseRunSpec(input);
       const run = new Run(spec, datasetFor(spec).info);
       scheduler.addRun(run);
       store.saveRun(run.record());
@@ -157,6 +161,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/healthz', async () => ({ ok: true }));
+  app.get('/api/datasets', async (req, reply) => {
+    const answer = datasets.answer(req.url)!;
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
   app.get(`${DATASET_PREFIX}*`, async (req, reply) => {
     const answer = datasets.answer(req.url);
     if (!answer) return reply.code(404).send({ error: 'not_found', message: `nothing at ${req.url}` });
@@ -166,22 +174,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       .send(answer.body instanceof Uint8Array ? Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength) : answer.body);
   });
   runRoutes(app, scheduler);
+  await adminPlugin(app, ctx, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
+  metricsRoutes(app, ctx);
 
   if (opts.pagesDir && existsSync(opts.pagesDir)) {
     await app.register(fastifyStatic, { root: resolve(opts.pagesDir), index: ['index.html'] });
     app.get('/admin', async (_req, reply) => reply.sendFile('admin.html'));
   }
   return app;
-}
-
-function parseSpecText(text: string) {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new RunSpecError([{ path: '(json)', message: (err as Error).message }]);
-  }
-  return parseRunSpec(parsed);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Server } from 'socket.io';
 import type { Dataset } from '../shared/dataset.ts';
 import type { ShardInfo } from '../shared/protocol.ts';
 import type { HttpAnswer } from './data/dataset-files.ts';
+import type { DatasetRegistry } from './data/registry.ts';
 import type { EventLog } from './event-log.ts';
 import type { Run } from './run.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -37,7 +38,8 @@ export interface Datasets {
 
 export interface CoordinatorContext {
   dataDir: string;
-  datasets: Datasets;
+  /** The built-in and uploaded datasets (server/data/registry.ts). */
+  datasets: DatasetRegistry;
   scheduler: Scheduler;
   store: Store;
   events: EventLog;
