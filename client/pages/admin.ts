@@ -523,18 +523,18 @@ class RunDetail {
     state.textContent = run.state;
     state.dataset.state = run.state;
     const s = run.spec;
-    const parts = [
-      `id ${run.id}`,
-      `${s.model.layers.join('-')} ${s.model.activation}`,
-      `${s.optimizer.kind} lr ${s.optimizer.lr}`,
-      `${s.batchPerTask}/task`,
-      `dataset ${s.dataset}`,
+    const c = run.counters;
+    const what = [`id ${run.id}`, `${s.model.layers.join('-')} ${s.model.activation}`, `${s.optimizer.kind} lr ${s.optimizer.lr}`, `${s.batchPerTask} examples/task`, `dataset ${s.dataset}`];
+    const progress = [
       `round ${run.version}`,
       `${fmt.int(run.samples)} samples (epoch ${run.epochs.toFixed(2)})`,
-      `${run.counters.folded} results folded, ${run.counters.late} late, ${run.counters.rejected} rejected, ${run.counters.roundsTimedOut} rounds timed out`,
+      `results: ${c.folded} folded, ${c.late} late, ${c.rejected} rejected`,
+      `${c.roundsTimedOut} rounds closed at their deadline`,
     ];
-    if (run.stopReason) parts.push(`stopped: ${run.stopReason}`);
-    setMessage($('detail-summary'), parts.join(' · '));
+    if (run.stopReason) progress.push(`${run.state}: ${run.stopReason}`);
+    const box = $('detail-summary');
+    box.classList.remove('error');
+    box.replaceChildren(el('div', { text: what.join(' · ') }), el('div', { text: progress.join(' · ') }));
   }
 
   metric(runId: string, point: MetricPoint): void {

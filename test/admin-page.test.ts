@@ -1,0 +1,111 @@
+// The admin page in real Chromium against a real coordinator: a wrong token is refused, the right
+// one logs in; a run created from pasted YAML trains with two workers while its accuracy chart
+// gains points and its worker table fills; Pause holds its round still and Resume moves it again.
+import { resolve } from 'node:path';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { WorkerClient } from '../client/worker/worker-client.ts';
+import { buildPagesIfStale } from '../server/build-pages.ts';
+import { chromiumLaunchOptions } from '../server/chromium.ts';
+import { startCoordinator, startCpuWorker, type TestCoordinator } from './helpers/coordinator.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const pagesDir = resolve(root, 'dist/pages');
+const TOKEN = 'admin-page-test-token-0123456789';
+
+// Small and quick on Node CPU workers: an accuracy point every 2 rounds.
+const SPEC_YAML = `name: admin-page-test
+dataset: mnist
+model:
+  layers: [784, 64, 10]
+  activation: relu
+optimizer: { kind: adam, lr: 0.002 }
+batchPerTask: 32
+evalEvery: 2
+checkpointEvery: 20
+`;
+
+let coord: TestCoordinator;
+let browser: Browser;
+let page: Page;
+const workers: WorkerClient[] = [];
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  await buildPagesIfStale(root, pagesDir, () => {});
+  coord = await startCoordinator({ pagesDir, defaultRun: false, adminToken: TOKEN });
+  browser = await chromium.launch(chromiumLaunchOptions());
+  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+}, 180_000);
+
+afterAll(async () => {
+  for (const w of workers) w.stop();
+  await browser?.close();
+  await coord?.close();
+});
+
+const points = async (chart: Locator) => Number(await chart.getAttribute('data-points'));
+const round = async (row: Locator) => Number(await row.locator('td.round').textContent());
+
+test('log in, create a run from YAML, watch it train, pause and resume it', async () => {
+  await page.goto(`${coord.url}/admin`);
+  await expect.poll(() => page.locator('#login').isVisible()).toBe(true);
+  expect(await page.locator('#console').isVisible()).toBe(false);
+
+  // A wrong token: refused with a message, still on the login panel.
+  await page.locator('#token').fill('not-the-token');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect.poll(() => page.locator('#login-error').textContent()).toMatch(/not the admin token/);
+  expect(await page.locator('#console').isVisible()).toBe(false);
+
+  await page.locator('#token').fill(TOKEN);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#console').waitFor({ state: 'visible', timeout: 10_000 });
+  expect(await page.locator('#login').isVisible()).toBe(false);
+
+  // A bad spec: the issue names the field, and no run is created.
+  await page.locator('#yaml').fill(SPEC_YAML.replace('activation: relu', 'activation: tanh'));
+  await page.locator('#create-yaml').click();
+  await expect.poll(() => page.locator('#yaml-errors').textContent()).toContain('model.activation');
+  expect(await page.locator('#runs tbody tr').count()).toBe(0);
+
+  await page.locator('#yaml').fill(SPEC_YAML);
+  await page.locator('#create-yaml').click();
+  const row = page.locator('#runs tbody tr', { hasText: 'admin-page-test' });
+  await row.waitFor({ timeout: 10_000 });
+  const runId = (await row.getAttribute('data-run-id'))!;
+  const run = coord.app.crowdtrain.scheduler.runs.get(runId)!;
+  expect(run.spec.model.layers).toEqual([784, 64, 10]);
+  expect(await page.locator('#yaml-errors li').count()).toBe(0);
+  // A new run is selected and shown.
+  await expect.poll(() => page.locator('#detail-name').textContent()).toBe('admin-page-test');
+
+  const accuracy = page.locator('#accuracy-chart');
+  expect(await points(accuracy)).toBe(0);
+  workers.push(startCpuWorker(coord.url), startCpuWorker(coord.url));
+  await expect.poll(() => page.locator('#workers-table tbody tr').count(), { timeout: 20_000 }).toBe(2);
+  await expect.poll(() => points(accuracy), { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+  const before = await points(accuracy);
+  await expect.poll(() => points(accuracy), { timeout: 20_000 }).toBeGreaterThan(before);
+  expect(await points(page.locator('#loss-chart'))).toBeGreaterThan(await points(accuracy));
+  await expect.poll(() => round(row)).toBeGreaterThan(0);
+  await expect.poll(() => page.locator('#workers-table tbody tr td:nth-child(4)').allTextContents()).toEqual(['cpu', 'cpu']);
+
+  // Pause: the state shows it and the round holds still.
+  await row.getByRole('button', { name: 'Pause' }).click();
+  await expect.poll(() => row.locator('.state').textContent()).toBe('paused');
+  expect(await page.locator('#detail-state').textContent()).toBe('paused');
+  expect(await row.getByRole('button', { name: 'Resume' }).isEnabled()).toBe(true);
+  expect(await row.getByRole('button', { name: 'Pause' }).isEnabled()).toBe(false);
+  const pausedAt = await round(row);
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(await round(row)).toBe(pausedAt);
+  expect(run.version).toBe(pausedAt);
+
+  // Resume: rounds rise again, on the page.
+  await row.getByRole('button', { name: 'Resume' }).click();
+  await expect.poll(() => row.locator('.state').textContent()).toBe('running');
+  await expect.poll(() => round(row), { timeout: 20_000 }).toBeGreaterThan(pausedAt + 2);
+  expect(pageErrors).toEqual([]);
+}, 90_000);
