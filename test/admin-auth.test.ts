@@ -10,7 +10,7 @@ import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp, type AppOptions } from '../server/app.ts';
 import { ADMIN_COOKIE, TOKEN_HASH_SETTING } from '../server/auth.ts';
-import { adminPlugin, ADMIN_NAMESPACE } from '../server/routes/admin.ts';
+import { ADMIN_NAMESPACE } from '../server/routes/admin.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { PROTOCOL_VERSION, WORKER_NAMESPACE } from '../shared/protocol.ts';
 import { sharedDataDir, startCpuWorker, waitFor } from './helpers/coordinator.ts';
@@ -25,10 +25,9 @@ interface Coord {
   close: () => Promise<void>;
 }
 
-/** buildApp, plus the admin plugin while buildApp does not set it up itself. */
+/** buildApp with an in-memory store unless given one; listening on port 0 unless told not to. */
 async function start(opts: Partial<AppOptions> & { listen?: boolean } = {}): Promise<Coord> {
   const app = await buildApp({ dataDir: sharedDataDir, store: new SqliteStore(':memory:'), defaultRun: SMALL_RUN, ...opts });
-  if (!app.adminAuth) await adminPlugin(app, app.crowdtrain, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
   let url = '';
   if (opts.listen !== false) {
     await app.listen({ host: '127.0.0.1', port: 0 });

@@ -4,7 +4,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../server/app.ts';
-import { metricsRoutes } from '../server/routes/metrics.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { sharedDataDir, startCpuWorker, waitFor } from './helpers/coordinator.ts';
 
@@ -55,7 +54,6 @@ async function startApp(): Promise<{ app: FastifyInstance; url: string }> {
     store: new SqliteStore(':memory:'),
     defaultRun: { name: 'metrics', model: { layers: [784, 16, 10] }, batchPerTask: 32, sync: { roundDeadlineMs: 3000, minWorkers: 1 }, evalEvery: 5, checkpointEvery: 100_000 },
   });
-  if (!app.hasRoute({ method: 'GET', url: '/metrics' })) metricsRoutes(app, app.crowdtrain);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   return { app, url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` };
