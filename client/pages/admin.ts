@@ -163,7 +163,8 @@ class LiveChart {
   constructor(
     private readonly container: HTMLElement,
     private readonly caption: HTMLElement,
-    private readonly opts: { label: string; color: string; range?: [number, number]; value: (v: number) => string; tick: (v: number) => string },
+    /** range: fixed y limits, or 'zero' for 0 to a little above the largest value. */
+    private readonly opts: { label: string; color: string; range?: [number, number] | 'zero'; value: (v: number) => string; tick: (v: number) => string },
   ) {
     this.observer = new ResizeObserver(() => this.fit());
     this.observer.observe(container);
@@ -205,7 +206,7 @@ class LiveChart {
         height: this.container.clientHeight || 150,
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false }, y: range ? { range } : { auto: true } },
+        scales: { x: { time: false }, y: range === 'zero' ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } : range ? { range } : { auto: true } },
         series: [{ label: 'round' }, { label: this.opts.label, stroke: this.opts.color, width: 2, fill: `${this.opts.color}18` }],
         axes: [
           { ...axis, size: 28 },
@@ -230,7 +231,7 @@ class LiveChart {
 let socket: Socket<AdminServerEvents> | undefined;
 /** The socket pushes `runs` on state changes only: counters and epochs come from this poll. */
 let runsPoll: ReturnType<typeof setInterval> | undefined;
-const RUNS_POLL_MS = 5000;
+const RUNS_POLL_MS = 2000;
 
 function showLogin(message = ''): void {
   socket?.disconnect();
@@ -472,7 +473,7 @@ class RunDetail {
   private readonly charts: Record<'loss' | 'accuracy' | 'sps' | 'workers', LiveChart>;
 
   constructor() {
-    const chart = (id: string, label: string, color: string, value: (v: number) => string, tick: (v: number) => string, range?: [number, number]) => {
+    const chart = (id: string, label: string, color: string, value: (v: number) => string, tick: (v: number) => string, range?: [number, number] | 'zero') => {
       const container = $(id);
       const caption = el('span', { className: 'latest' });
       container.parentElement!.querySelector('figcaption')!.append(caption);
@@ -481,8 +482,8 @@ class RunDetail {
     this.charts = {
       loss: chart('loss-chart', 'loss', '#2f6fed', (v) => v.toFixed(3), compact),
       accuracy: chart('accuracy-chart', 'test accuracy', '#19a463', (v) => fmt.accuracy(v), (v) => `${Math.round(100 * v)}%`, [0, 1]),
-      sps: chart('sps-chart', 'samples/s', '#c07a12', fmt.int, compact),
-      workers: chart('workers-chart', 'workers', '#8a4fd8', (v) => String(Math.round(v)), (v) => (Number.isInteger(v) ? String(v) : '')),
+      sps: chart('sps-chart', 'samples/s', '#c07a12', fmt.int, compact, 'zero'),
+      workers: chart('workers-chart', 'workers', '#8a4fd8', (v) => String(Math.round(v)), (v) => (Number.isInteger(v) ? String(v) : ''), 'zero'),
     };
   }
 
