@@ -1,0 +1,45 @@
+// Dataset upload (admin): POST /api/datasets, multipart with a `name` field and one CSV file or
+// two IDX files (images and labels, gzip'd or not). Parsing and validation live in
+// server/data/upload.ts; this route only reads the parts and answers.
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import { requireAdmin } from '../auth.ts';
+import type { CoordinatorContext } from '../context.ts';
+import { DatasetUploadError, UPLOAD_LIMITS } from '../data/upload.ts';
+
+export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContext): Promise<void> {
+  await app.register(async (scope) => {
+    await scope.register(multipart, { limits: { fileSize: UPLOAD_LIMITS.maxBytes, files: 2, fields: 4, parts: 6 } });
+    scope.post('/api/datasets', { onRequest: requireAdmin }, async (req, reply) => {
+      if (!req.isMultipart()) return reply.code(415).send({ error: 'unsupported_media_type', message: 'send multipart/form-data with a name field and one CSV or two IDX files' });
+      let name = '';
+      const files: { filename: string; bytes: Uint8Array }[] = [];
+      try {
+        for await (const part of req.parts()) {
+          if (part.type === 'field') {
+            if (part.fieldname === 'name') name = String(part.value).trim();
+            continue;
+          }
+          const bytes = await part.toBuffer();
+          if (part.file.truncated) throw new DatasetUploadError(`${part.filename}: larger than the ${UPLOAD_LIMITS.maxBytes} bytes an upload may be`, 'too_large');
+          files.push({ filename: part.filename, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+        }
+      } catch (err) {
+        if (err instanceof DatasetUploadError) return reply.code(err.status).send({ error: err.code, message: err.message });
+        const e = err as Error & { code?: string; statusCode?: number };
+        return reply.code(e.statusCode && e.statusCode < 500 ? e.statusCode : 400).send({ error: 'bad_upload', message: `could not read the upload: ${e.message}` });
+      }
+      if (!name) return reply.code(400).send({ error: 'missing_name', message: 'give the dataset a name (field "name")' });
+      if (files.length === 0) return reply.code(400).send({ error: 'missing_file', message: 'attach one CSV file, or two IDX files (images and labels)' });
+      try {
+        ctx.datasets.addUpload(name, files);
+      } catch (err) {
+        if (err instanceof DatasetUploadError) return reply.code(err.status).send({ error: err.code, message: err.message });
+        req.log.error({ err }, 'dataset upload failed');
+        return reply.code(500).send({ error: 'internal', message: `the upload could not be stored: ${(err as Error).message}` });
+      }
+      req.log.info({ dataset: name, files: files.map((f) => f.filename) }, 'dataset uploaded');
+      return reply.code(201).send({ dataset: ctx.datasets.summary(name) });
+    });
+  });
+}
