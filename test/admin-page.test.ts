@@ -1,6 +1,7 @@
 // The admin page in real Chromium against a real coordinator: a wrong token is refused, the right
 // one logs in; a run created from pasted YAML trains with two workers while its accuracy chart
-// gains points and its worker table fills; Pause holds its round still and Resume moves it again.
+// gains points and its worker table fills; Pause holds its round still and Resume moves it again;
+// a CSV dataset uploads and a ragged one is refused with the reason.
 import { resolve } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -107,5 +108,19 @@ test('log in, create a run from YAML, watch it train, pause and resume it', asyn
   await row.getByRole('button', { name: 'Resume' }).click();
   await expect.poll(() => row.locator('.state').textContent()).toBe('running');
   await expect.poll(() => round(row), { timeout: 20_000 }).toBeGreaterThan(pausedAt + 2);
+
+  // Dataset upload: a good CSV lands in the table and the run form's choices; a bad one says why.
+  const csv = ['x1,x2,x3,label', ...Array.from({ length: 40 }, (_, i) => `${i % 7},${(i * 3) % 5},${i % 2},${i % 3}`)].join('\n');
+  await page.locator('#dataset-form input[name="name"]').fill('points');
+  await page.locator('#dataset-files').setInputFiles({ name: 'points.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await expect.poll(() => page.locator('#dataset-result').textContent()).toMatch(/^Uploaded "points": 3 features, 3 classes/);
+  expect(await page.locator('#datasets tbody tr', { hasText: 'points' }).count()).toBe(1);
+  expect(await page.locator('#dataset-select option[value="points"]').count()).toBe(1);
+  await page.locator('#dataset-form input[name="name"]').fill('ragged');
+  const ragged = csv.split('\n').map((line, i) => (i === 5 ? '1,2' : line)).join('\n');
+  await page.locator('#dataset-files').setInputFiles({ name: 'ragged.csv', mimeType: 'text/csv', buffer: Buffer.from(ragged) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await expect.poll(() => page.locator('#dataset-result.error').textContent()).toMatch(/^Upload refused: ragged\.csv: line 6 has 2 cells/);
   expect(pageErrors).toEqual([]);
 }, 90_000);
