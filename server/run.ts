@@ -3,21 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { ExampleCursor } from '../shared/epoch-order.ts';
 import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
-import type { RunInfo, RunState, RunUpdate, ShardInfo } from '../shared/protocol.ts';
+import type { MetricPoint, RunInfo, RunState, RunUpdate, ShardInfo } from '../shared/protocol.ts';
 import { optimizerStepRef } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
 import type { RunRecord } from './store/store.ts';
 
-export interface MetricPoint {
-  version: number;
-  /** Milliseconds since the epoch. */
-  time: number;
-  loss: number | null;
-  accuracy: number | null;
-  samplesPerSec: number;
-  workers: number;
-  samples: number;
-}
+export type { MetricPoint };
 
 export interface RunCounters {
   /** Results folded into a round. */

@@ -111,24 +111,7 @@ fn load_b(t: u32, j0: u32) -> mat4x4f {
   return mat4x4f(b_row4(kk, j0), b_row4(kk + 1u, j0), b_row4(kk + 2u, j0), b_row4(kk + 3u, j0));
 }
 
-// Row i, columns j0..j0+3 of C; the tails of M and N are skipped.
-fn store_row(i: u32, j0: u32, v: vec4f) {
-  if (i >= p.m) { return; }
-  let at = i * p.n + j0;
-  c[at] = v.x;
-  if (j0 + 1u < p.n) { c[at + 1u] = v.y; }
-  if (j0 + 2u < p.n) { c[at + 2u] = v.z; }
-  if (j0 + 3u < p.n) { c[at + 3u] = v.w; }
-}
-
-// The 4x4 sub-block of C at (i0, j0); column r of `blk` is its row r.
-fn store_block(i0: u32, j0: u32, blk: mat4x4f) {
-  if (j0 >= p.n) { return; }
-  store_row(i0, j0, blk[0]);
-  store_row(i0 + 1u, j0, blk[1]);
-  store_row(i0 + 2u, j0, blk[2]);
-  store_row(i0 + 3u, j0, blk[3]);
-}
+// store_row and store_block come from shaders/matmul-reg.wgsl, appended after this file.
 
 // ---- matmul_tiled_reg -------------------------------------------------------------------------
 // Both ideas at once, for GPUs with real on-chip workgroup memory: an RT x RT workgroup stages a
@@ -167,39 +150,4 @@ fn matmul_tiled_reg(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_
   store_block(row0 + 4u * lid.y, col0 + 4u * lid.x, acc);
 }
 
-// ---- matmul_reg (scalar loads) ---------------------------------------------------------------
-
-// Same blocking as matmul_reg in shaders/matmul-vec4.wgsl; only the loads differ.
-@compute @workgroup_size(WG_X, WG_Y)
-fn matmul_reg(@builtin(global_invocation_id) gid: vec3u) {
-  let j0 = gid.x * BN;
-  let i0 = gid.y * BM;
-  if (j0 >= p.n || i0 >= p.m) { return; }
-  // accRC: the 4x4 sub-block at rows i0 + 4R, columns j0 + 4C. Column r of each is row r of
-  // the sub-block, so one step along K is acc += B-block * A-block (see load_a and load_b).
-  var acc00 = mat4x4f();
-  var acc01 = mat4x4f();
-  var acc10 = mat4x4f();
-  var acc11 = mat4x4f();
-  let steps = (p.k + 3u) / 4u;
-  for (var t = 0u; t < steps; t++) {
-    let b0 = load_b(t, j0);
-    let a0 = load_a(i0, t);
-    acc00 += b0 * a0;
-    if (BN == 8u) {
-      let b1 = load_b(t, j0 + 4u);
-      acc01 += b1 * a0;
-      if (BM == 8u) {
-        let a1 = load_a(i0 + 4u, t);
-        acc10 += b0 * a1;
-        acc11 += b1 * a1;
-      }
-    } else if (BM == 8u) {
-      acc10 += b0 * load_a(i0 + 4u, t);
-    }
-  }
-  store_block(i0, j0, acc00);
-  if (BN == 8u) { store_block(i0, j0 + 4u, acc01); }
-  if (BM == 8u) { store_block(i0 + 4u, j0, acc10); }
-  if (BM == 8u && BN == 8u) { store_block(i0 + 4u, j0 + 4u, acc11); }
-}
+// ---- matmul_reg (scalar loads): the entry point is shaders/matmul-reg.wgsl, appended after this file.

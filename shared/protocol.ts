@@ -95,6 +95,19 @@ export interface RunUpdate {
   samples: number;
 }
 
+/** One committed round of a run, as the coordinator records it and the admin page charts it. */
+export interface MetricPoint {
+  version: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+  loss: number | null;
+  /** Test accuracy, on rounds where it was measured. */
+  accuracy: number | null;
+  samplesPerSec: number;
+  workers: number;
+  samples: number;
+}
+
 export interface ResultAck {
   ok: boolean;
   /** Set when the result was not folded in: why. */

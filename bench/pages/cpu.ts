@@ -2,23 +2,15 @@
 // tfjs's cpu backend, training the same MLP with the same batch and optimizer, in this page.
 // Timed in alternating windows so that machine noise hits both alike; medians reported. Also
 // timed: CpuMlp with its sparse kernels off, to show what MNIST's zero pixels are worth.
-import * as tf from '@tensorflow/tfjs';
 import { CpuMlp } from '../../client/cpu/mlp-cpu.ts';
 import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
 import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
 import type { OptimizerConfig } from '../../shared/reference/optimizer.ts';
 
-const params = new URLSearchParams(location.search);
-const BATCH = Number(params.get('batch') ?? 64);
-const STEPS = Number(params.get('steps') ?? 50); // steps per timed window
-const WINDOWS = Number(params.get('windows') ?? 7);
-const HIDDEN = Number(params.get('hidden') ?? 128);
-const log = (m: string) => {
-  console.log(m);
-  document.getElementById('log')!.textContent += `${m}\n`;
-};
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+import { benchOptions, log, median, tfjsTrainer } from './common.ts';
+
+const { BATCH, STEPS, WINDOWS, HIDDEN } = benchOptions({ batch: 64, steps: 50, windows: 7, hidden: 128 });
 
 async function run() {
   const train = await fetchDatasetSplit('mnist', 'train');
@@ -52,24 +44,8 @@ async function run() {
   const oursDense = makeOurs(0);
 
   // tfjs on its cpu backend: the same model, optimizer and batch, data already in a tensor.
-  await tf.setBackend('cpu');
-  await tf.ready();
-  const ys = new Float32Array(n * 10);
-  for (let i = 0; i < n; i++) ys[i * 10 + labels[i]] = 1;
-  const model = tf.sequential({
-    layers: [tf.layers.dense({ inputShape: [784], units: HIDDEN, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' })],
-  });
-  model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-  const x = tf.tensor2d(xs, [n, 784]);
-  const y = tf.tensor2d(ys, [n, 10]);
-  let tfLoss = NaN;
-  const tfjsWindow = async () => {
-    const t0 = performance.now();
-    const h = await model.fit(x, y, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0, yieldEvery: 'never' });
-    const sps = (n * 1000) / (performance.now() - t0);
-    tfLoss = Number(h.history.loss[0]);
-    return sps;
-  };
+  const tfjs = await tfjsTrainer('cpu', xs, labels, n, HIDDEN, BATCH);
+  const tfjsWindow = () => tfjs.window();
 
   // Warm-up: let V8 optimise every loop of every trainer once.
   await ours.window();
@@ -93,7 +69,7 @@ async function run() {
     ours_cpu_sps: median(oursSps),
     ours_cpu_dense_sps: median(denseSps),
     tfjs_cpu_sps: median(tfjsSps),
-    last_loss: { ours: ours.lastLoss(), ours_dense: oursDense.lastLoss(), tfjs_cpu: tfLoss },
+    last_loss: { ours: ours.lastLoss(), ours_dense: oursDense.lastLoss(), tfjs_cpu: tfjs.lastLoss() },
     windows: { ours: oursSps, ours_dense: denseSps, tfjs_cpu: tfjsSps },
   };
   log(

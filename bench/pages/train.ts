@@ -1,24 +1,15 @@
 // One-tab training throughput: crowdtrain's executor against tfjs tf.layers (webgpu and cpu
 // backends) training the same MLP with the same batch and optimizer, in this page.
 // Timed in alternating windows so that machine noise hits all trainers alike; medians reported.
-import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
 import { Gpu } from '../../client/gpu/runtime.ts';
 import { MlpExecutor } from '../../client/nn/mlp.ts';
 import { epochOrder } from '../../shared/epoch-order.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
+import { benchOptions, log, median, tfjsTrainer } from './common.ts';
 
-const params = new URLSearchParams(location.search);
-const BATCH = Number(params.get('batch') ?? 64);
-const STEPS = Number(params.get('steps') ?? 40); // steps per timed window
-const WINDOWS = Number(params.get('windows') ?? 5);
-const HIDDEN = Number(params.get('hidden') ?? 128);
-const log = (m: string) => {
-  console.log(m);
-  document.getElementById('log')!.textContent += `${m}\n`;
-};
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { BATCH, STEPS, WINDOWS, HIDDEN } = benchOptions({ batch: 64, steps: 40, windows: 5, hidden: 128 });
 
 async function run() {
   const train = await fetchDatasetSplit('mnist', 'train');
@@ -38,26 +29,8 @@ async function run() {
   // tfjs: the same model, optimizer and batch, data already in a tensor (no upload in the loop).
   const n = STEPS * BATCH;
   const xs = featuresAsFloat(train, 0, n);
-  const ys = new Float32Array(n * 10);
-  for (let i = 0; i < n; i++) ys[i * 10 + train.y[i]] = 1;
-  const makeTfjs = async (backend: string) => {
-    await tf.setBackend(backend);
-    await tf.ready();
-    const model = tf.sequential({
-      layers: [tf.layers.dense({ inputShape: [784], units: HIDDEN, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' })],
-    });
-    model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-    const x = tf.tensor2d(xs, [n, 784]);
-    const y = tf.tensor2d(ys, [n, 10]);
-    return async () => {
-      await tf.setBackend(backend);
-      const t0 = performance.now();
-      await model.fit(x, y, { batchSize: BATCH, epochs: 1, shuffle: false, verbose: 0, yieldEvery: 'never' });
-      return (n * 1000) / (performance.now() - t0);
-    };
-  };
-  const tfWebgpu = await makeTfjs('webgpu');
-  const tfCpu = await makeTfjs('cpu');
+  const tfWebgpu = (await tfjsTrainer('webgpu', xs, train.y, n, HIDDEN, BATCH)).window;
+  const tfCpu = (await tfjsTrainer('cpu', xs, train.y, n, HIDDEN, BATCH)).window;
 
   // Warm-up: compile every pipeline of every trainer once.
   await oursWindow();

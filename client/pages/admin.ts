@@ -4,7 +4,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';
-import type { RunState } from '../../shared/protocol.ts';
+import type { MetricPoint, RunState } from '../../shared/protocol.ts';
 import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
 import { runSpecToYaml } from '../../shared/run-spec-text.ts';
 
@@ -25,16 +25,6 @@ interface RunSummary {
   createdAt: string;
   counters: { folded: number; late: number; rejected: number; roundsTimedOut: number };
   spec: RunSpec;
-}
-
-interface MetricPoint {
-  version: number;
-  time: number;
-  loss: number | null;
-  accuracy: number | null;
-  samplesPerSec: number;
-  workers: number;
-  samples: number;
 }
 
 interface WorkerView {

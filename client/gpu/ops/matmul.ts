@@ -1,11 +1,16 @@
 // Typed wrapper for the matmul kernel family (shaders/matmul.wgsl, shaders/matmul-vec4.wgsl):
 // C[M, N] = op(A)·op(B), the one matrix product the model executor uses, forward and backward.
 // Which kernel runs is a variant name; matmul-tuner.ts times them on this adapter and picks one.
-import scalarSource from '../../../shaders/matmul.wgsl?raw';
-import vec4Source from '../../../shaders/matmul-vec4.wgsl?raw';
+import regSource from '../../../shaders/matmul-reg.wgsl?raw';
+import scalarLoads from '../../../shaders/matmul.wgsl?raw';
+import vec4Loads from '../../../shaders/matmul-vec4.wgsl?raw';
 import { MAX_WORKGROUPS_PER_DIM, type Kernel } from '../kernel.ts';
 import { chosenMatmulVariant } from '../matmul-tuner.ts';
 import type { Binding, Dispatch, Gpu } from '../runtime.ts';
+
+/** Each loader file followed by the shared register-blocked stores and entry point. */
+const scalarSource = `${scalarLoads}\n${regSource}`;
+const vec4Source = `${vec4Loads}\n${regSource}`;
 
 /**
  * `tiled`: one output per invocation, TILE x TILE tiles of A and B in workgroup memory (the
