@@ -1,0 +1,55 @@
+// The WebGPU gradient backend: the WGSL executor (client/nn/mlp.ts) behind GradientBackend.
+import type { Gpu } from '../gpu/runtime.ts';
+import { MlpExecutor } from '../nn/mlp.ts';
+import type { MlpSpec } from '../../shared/model.ts';
+import type { GradientBackend, GradientResult } from './backend.ts';
+
+/** One executor per batch size seen (tasks of a round may differ by one example). */
+export class WebGpuBackend implements GradientBackend {
+  readonly kind = 'webgpu' as const;
+  private execs = new Map<number, { exec: MlpExecutor; version: number }>();
+  private params?: Float32Array;
+  private version = 0;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly spec: MlpSpec,
+  ) {}
+
+  setParams(params: Float32Array): void {
+    this.params = params;
+    this.version++;
+  }
+
+  private executor(batch: number): MlpExecutor {
+    let e = this.execs.get(batch);
+    if (!e) {
+      e = { exec: new MlpExecutor(this.gpu, { spec: this.spec, batch, optimizer: { kind: 'sgd', lr: 0 } }), version: -1 };
+      this.execs.set(batch, e);
+    }
+    if (e.version !== this.version && this.params) {
+      e.exec.setParams(this.params);
+      e.version = this.version;
+    }
+    return e.exec;
+  }
+
+  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
+    const exec = this.executor(batch);
+    exec.setBatch(x, labels);
+    exec.computeGradients();
+    const grads = await exec.getGrads();
+    return { loss: await exec.readLoss(), grads };
+  }
+
+  get allocatedBytes(): number {
+    let n = 0;
+    for (const { exec } of this.execs.values()) n += exec.parameterBytes;
+    return n;
+  }
+
+  dispose(): void {
+    for (const { exec } of this.execs.values()) exec.destroy();
+    this.execs.clear();
+  }
+}
