@@ -19,6 +19,7 @@ const status = (text: string, error = false) => {
 let gpu: Gpu | undefined;
 let data: { train: Dataset; test: Dataset } | undefined;
 let abort: AbortController | undefined;
+let exec: MlpExecutor | undefined;
 
 function readConfig(): { spec: MlpSpec; optimizer: OptimizerConfig; batch: number; epochs: number } {
   const form = new FormData($<HTMLFormElement>('config'));
@@ -107,7 +108,8 @@ async function train(): Promise<void> {
   const chart = makeChart();
   abort = new AbortController();
   status('Compiling kernels…');
-  const exec = new MlpExecutor(gpu, { spec: config.spec, batch: config.batch, optimizer: config.optimizer, seed: Date.now() >>> 0 });
+  exec?.destroy(); // the previous run's buffers
+  exec = new MlpExecutor(gpu, { spec: config.spec, batch: config.batch, optimizer: config.optimizer, seed: Date.now() >>> 0 });
   status(`Training ${config.spec.layers.join('-')} for ${config.epochs} epochs…`);
   try {
     const result = await trainEpochs(exec, data.train, data.test, {
