@@ -158,7 +158,7 @@ export class CpuMlp {
       if (!Number.isInteger(y) || y < 0 || y >= classes) throw new RangeError(`CpuMlp.computeGradients: label ${r} is ${y}, expected an integer in [0, ${classes})`);
     }
     this.forward(x, batch);
-    const loss = this.softmaxCrossEntropy(labels, batch, this.dPing);
+    const loss = softmaxCrossEntropyRows(this.layers[this.depth - 1].out, labels, batch, classes, this.dPing, batch);
     this.backward(x, batch);
     return { loss, grads: this.grads };
   }
@@ -231,30 +231,6 @@ export class CpuMlp {
     }
   }
 
-  /** Mean loss of the logits in place; writes dlogits f32[B, V] = (softmax - onehot) / B. */
-  private softmaxCrossEntropy(labels: ArrayLike<number>, batch: number, dlogits: Float32Array): number {
-    const classes = this.spec.layers[this.depth];
-    const logits = this.layers[this.depth - 1].out;
-    let total = 0;
-    for (let r = 0; r < batch; r++) {
-      const base = r * classes;
-      let max = -Infinity;
-      for (let c = 0; c < classes; c++) max = Math.max(max, logits[base + c]);
-      let sum = 0;
-      for (let c = 0; c < classes; c++) {
-        const e = Math.exp(logits[base + c] - max);
-        dlogits[base + c] = e;
-        sum += e;
-      }
-      const label = labels[r];
-      total += Math.log(sum) - (logits[base + label] - max);
-      const scale = 1 / (sum * batch);
-      for (let c = 0; c < classes; c++) dlogits[base + c] *= scale;
-      dlogits[base + label] -= 1 / batch;
-    }
-    return total / batch;
-  }
-
   /** Gradients into this.grads; dPing holds dlogits on entry. */
   private backward(x: Float32Array, batch: number): void {
     let dOut = this.dPing;
@@ -298,7 +274,7 @@ export class CpuMlp {
  * pre[r, c] = z[r, c] + b[c] (in place) and out[r, c] = act(pre[r, c]); out may be pre when act
  * is 'none'. z, pre, out: f32[B, C], b: f32[C]. GELU is the tanh approximation of bias-act.ts.
  */
-function biasActivate(pre: Float32Array, out: Float32Array, b: Float32Array, rows: number, cols: number, act: Activation): void {
+export function biasActivate(pre: Float32Array, out: Float32Array, b: Float32Array, rows: number, cols: number, act: Activation): void {
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     if (act === 'relu') {
@@ -323,7 +299,7 @@ function biasActivate(pre: Float32Array, out: Float32Array, b: Float32Array, row
  * d[r, c] *= act'(pre[r, c]) in place (d: da in, dz out) and colSum[c] = Σ_r dz[r, c].
  * d, pre: f32[B, C]; colSum: f64[≥ C].
  */
-function biasActivateBackward(d: Float32Array, pre: Float32Array, rows: number, cols: number, act: Activation, colSum: Float64Array): void {
+export function biasActivateBackward(d: Float32Array, pre: Float32Array, rows: number, cols: number, act: Activation, colSum: Float64Array): void {
   colSum.fill(0, 0, cols);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
@@ -351,6 +327,40 @@ function biasActivateBackward(d: Float32Array, pre: Float32Array, rows: number, 
       for (let c = 0; c < cols; c++) colSum[c] += d[base + c];
     }
   }
+}
+
+/**
+ * Mean softmax cross-entropy of rows [0, rows) of logits: f32[rows, V] against labels [rows], and
+ * dlogits: f32[rows, V] = (softmax - onehot) / gradRows. gradRows = rows gives the gradient of
+ * this batch's mean loss; a pipeline stage passes the whole replica batch, so that its
+ * micro-batches' gradients add up to the gradient of the mean over all of them.
+ */
+export function softmaxCrossEntropyRows(
+  logits: Float32Array,
+  labels: ArrayLike<number>,
+  rows: number,
+  classes: number,
+  dlogits: Float32Array,
+  gradRows: number,
+): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * classes;
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[base + c]);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      const e = Math.exp(logits[base + c] - max);
+      dlogits[base + c] = e;
+      sum += e;
+    }
+    const label = labels[r];
+    total += Math.log(sum) - (logits[base + label] - max);
+    const scale = 1 / (sum * gradRows);
+    for (let c = 0; c < classes; c++) dlogits[base + c] *= scale;
+    dlogits[base + label] -= 1 / gradRows;
+  }
+  return total / rows;
 }
 
 /**
