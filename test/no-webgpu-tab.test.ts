@@ -30,7 +30,10 @@ test('a tab without WebGPU contributes through the CPU backend and says why', as
   const run = [...coord.app.crowdtrain.scheduler.runs.values()][0];
   const context = await browser.newContext();
   await context.addInitScript(() => {
+    // As in a browser without WebGPU (or on an insecure origin): no navigator.gpu and none of the
+    // GPU* interfaces (GPUBufferUsage, GPUShaderStage, ...).
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
+    for (const name of Object.getOwnPropertyNames(globalThis)) if (/^GPU[A-Z]/.test(name)) delete (globalThis as Record<string, unknown>)[name];
   });
   const page = await context.newPage();
   const errors: string[] = [];
@@ -38,6 +41,7 @@ test('a tab without WebGPU contributes through the CPU backend and says why', as
   await page.goto(`${coord.url}/`);
   // The browser really has no WebGPU here, else the test would check nothing.
   expect(await page.evaluate(() => 'gpu' in navigator && navigator.gpu !== undefined)).toBe(false);
+  expect(await page.evaluate(() => typeof (globalThis as Record<string, unknown>).GPUBufferUsage)).toBe('undefined');
 
   await page.getByRole('button', { name: 'Contribute' }).click();
   await page.locator('#status[data-state="training"]').waitFor({ timeout: 60_000 });

@@ -27,8 +27,6 @@ export interface DispatchSpec {
   workgroups: readonly [number, number?, number?];
 }
 
-const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
 export class Gpu {
   readonly pipelines: PipelineCache;
   readonly pool: BufferPool;
@@ -59,7 +57,10 @@ export class Gpu {
 
   /** A storage buffer of `bytes` (rounded up to 4), zero-filled. */
   buffer(bytes: number, label = 'buffer'): GPUBuffer {
-    return this.device.createBuffer({ label, size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: STORAGE });
+    // GPUBufferUsage is read here, not at module load: a tab without WebGPU has no such global, and
+    // must still load this module to fall back to the CPU backend.
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    return this.device.createBuffer({ label, size: Math.max(4, Math.ceil(bytes / 4) * 4), usage });
   }
 
   /** A storage buffer holding `data`. */

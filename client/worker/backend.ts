@@ -1,8 +1,7 @@
-// How a worker computes a task's gradient: on the GPU (WGSL kernels through the executor) or
-// on the CPU (the fast blocked-loop backend). Both give the mean-loss gradient, dense layout.
+// How a worker computes a task's gradient: the interface both backends implement, and the CPU
+// one (the fast blocked-loop backend; no GPU code, so Node workers can use it). The WebGPU one
+// is in webgpu-backend.ts. Both give the mean-loss gradient, dense layout.
 import { CpuMlp } from '../cpu/mlp-cpu.ts';
-import type { Gpu } from '../gpu/runtime.ts';
-import { MlpExecutor } from '../nn/mlp.ts';
 import type { MlpSpec } from '../../shared/model.ts';
 import type { Backend } from '../../shared/protocol.ts';
 
@@ -42,54 +41,4 @@ export class CpuBackend implements GradientBackend {
   }
 
   dispose(): void {}
-}
-
-/** One executor per batch size seen (tasks of a round may differ by one example). */
-export class WebGpuBackend implements GradientBackend {
-  readonly kind = 'webgpu' as const;
-  private execs = new Map<number, { exec: MlpExecutor; version: number }>();
-  private params?: Float32Array;
-  private version = 0;
-
-  constructor(
-    private readonly gpu: Gpu,
-    private readonly spec: MlpSpec,
-  ) {}
-
-  setParams(params: Float32Array): void {
-    this.params = params;
-    this.version++;
-  }
-
-  private executor(batch: number): MlpExecutor {
-    let e = this.execs.get(batch);
-    if (!e) {
-      e = { exec: new MlpExecutor(this.gpu, { spec: this.spec, batch, optimizer: { kind: 'sgd', lr: 0 } }), version: -1 };
-      this.execs.set(batch, e);
-    }
-    if (e.version !== this.version && this.params) {
-      e.exec.setParams(this.params);
-      e.version = this.version;
-    }
-    return e.exec;
-  }
-
-  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
-    const exec = this.executor(batch);
-    exec.setBatch(x, labels);
-    exec.computeGradients();
-    const grads = await exec.getGrads();
-    return { loss: await exec.readLoss(), grads };
-  }
-
-  get allocatedBytes(): number {
-    let n = 0;
-    for (const { exec } of this.execs.values()) n += exec.parameterBytes;
-    return n;
-  }
-
-  dispose(): void {
-    for (const { exec } of this.execs.values()) exec.destroy();
-    this.execs.clear();
-  }
 }

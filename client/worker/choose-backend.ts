@@ -5,7 +5,8 @@ import { Gpu } from '../gpu/runtime.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
 import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
 import type { Backend } from '../../shared/protocol.ts';
-import { CpuBackend, WebGpuBackend, type GradientBackend } from './backend.ts';
+import { CpuBackend, type GradientBackend } from './backend.ts';
+import { WebGpuBackend } from './webgpu-backend.ts';
 
 export interface BackendChoice {
   kind: Backend;
