@@ -83,6 +83,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     maxGradientNorm: opts.maxGradientNorm,
     onFold: opts.onFold,
     events,
+    labels: (run, indices) => {
+      const y = datasets.get(run.dataset.name)!.train.y;
+      return Uint32Array.from(indices, (i) => y[i]);
+    },
   });
   attachWorkerNamespace(workers, scheduler, app.log);
 

@@ -4,10 +4,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
-import type { Ready, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
+import type { Placement, Ready, RelayMeta, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
 import { float32From, isBinary, toArrayBuffer } from '../shared/binary.ts';
 import { checkGradient, RoundSum } from './aggregator.ts';
 import type { EventLog } from './event-log.ts';
+import { PipelineRounds } from './pipeline-rounds.ts';
 import type { MetricPoint, Run } from './run.ts';
 
 export type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
@@ -30,6 +31,10 @@ export interface WorkerEntry {
   samples: number;
   rejected: number;
   samplesPerSec: number;
+  /** Pipeline runs: the stage of the replica it holds now (null: a standby, or a data-parallel run). */
+  placement: Placement | null;
+  /** Bytes it reported allocating for its model or stage. */
+  allocatedBytes?: number;
 }
 
 interface Task {
@@ -61,6 +66,8 @@ export interface SchedulerOptions {
   /** Observes every folded result (tests check invariants through it). */
   onFold?: (run: Run, roundVersion: number, result: TaskResult) => void;
   events?: EventLog;
+  /** Labels of training examples (pipeline runs send them to the last stage). */
+  labels?: (run: Run, indices: Uint32Array) => Uint32Array;
 }
 
 export type RoundClosedHook = (run: Run, ms: number, how: 'complete' | 'deadline') => void;
@@ -82,7 +89,33 @@ export class Scheduler {
   /** Payload bytes of tensors received from and sent to workers. */
   readonly traffic = { bytesIn: 0, bytesOut: 0 };
 
-  constructor(private readonly opts: SchedulerOptions) {}
+  /** Rounds of pipeline runs (parallelism.stages > 1). */
+  readonly pipeline: PipelineRounds;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.pipeline = new PipelineRounds({
+      log: opts.log,
+      traffic: this.traffic,
+      maxGradientNorm: opts.maxGradientNorm ?? 1e4,
+      workersOf: (runId) => this.workersOf(runId),
+      labels: (run, indices) => {
+        if (!opts.labels) throw new Error('pipeline runs need the labels of training examples');
+        return opts.labels(run, indices);
+      },
+      commit: (run, mean, samples, loss, openedAt) => {
+        this.commit(run, mean, samples, loss, openedAt);
+        this.maybeOpenRound(run);
+      },
+      event: (runId, kind, message, workerId) => this.event(runId, kind, message, workerId),
+      roundClosed: (run, ms, how) => {
+        for (const h of this.roundClosedHooks) h(run, ms, how);
+      },
+    });
+  }
+
+  private static pipelined(run: Run): boolean {
+    return run.spec.parallelism.stages > 1;
+  }
 
   /** Called when a round closes, with its latency. */
   onRoundClosed(fn: RoundClosedHook): void {
@@ -141,6 +174,7 @@ export class Scheduler {
       samples: 0,
       rejected: 0,
       samplesPerSec: 0,
+      placement: null,
     };
     this.workers.set(w.id, w);
     const run = this.currentRun();
@@ -161,6 +195,8 @@ export class Scheduler {
   }
 
   private sendParams(w: WorkerEntry, run: Run): void {
+    // A pipeline worker gets only its stage's slice, with each task.
+    if (Scheduler.pipelined(run)) return;
     const p = run.params;
     w.paramsSent = run.version;
     this.traffic.bytesOut += p.byteLength;
@@ -176,6 +212,11 @@ export class Scheduler {
     this.event(w.runId, 'leave', `worker ${workerId} left (${reason})`, workerId);
     this.workerChanged(w);
     const run = this.runs.get(w.runId);
+    if (run && Scheduler.pipelined(run)) {
+      this.pipeline.workerLeft(run, workerId);
+      this.maybeOpenRound(run);
+      return;
+    }
     const round = this.rounds.get(w.runId);
     if (!run || !round) return;
     for (const task of round.tasks.values()) {
@@ -213,6 +254,7 @@ export class Scheduler {
   // ---- rounds ----------------------------------------------------------------------------------
 
   private maybeOpenRound(run: Run): void {
+    if (Scheduler.pipelined(run)) return this.pipeline.maybeOpen(run);
     if (run.state !== 'running' || this.rounds.has(run.id)) return;
     const ready = this.workersOf(run.id)
       .filter((w) => w.ready && w.version === run.version)
@@ -256,6 +298,10 @@ export class Scheduler {
     w.lastSeen = Date.now();
     const run = this.runs.get(meta.runId);
     if (!run) return reject(`unknown run ${meta.runId}`);
+    if (Scheduler.pipelined(run) && this.pipeline.result(run, w, meta, data, ack)) {
+      this.workerChanged(w);
+      return;
+    }
     const round = this.rounds.get(run.id);
     const task = round?.tasks.get(meta.taskId);
     if (!round || !task) {
@@ -321,20 +367,21 @@ export class Scheduler {
       this.event(run.id, 'round-timeout', `round ${round.version + 1} closed at its ${run.spec.sync.roundDeadlineMs} ms deadline without ${round.tasks.size} result(s)`);
     }
     for (const h of this.roundClosedHooks) h(run, Date.now() - round.openedAt, how);
-    if (round.sum.weight > 0 && run.state === 'running') this.commit(run, round);
+    if (round.sum.weight > 0 && run.state === 'running') this.commit(run, round.sum.mean(), round.sum.weight, round.sum.meanLoss(), round.openedAt);
     else if (round.sum.weight > 0) this.opts.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
     this.maybeOpenRound(run);
   }
 
-  private commit(run: Run, round: Round): void {
-    run.applyGradient(round.sum.mean(), round.sum.weight);
-    run.loss = round.sum.meanLoss();
+  /** One optimizer step with a round's mean gradient; records, checkpoints (by hook) and broadcasts. */
+  private commit(run: Run, mean: Float32Array, samples: number, loss: number, openedAt: number): void {
+    run.applyGradient(mean, samples);
+    run.loss = loss;
     const now = Date.now();
     // Throughput over the last ten rounds (one round alone is too noisy).
     const prev = run.metrics.at(-10);
     const samplesPerSec = prev
       ? ((run.samples - prev.samples) * 1000) / Math.max(1, now - prev.time)
-      : (round.sum.weight * 1000) / Math.max(1, now - round.openedAt);
+      : (samples * 1000) / Math.max(1, now - openedAt);
     const evalNow = run.version % run.spec.evalEvery === 0;
     if (evalNow) {
       const ev = this.opts.evaluate(run);
@@ -344,13 +391,13 @@ export class Scheduler {
     const point: MetricPoint = { version: run.version, time: now, loss: run.loss, accuracy: evalNow ? run.accuracy : null, samplesPerSec, workers, samples: run.samples };
     run.metrics.push(point);
     if (run.metrics.length > 20_000) run.metrics.splice(0, run.metrics.length - 20_000);
-    const p = run.params;
-    this.traffic.bytesOut += p.byteLength * workers;
-    this.opts.io.to(room(run.id)).emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
-    for (const w of this.workersOf(run.id)) {
-      w.paramsSent = run.version;
-      if (w.ready) w.version = run.version;
+    if (!Scheduler.pipelined(run)) {
+      const p = run.params;
+      this.traffic.bytesOut += p.byteLength * workers;
+      this.opts.io.to(room(run.id)).emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
+      for (const w of this.workersOf(run.id)) w.paramsSent = run.version;
     }
+    for (const w of this.workersOf(run.id)) if (w.ready) w.version = run.version;
     const completed = run.checkStop();
     for (const h of this.commitHooks) h(run, point);
     if (completed) {
@@ -371,6 +418,7 @@ export class Scheduler {
     run.state = state;
     if (state === 'running') run.stopReason = null;
     if (state !== 'running') {
+      this.pipeline.stop(run);
       const round = this.rounds.get(run.id);
       if (round) {
         clearTimeout(round.timer);
@@ -399,7 +447,17 @@ export class Scheduler {
     if (next) for (const w of this.workers.values()) if (!w.runId) this.assign(w, next);
   }
 
+  /** Pipeline: a stage's activation or activation gradient, forwarded to its neighbour. */
+  relay(workerId: string, meta: RelayMeta, data: unknown): void {
+    const w = this.workers.get(workerId);
+    const run = w?.runId ? this.runs.get(w.runId) : undefined;
+    if (!w || !run || !Scheduler.pipelined(run)) return;
+    w.lastSeen = Date.now();
+    this.pipeline.relay(run, w, meta, data);
+  }
+
   close(): void {
+    this.pipeline.close();
     for (const r of this.rounds.values()) clearTimeout(r.timer);
     this.rounds.clear();
   }

@@ -71,6 +71,8 @@ export interface ParamsMeta {
   runId: string;
   version: number;
   count: number;
+  /** Set when the message holds one stage's slice of the parameters, starting at this element. */
+  offset?: number;
 }
 
 export interface TaskMeta {
@@ -82,6 +84,41 @@ export interface TaskMeta {
   leaseMs: number;
   /** Number of examples; the indices come as a binary Uint32Array. */
   count: number;
+  /**
+   * Set for a pipeline run: this task is one stage of one replica. The binary is then the
+   * example indices for the first stage, the labels for the last, and empty in between.
+   */
+  stage?: StageTask;
+}
+
+export interface StageTask {
+  /** Stage s of P, in replica r. */
+  index: number;
+  stages: number;
+  replica: number;
+  /** Dense layers [firstLayer, endLayer) and where their parameters sit in the model vector. */
+  firstLayer: number;
+  endLayer: number;
+  paramOffset: number;
+  paramCount: number;
+  /** Rows of each micro-batch, in order; they sum to the replica's batch. */
+  microBatches: number[];
+}
+
+/** An activation (forward) or activation gradient (backward) of one micro-batch, relayed between stages. */
+export interface RelayMeta {
+  taskId: string;
+  mb: number;
+  kind: 'activation' | 'gradient';
+}
+
+/** Where a worker sits in a pipeline run (shown on the pages). */
+export interface Placement {
+  replica: number;
+  stage: number;
+  stages: number;
+  firstLayer: number;
+  endLayer: number;
 }
 
 export interface RunUpdate {
@@ -122,6 +159,10 @@ export interface ServerToWorkerEvents {
   params: (meta: ParamsMeta, data: ArrayBuffer) => void;
   /** Compute the gradient of params@version on these examples (Uint32Array of train indices). */
   task: (meta: TaskMeta, indices: ArrayBuffer) => void;
+  /** Pipeline: a neighbouring stage's activation or activation gradient for one of your tasks. */
+  relay: (meta: RelayMeta, data: ArrayBuffer) => void;
+  /** Pipeline: the round of this task was abandoned (a stage worker left); drop it. */
+  cancel: (c: { taskId: string; reason: string }) => void;
   'run-update': (u: RunUpdate) => void;
 }
 
@@ -138,9 +179,15 @@ export const TaskResultSchema = z
     samples: z.number().int().min(1),
     loss: z.number(),
     computeMs: z.number().min(0).optional(),
+    /** Bytes the worker allocated for the task's model (or stage): what it holds on its GPU. */
+    allocatedBytes: z.number().int().min(0).optional(),
   })
   .strict();
 export type TaskResult = z.infer<typeof TaskResultSchema>;
+
+export const RelaySchema = z
+  .object({ taskId: z.string().max(64), mb: z.number().int().min(0).max(1023), kind: z.enum(['activation', 'gradient']) })
+  .strict();
 
 export const WorkerStatusSchema = z
   .object({
@@ -157,6 +204,7 @@ export interface WorkerToServerEvents {
   /** Warmed up, holds params@version, wants a task. */
   ready: (r: Ready) => void;
   result: (meta: TaskResult, gradient: ArrayBuffer, ack: (a: ResultAck) => void) => void;
+  relay: (meta: RelayMeta, data: ArrayBuffer) => void;
   status: (s: WorkerStatus) => void;
 }
 

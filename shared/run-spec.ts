@@ -62,6 +62,19 @@ export const RunSpecSchema = z
     /** Rounds between test-set evaluations. */
     evalEvery: z.number().int().min(1).max(100_000).default(10),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
+    /**
+     * Model parallelism: the layers cut into `stages` held by different workers (a pipeline), and
+     * `replicas` copies of that pipeline training on different examples ('auto': as many as the
+     * workers allow). Each replica's batch is split into `microBatches` (GPipe schedule).
+     */
+    parallelism: z
+      .object({
+        stages: z.number().int().min(1).max(16).default(1),
+        replicas: z.union([z.number().int().min(1).max(1024), z.literal('auto')]).default('auto'),
+        microBatches: z.number().int().min(1).max(64).default(4),
+      })
+      .strict()
+      .default({ stages: 1, replicas: 'auto', microBatches: 4 }),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -69,6 +82,10 @@ export const RunSpecSchema = z
     let params = 0;
     for (let i = 0; i + 1 < layers.length; i++) params += layers[i] * layers[i + 1] + layers[i + 1];
     if (params > MAX_MODEL_PARAMS) ctx.addIssue({ code: 'custom', path: ['model', 'layers'], message: `the model has ${params} parameters; at most ${MAX_MODEL_PARAMS} are allowed` });
+    const depth = layers.length - 1;
+    if (spec.parallelism.stages > depth) {
+      ctx.addIssue({ code: 'custom', path: ['parallelism', 'stages'], message: `must be at most the number of dense layers, ${depth} (got ${spec.parallelism.stages}): each stage holds at least one layer` });
+    }
   });
 
 export type RunSpec = z.output<typeof RunSpecSchema>;

@@ -93,7 +93,7 @@ function stop(): void {
 }
 
 function emptyStats(): WorkerStats {
-  return { workerId: null, state: 'idle', backend: 'cpu', samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, message: null };
+  return { workerId: null, state: 'idle', backend: 'cpu', samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
 }
 
 button.addEventListener('click', () => (client ? stop() : void start()));

@@ -2,7 +2,10 @@
 // task's gradient with its backend and sends it back, within the work cap the person set.
 // No DOM here: the contributor page drives it, and so do headless workers and Node tests.
 import { io, type Socket } from 'socket.io-client';
-import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type TaskMeta, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type Placement, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type StageTask, type TaskMeta, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
+import { partitionLayers, type StagePlan } from '../../shared/stage.ts';
+import type { StageBackend } from './stage-backend.ts';
+import { StageTaskRunner } from './stage-task.ts';
 import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
 import type { GradientBackend } from './backend.ts';
 import { ShardStore } from './shard-store.ts';
@@ -20,6 +23,10 @@ export interface WorkerStats {
   tasksDone: number;
   tasksRejected: number;
   run: RunUpdate | null;
+  /** Pipeline runs: the layers of the replica this worker holds in the current round (null: none). */
+  placement: Placement | null;
+  /** Bytes the backend allocated for the model or the stage. */
+  allocatedBytes: number;
   /** The last error or refusal, for the page to show. */
   message: string | null;
 }
@@ -29,6 +36,8 @@ export interface WorkerClientOptions {
   url?: string;
   /** Makes the backend for a run's model (warm-up included). */
   makeBackend: (run: RunInfo) => Promise<GradientBackend>;
+  /** Makes the backend for one pipeline stage of a run's model (pipeline runs only). */
+  makeStageBackend?: (run: RunInfo, plan: StagePlan, maxMicroBatch: number) => Promise<StageBackend>;
   backend: Backend;
   hello?: Partial<Omit<WorkerHello, 'protocol' | 'backend'>>;
   /** Fraction of the time this worker may compute, in (0, 1]. */
@@ -49,6 +58,10 @@ export class WorkerClient {
   private shards?: ShardStore;
   private run?: RunInfo;
   private params?: { version: number; data: Float32Array };
+  /** Pipeline runs: the stage slice of the parameters that came with the last task. */
+  private stageParams?: { version: number; offset: number; data: Float32Array };
+  private stageBackends = new Map<string, StageBackend>();
+  private stageRunner?: StageTaskRunner;
   private queue: { meta: TaskMeta; indices: Uint32Array }[] = [];
   private busy = false;
   private cap: number;
@@ -58,7 +71,7 @@ export class WorkerClient {
 
   constructor(private readonly opts: WorkerClientOptions) {
     this.cap = opts.cap ?? 1;
-    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, message: null };
+    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
   }
 
   private set(patch: Partial<WorkerStats>): void {
@@ -98,12 +111,30 @@ export class WorkerClient {
     });
     socket.on('params', (meta, data) => {
       if (meta.runId !== this.run?.id) return;
+      if (meta.offset !== undefined) {
+        this.stageParams = { version: meta.version, offset: meta.offset, data: float32From(data, true) };
+        return;
+      }
       this.params = { version: meta.version, data: float32From(data, true) };
       this.backend?.setParams(this.params.data);
     });
     socket.on('task', (meta, indices) => {
+      if (meta.stage) {
+        void this.startStage(meta as TaskMeta & { stage: StageTask }, uint32From(indices, true));
+        return;
+      }
       this.queue.push({ meta, indices: uint32From(indices, true) });
       void this.drain();
+    });
+    socket.on('relay', (meta, data) => {
+      if (this.stageRunner?.taskId === meta.taskId) this.stageRunner.receive(meta, float32From(data, true));
+    });
+    socket.on('cancel', ({ taskId, reason }) => {
+      if (this.stageRunner?.taskId !== taskId) return;
+      this.stageRunner.cancel();
+      this.stageRunner = undefined;
+      this.set({ placement: null, message: `round abandoned: ${reason}` });
+      this.announceReady();
     });
     socket.on('run-update', (u) => this.set({ run: u }));
   }
@@ -138,6 +169,73 @@ export class WorkerClient {
     }
     this.set({ state: 'training' });
     this.socket.emit('ready', { runId: this.run.id, version: this.params?.version ?? 0 });
+  }
+
+  /** A pipeline task: this worker's stage of one replica for this round. */
+  private async startStage(meta: TaskMeta & { stage: StageTask }, data: Uint32Array): Promise<void> {
+    const socket = this.socket;
+    const run = this.run;
+    if (!socket || !run || !this.shards || !this.opts.makeStageBackend) return;
+    this.stageRunner?.cancel();
+    const st = meta.stage;
+    const plan = partitionLayers(run.model, st.stages)[st.index];
+    if (plan.paramOffset !== st.paramOffset || plan.paramCount !== st.paramCount) {
+      this.set({ message: `stage ${st.index} of ${st.stages} does not match this worker's partition of the model` });
+      return;
+    }
+    const key = `${run.id}:${st.stages}:${st.index}`;
+    let backend = this.stageBackends.get(key);
+    if (!backend) {
+      for (const b of this.stageBackends.values()) b.dispose(); // hold one stage at a time
+      this.stageBackends.clear();
+      backend = await this.opts.makeStageBackend(run, plan, Math.max(...st.microBatches, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)));
+      this.stageBackends.set(key, backend);
+    }
+    if (!this.stageParams || this.stageParams.version !== meta.version || this.stageParams.offset !== st.paramOffset) {
+      this.set({ message: 'stage task without its parameters; waiting for the next round' });
+      return;
+    }
+    backend.setParams(this.stageParams.data);
+    const shards = this.shards;
+    const runner = new StageTaskRunner(meta, data, backend, {
+      relay: (m, values) => socket.emit('relay', m, toArrayBuffer(values)),
+      batch: (indices) => shards.batch(indices),
+    });
+    this.stageRunner = runner;
+    this.set({ state: 'training', placement: { replica: st.replica, stage: st.index, stages: st.stages, firstLayer: st.firstLayer, endLayer: st.endLayer }, allocatedBytes: backend.allocatedBytes });
+    runner.start();
+    let outcome;
+    try {
+      outcome = await runner.done;
+    } catch (err) {
+      this.set({ message: `stage task failed: ${(err as Error).message}` });
+      return;
+    }
+    if (this.stageRunner !== runner) return;
+    this.stageRunner = undefined;
+    const started = performance.now();
+    const ack = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
+      socket
+        .timeout(meta.leaseMs + 10_000)
+        .emit(
+          'result',
+          { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: outcome.loss, computeMs: outcome.computeMs, allocatedBytes: backend.allocatedBytes },
+          toArrayBuffer(outcome.grads),
+          (err: Error | null, a?: { ok: boolean; error?: string }) => resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
+        );
+    });
+    const rest = this.cap < 1 ? (outcome.computeMs * (1 - this.cap)) / this.cap : 0;
+    if (rest > 0) await sleep(rest);
+    this.rate.samples = this.rate.samples * 0.8 + meta.count;
+    this.rate.ms = this.rate.ms * 0.8 + (outcome.computeMs + (performance.now() - started));
+    this.set({
+      samplesPerSec: (this.rate.samples * 1000) / Math.max(1, this.rate.ms),
+      contributedSamples: this.stats.contributedSamples + (ack.ok ? meta.count : 0),
+      tasksDone: this.stats.tasksDone + (ack.ok ? 1 : 0),
+      tasksRejected: this.stats.tasksRejected + (ack.ok ? 0 : 1),
+      message: ack.ok ? null : `last result not used: ${ack.error}`,
+    });
+    this.announceReady();
   }
 
   private async drain(): Promise<void> {
@@ -210,6 +308,10 @@ export class WorkerClient {
     this.backend?.dispose();
     this.backend = undefined;
     this.backendFor = undefined;
+    this.stageRunner?.cancel();
+    this.stageRunner = undefined;
+    for (const b of this.stageBackends.values()) b.dispose();
+    this.stageBackends.clear();
     this.run = undefined;
   }
 }

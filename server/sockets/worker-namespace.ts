@@ -3,7 +3,7 @@
 // scheduler. A bad message gets an error back; it never throws into the coordinator.
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { describeIssues, PROTOCOL_VERSION, ReadySchema, TaskResultSchema, WorkerHelloSchema, WorkerStatusSchema, type RefusalData } from '../../shared/protocol.ts';
+import { describeIssues, PROTOCOL_VERSION, ReadySchema, RelaySchema, TaskResultSchema, WorkerHelloSchema, WorkerStatusSchema, type RefusalData } from '../../shared/protocol.ts';
 import type { Scheduler, WorkerNamespace } from '../scheduler.ts';
 
 function refuse(data: RefusalData): Error & { data: RefusalData } {
@@ -62,6 +62,13 @@ export function attachWorkerNamespace(ns: WorkerNamespace, scheduler: Scheduler,
           return;
         }
         scheduler.result(workerId, r.data, gradient, reply);
+      }),
+    );
+    socket.on('relay', (meta, data) =>
+      guard('relay', () => {
+        const r = RelaySchema.safeParse(meta);
+        if (r.success) scheduler.relay(workerId, r.data, data);
+        else log.warn({ workerId, error: describeIssues(r.error) }, 'bad relay message');
       }),
     );
     socket.on('disconnect', (reason) => guard('disconnect', () => scheduler.leave(workerId, reason)));

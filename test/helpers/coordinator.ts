@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../server/app.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { CpuStage } from '../../client/cpu/stage-cpu.ts';
 import { CpuBackend } from '../../client/worker/backend.ts';
 import { WorkerClient, type WorkerClientOptions, type WorkerStats } from '../../client/worker/worker-client.ts';
 
@@ -33,6 +34,7 @@ export function startCpuWorker(url: string, opts: Partial<WorkerClientOptions> =
     url,
     backend: 'cpu',
     makeBackend: async (run) => new CpuBackend(run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+    makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
     ...opts,
   });
   w.start();
