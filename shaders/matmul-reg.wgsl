@@ -3,20 +3,32 @@
 // declare the bindings `c` and `p`, the overrides BM, BN, WG_X, WG_Y and `load_a`/`load_b`.
 // (WGSL has no includes; client/gpu/ops/matmul.ts joins the sources.)
 
+// C += op(A)·op(B) instead of C = op(A)·op(B): a gradient summed over micro-batches in place.
+override ACCUMULATE: bool = false;
+
+// Every kernel of the family writes C through here.
+fn store_one(at: u32, v: f32) {
+  if (ACCUMULATE) {
+    c[at] += v;
+  } else {
+    c[at] = v;
+  }
+}
+
 // Row i, columns j0..j0+3 of C; the tails of M and N are skipped.
 fn store_row(i: u32, j0: u32, v: vec4f) {
   if (i >= p.m) { return; }
   let at = i * p.n + j0;
   if (j0 + 3u < p.n) {
-    c[at] = v.x;
-    c[at + 1u] = v.y;
-    c[at + 2u] = v.z;
-    c[at + 3u] = v.w;
+    store_one(at, v.x);
+    store_one(at + 1u, v.y);
+    store_one(at + 2u, v.z);
+    store_one(at + 3u, v.w);
     return;
   }
-  c[at] = v.x;
-  if (j0 + 1u < p.n) { c[at + 1u] = v.y; }
-  if (j0 + 2u < p.n) { c[at + 2u] = v.z; }
+  store_one(at, v.x);
+  if (j0 + 1u < p.n) { store_one(at + 1u, v.y); }
+  if (j0 + 2u < p.n) { store_one(at + 2u, v.z); }
 }
 
 // The 4x4 sub-block of C at (i0, j0); column r of `blk` is its row r.

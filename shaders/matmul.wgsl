@@ -3,7 +3,8 @@
 // TILE x TILE tiles of A and B staged per step along K); matmul_tiled_reg, workgroup tiles feeding
 // 4x4 register blocks (for real GPUs); and matmul_reg, the register-blocked kernel of
 // shaders/matmul-vec4.wgsl fed by scalar loads, for rows whose length is not a multiple of 4
-// (bindings then only guarantee 4-byte sizes, so no vec4 view is safe).
+// (bindings then only guarantee 4-byte sizes, so no vec4 view is safe). With ACCUMULATE, every
+// kernel adds its product into C instead of overwriting it.
 // Out-of-range rows, columns and k are never read past: tiles take zeros, register blocks clamp
 // the index and zero the k tail.
 
@@ -74,7 +75,7 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
     workgroupBarrier();
   }
   if (row < p.m && col < p.n) {
-    c[row * p.n + col] = sum;
+    store_one(row * p.n + col, sum);
   }
 }
 
@@ -111,7 +112,8 @@ fn load_b(t: u32, j0: u32) -> mat4x4f {
   return mat4x4f(b_row4(kk, j0), b_row4(kk + 1u, j0), b_row4(kk + 2u, j0), b_row4(kk + 3u, j0));
 }
 
-// store_row and store_block come from shaders/matmul-reg.wgsl, appended after this file.
+// store_one, store_row and store_block (and the ACCUMULATE override) come from
+// shaders/matmul-reg.wgsl, appended after this file.
 
 // ---- matmul_tiled_reg -------------------------------------------------------------------------
 // Both ideas at once, for GPUs with real on-chip workgroup memory: an RT x RT workgroup stages a

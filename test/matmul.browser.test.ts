@@ -144,6 +144,34 @@ describe('matmul bindings', () => {
   );
 });
 
+describe('matmul with accumulate adds into C', () => {
+  // C starts as a known matrix and two products are added in turn, as a weight gradient is summed
+  // over micro-batches: C0 + A1·B1 + A2·B2, in both the vec4 and scalar-load flavours.
+  test.for(
+    MATMUL_VARIANTS.flatMap((variant) => [
+      { variant, layout: 'TN', m: 33, n: 17, k: 7, transA: true, transB: false },
+      { variant, layout: 'TN', m: 36, n: 44, k: 20, transA: true, transB: false },
+      { variant, layout: 'NT', m: 7, n: 129, k: 33, transA: false, transB: true },
+      { variant, layout: 'NN', m: 20, n: 36, k: 44, transA: false, transB: false },
+    ]),
+  )('$variant $layout $m x $n x $k', async ({ variant, m, n, k, transA, transB }) => {
+    const gpu = await testGpu();
+    const first = inputs({ m, n, k }, 11 * m + n);
+    const second = inputs({ m, n, k }, 13 * m + k);
+    const c0 = randomUniform(createRng(m + n + k), m * n);
+    const bufs = [gpu.upload(first.a), gpu.upload(first.b), gpu.upload(second.a), gpu.upload(second.b), gpu.upload(c0)];
+    created.push(...bufs);
+    gpu.submit([
+      matmul(gpu, { a: bufs[0], b: bufs[1], c: bufs[4], m, n, k, transA, transB, variant, accumulate: true }),
+      matmul(gpu, { a: bufs[2], b: bufs[3], c: bufs[4], m, n, k, transA, transB, variant, accumulate: true }),
+    ]);
+    const p1 = matmulRef(first.a, first.b, m, n, k, transA, transB);
+    const p2 = matmulRef(second.a, second.b, m, n, k, transA, transB);
+    const expected = c0.map((v, i) => v + p1[i] + p2[i]);
+    expectClose(await gpu.read(bufs[4], m * n), expected, tolerance(2 * k), 'c');
+  });
+});
+
 describe('matmul tuner', () => {
   test('picks a known variant per layout, caches it per adapter, and matmul() then uses it', async () => {
     const gpu = await testGpu();

@@ -58,9 +58,11 @@ export interface MatmulArgs extends MatmulShape {
   a: Binding;
   /** f32[K, N], or [N, K] when transB. */
   b: Binding;
-  /** f32[M, N] output (overwritten). */
+  /** f32[M, N] output (overwritten, or added to with `accumulate`). */
   c: Binding;
   variant?: MatmulVariant;
+  /** C += op(A)·op(B): sums a weight gradient over micro-batches without a copy. */
+  accumulate?: boolean;
 }
 
 /** True when both operands' stored rows are a multiple of 4 floats long (vec4 loads are safe). */
@@ -75,9 +77,10 @@ export function vec4Aligned(s: MatmulShape): boolean {
  * Register variants come in a vec4 and a scalar-load flavour; give the shape to get the one that
  * shape uses (without it, the vec4 flavour, which covers the usual aligned layer sizes).
  */
-export function matmulKernel(variant: MatmulVariant, transA = false, transB = false, shape?: MatmulShape): Kernel {
-  const layout = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
-  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 };
+export function matmulKernel(variant: MatmulVariant, transA = false, transB = false, shape?: MatmulShape, accumulate = false): Kernel {
+  // The overwriting kernels keep their names and overrides: the accumulating ones are extra.
+  const layout = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}${accumulate ? '_acc' : ''}`;
+  const flags = { TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, ...(accumulate ? { ACCUMULATE: 1 } : {}) };
   const bindings = ['read', 'read', 'storage', 'uniform'] as const;
   if (variant === 'tiled') {
     return { name: `matmul_tiled_${layout}`, source: scalarSource, entryPoint: 'matmul_tiled', bindings, overrides: { ...flags, TILE } };
@@ -99,7 +102,8 @@ export function matmulKernel(variant: MatmulVariant, transA = false, transB = fa
 }
 
 /**
- * Prepares C = op(A)·op(B) once; submit the returned dispatch as often as needed.
+ * Prepares C = op(A)·op(B) (or C += op(A)·op(B) with `accumulate`) once; submit the returned
+ * dispatch as often as needed.
  * @example
  *   // y[B, O] = x[B, I] · W[O, I]ᵀ
  *   const fwd = matmul(gpu, { a: x, b: w, c: y, m: B, n: O, k: I, transB: true });
@@ -113,7 +117,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs): Dispatch {
   const transA = !!args.transA;
   const transB = !!args.transB;
   const variant = args.variant ?? chosenMatmulVariant(gpu, transA, transB);
-  const kernel = matmulKernel(variant, transA, transB, args);
+  const kernel = matmulKernel(variant, transA, transB, args, !!args.accumulate);
   const { wg, block } = BLOCKING[variant];
   const workgroups: [number, number] = [Math.ceil(n / (wg[0] * block[1])), Math.ceil(m / (wg[1] * block[0]))];
   if (Math.max(...workgroups) > MAX_WORKGROUPS_PER_DIM) {

@@ -23,10 +23,15 @@ export interface SoftmaxCrossEntropyArgs {
   labels: Binding;
   /** f32[B] output: -log softmax(logits[b])[labels[b]]. */
   loss: Binding;
-  /** f32[B, V] output: (softmax - onehot) / B, the gradient of the mean loss. */
+  /** f32[B, V] output: (softmax - onehot) / gradRows, the gradient of the mean loss. */
   dlogits: Binding;
   rows: number;
   classes: number;
+  /**
+   * The mean's denominator in the gradient (default rows). A pipeline's last stage passes the
+   * whole replica batch, so its micro-batches' gradients add up to that of the batch's mean loss.
+   */
+  gradRows?: number;
 }
 
 /**
@@ -37,9 +42,11 @@ export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Dispa
   if (!Number.isInteger(a.rows) || !Number.isInteger(a.classes) || a.rows < 1 || a.classes < 1) {
     throw new Error(`softmaxCrossEntropy needs positive integer rows and classes, got ${a.rows}x${a.classes}`);
   }
+  const gradRows = a.gradRows ?? a.rows;
+  if (!(gradRows > 0)) throw new Error(`softmaxCrossEntropy needs a positive gradRows, got ${gradRows}`);
   const uniforms = new ArrayBuffer(16);
   new Uint32Array(uniforms, 0, 2).set([a.rows, a.classes]);
-  new Float32Array(uniforms, 8, 1)[0] = 1 / a.rows;
+  new Float32Array(uniforms, 8, 1)[0] = 1 / gradRows;
   return gpu.prepare({
     kernel: softmaxCrossEntropyKernel(a.classes),
     buffers: [a.logits, a.labels, a.loss, a.dlogits],
