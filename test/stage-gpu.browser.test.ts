@@ -123,6 +123,13 @@ describe('GpuStage memory: a stage allocates only its own layers', () => {
       expect(s.allocatedBytes).toBeGreaterThan(2 * s.parameterBytes);
       if (underShare !== null) expect(s.parameterBytes).toBeLessThanOrEqual(underShare * modelBytes);
     }
+    // The activation stash grows with the micro-batches a round uses, not with maxMicroBatches.
+    const unused = stages[0].allocatedBytes;
+    stages[0].begin([32, 32]);
+    const two = stages[0].allocatedBytes;
+    stages[0].begin([32, 32, 32, 32]);
+    expect(two - unused).toBeGreaterThan(2 * 32 * layers[0] * 4);
+    expect(stages[0].allocatedBytes - two).toBe(two - unused);
     const together = stages[0].parameterBytes + stages[1].parameterBytes;
     expect(together).toBeGreaterThanOrEqual(modelBytes);
     expect(together).toBeLessThan(modelBytes + 64 * 4 * 2 * (layers.length - 1));

@@ -1,8 +1,8 @@
 // The webgpu backend of one pipeline stage: forward and backward of a contiguous group of dense
 // layers on one micro-batch at a time, with the stage's parameter gradient accumulated on the GPU
 // over a round (colSum and matmul with `accumulate`). It allocates its own layers' parameters and
-// gradients, a stash of activations per micro-batch, and one set of backward scratch: nothing of
-// the rest of the model. The schedule and the relaying of activations do not belong here (see
+// gradients, a stash of activations per micro-batch (as many as a round has used so far), and one
+// set of backward scratch: nothing of the rest of the model. The schedule and the relaying of activations do not belong here (see
 // ../worker/stage-backend.ts); the whole-model executor is ./mlp.ts, whose conventions it keeps.
 //
 // Shapes: m rows of a micro-batch (≤ maxMicroBatch), B = Σ m over the round. Stage layer i:
@@ -56,6 +56,7 @@ export class GpuStage implements StageBackend {
   readonly params: GPUBuffer;
   readonly grads: GPUBuffer;
   private readonly acts: Activation[];
+  /** Activation stash per micro-batch slot, grown by begin() up to maxMicroBatches. */
   private readonly slots: Slot[];
   /** The stage's last activations (logits on the last stage), read back per micro-batch [maxMicroBatch, out]. */
   private readonly y: GPUBuffer;
@@ -101,21 +102,29 @@ export class GpuStage implements StageBackend {
 
     this.params = this.alloc(this.gpuLayout.count * 4, 'stage-params');
     this.grads = this.alloc(this.gpuLayout.count * 4, 'stage-grads');
-    this.slots = Array.from({ length: maxMicroBatches }, (_, s) => ({
-      x: this.alloc(rows * w[0] * 4, `mb${s}-x`),
-      pre: Array.from({ length: n }, (_, i) => this.alloc(rows * w[i + 1] * 4, `mb${s}-z${i}`)),
-      out: Array.from({ length: n - 1 }, (_, i) => this.alloc(rows * w[i + 1] * 4, `mb${s}-a${i}`)),
-      rows: 0,
-      state: 'idle' as const,
-      forward: new Map<number, Dispatch[]>(),
-      backward: new Map<number, Dispatch[]>(),
-    }));
+    this.slots = [];
     this.y = this.alloc(rows * w[n] * 4, 'stage-out');
     this.dy = this.alloc(rows * w[n] * 4, 'stage-dy');
     this.dz = this.acts.map((act, i) => (act === 'none' ? null : this.alloc(rows * w[i + 1] * 4, `dz${i}`)));
     this.dIn = Array.from({ length: n }, (_, i) => (i === 0 && this.plan.first ? null : this.alloc(rows * w[i] * 4, i === 0 ? 'stage-dx' : `da${i - 1}`)));
     this.labels = this.plan.last ? this.alloc(rows * 4, 'labels') : null;
     this.lossRows = this.plan.last ? this.alloc(rows * 4, 'loss-rows') : null;
+  }
+
+  /** A micro-batch slot's stash, [maxMicroBatch] rows; made when a round first needs it. */
+  private newSlot(): Slot {
+    const s = this.slots.length;
+    const w = this.plan.layers;
+    const rows = this.maxMicroBatch;
+    return {
+      x: this.alloc(rows * w[0] * 4, `mb${s}-x`),
+      pre: Array.from({ length: this.depth }, (_, i) => this.alloc(rows * w[i + 1] * 4, `mb${s}-z${i}`)),
+      out: Array.from({ length: this.depth - 1 }, (_, i) => this.alloc(rows * w[i + 1] * 4, `mb${s}-a${i}`)),
+      rows: 0,
+      state: 'idle',
+      forward: new Map(),
+      backward: new Map(),
+    };
   }
 
   private get depth(): number {
@@ -152,6 +161,7 @@ export class GpuStage implements StageBackend {
     });
     this.sizes = [...sizes];
     this.batch = sizes.reduce((a, b) => a + b, 0);
+    while (this.slots.length < sizes.length) this.slots.push(this.newSlot());
     for (const s of this.slots) s.state = 'idle';
     const encoder = this.gpu.device.createCommandEncoder({ label: 'stage-zero-grads' });
     encoder.clearBuffer(this.grads);
