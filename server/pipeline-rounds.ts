@@ -66,6 +66,11 @@ export interface PipelineRoundStats {
 
 export class PipelineRounds {
   private rounds = new Map<string, PipeRound>();
+  /**
+   * After a round, the workers that were in it: the next round waits (briefly) for them to be
+   * ready again, so that it has as many replicas as the last one instead of whoever acked first.
+   */
+  private regroup = new Map<string, { ids: Set<string>; until: number; timer?: NodeJS.Timeout }>();
   /** Cancelled or expired task ids: their late messages are ignored, not counted as attacks. */
   private dead = new Set<string>();
   readonly lastStats = new Map<string, PipelineRoundStats>();
@@ -84,10 +89,21 @@ export class PipelineRounds {
   maybeOpen(run: Run): void {
     if (run.state !== 'running' || this.rounds.has(run.id)) return;
     const { stages, replicas, microBatches } = run.spec.parallelism;
-    const ready = this.host
-      .workersOf(run.id)
-      .filter((w) => w.ready && w.version === run.version)
-      .sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
+    const present = this.host.workersOf(run.id);
+    const ready = present.filter((w) => w.ready && w.version === run.version).sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
+    const wait = this.regroup.get(run.id);
+    if (wait) {
+      const missing = present.filter((w) => wait.ids.has(w.id) && !(w.ready && w.version === run.version) && !w.paused);
+      if (missing.length > 0 && Date.now() < wait.until) {
+        wait.timer ??= setTimeout(() => {
+          wait.timer = undefined;
+          this.maybeOpen(run);
+        }, wait.until - Date.now());
+        return;
+      }
+      clearTimeout(wait.timer);
+      this.regroup.delete(run.id);
+    }
     if (ready.length < run.spec.sync.minWorkers) return;
     const d = replicas === 'auto' ? Math.floor(ready.length / stages) : ready.length >= replicas * stages ? replicas : 0;
     if (d < 1) return;
@@ -256,6 +272,7 @@ export class PipelineRounds {
       microBatches: round.replicas[0].sizes.length,
     });
     this.host.roundClosed(run, ms, 'complete');
+    this.expectBack(run, round);
     // Counted here, not as results arrive: a result of an abandoned round is never folded.
     run.counters.folded += round.tasks.size;
     const samples = round.replicas.reduce((n, r) => n + r.examples.length, 0);
@@ -273,6 +290,7 @@ export class PipelineRounds {
     this.host.event(run.id, how === 'deadline' ? 'round-timeout' : 'error', `round ${round.version + 1} abandoned, to be retried: ${reason}`);
     this.host.log.warn({ runId: run.id, version: round.version, reason }, 'pipeline round abandoned');
     this.host.roundClosed(run, Date.now() - round.openedAt, how);
+    this.expectBack(run, round);
     const workers = new Map(this.host.workersOf(run.id).map((w) => [w.id, w]));
     if (this.dead.size > 10_000) this.dead.clear();
     for (const t of round.tasks.values()) {
@@ -281,6 +299,12 @@ export class PipelineRounds {
       if (w && !t.reported) w.socket.emit('cancel', { taskId: t.id, reason });
       // A worker that already reported is idle: it asks for work again after its ack.
     }
+  }
+
+  /** The next round waits up to a second for this round's workers to ask for work again. */
+  private expectBack(run: Run, round: PipeRound): void {
+    clearTimeout(this.regroup.get(run.id)?.timer);
+    this.regroup.set(run.id, { ids: new Set([...round.tasks.values()].map((t) => t.workerId)), until: Date.now() + 1000 });
   }
 
   /** A worker left: if it held a stage of the open round, the round is retried without it. */
@@ -302,6 +326,8 @@ export class PipelineRounds {
 
   close(): void {
     for (const r of this.rounds.values()) clearTimeout(r.timer);
+    for (const g of this.regroup.values()) clearTimeout(g.timer);
     this.rounds.clear();
+    this.regroup.clear();
   }
 }

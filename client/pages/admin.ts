@@ -4,7 +4,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';
-import type { MetricPoint, RunState } from '../../shared/protocol.ts';
+import type { MetricPoint, Placement, RunState } from '../../shared/protocol.ts';
 import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
 import { runSpecToYaml } from '../../shared/run-spec-text.ts';
 
@@ -38,6 +38,17 @@ interface WorkerView {
   /** ISO time (or milliseconds since the epoch). */
   lastSeen: string | number;
   connected: boolean;
+  placement?: Placement | null;
+  allocatedBytes?: number | null;
+}
+
+/** "layers 2–3 · stage 2/2 · replica 1", or a standby, or nothing for a data-parallel run. */
+function placementText(w: WorkerView, stages: number): string {
+  if (stages <= 1 || !w.connected) return '–';
+  const p = w.placement;
+  if (!p) return 'standby';
+  const layers = p.endLayer - p.firstLayer === 1 ? `layer ${p.firstLayer + 1}` : `layers ${p.firstLayer + 1}–${p.endLayer}`;
+  return `${layers} · stage ${p.stage + 1}/${p.stages} · replica ${p.replica + 1}`;
 }
 
 interface RunEvent {
@@ -321,6 +332,12 @@ interface RunRow {
 const rows = new Map<string, RunRow>();
 let selected: string | undefined;
 
+/** Pipeline stages of the selected run (1: data parallelism only). */
+function selectedStages(): number {
+  const run = selected ? rows.get(selected)?.run : undefined;
+  return (run?.spec as { parallelism?: { stages: number } } | undefined)?.parallelism?.stages ?? 1;
+}
+
 function makeRow(run: RunSummary): RunRow {
   const tr = el('tr');
   tr.dataset.runId = run.id;
@@ -582,6 +599,8 @@ class RunDetail {
           el('td', { text: w.nickname ?? '–' }),
           el('td', { text: w.adapter || '–' }),
           el('td', { text: w.backend }),
+          el('td', { text: placementText(w, selectedStages()) }),
+          el('td', { className: 'num', text: w.allocatedBytes ? `${(w.allocatedBytes / 2 ** 20).toFixed(2)} MiB` : '–' }),
           el('td', { className: 'num', text: fmt.int(w.samplesPerSec) }),
           el('td', { className: 'num', text: String(w.tasksDone) }),
           el('td', { className: 'num', text: String(w.rejected) }),
@@ -653,6 +672,11 @@ function specFromForm(): RunSpecInput {
     batchPerTask: numberField(form, 'batchPerTask'),
     stop: { ...(targetAccuracy !== undefined ? { targetAccuracy } : {}), ...(maxRounds !== undefined ? { maxRounds } : {}) },
     checkpointEvery: numberField(form, 'checkpointEvery'),
+    parallelism: {
+      stages: numberField(form, 'stages') ?? 1,
+      replicas: String(form.get('replicas') ?? 'auto').trim() === 'auto' ? 'auto' : Number(form.get('replicas')),
+      microBatches: numberField(form, 'microBatches') ?? 4,
+    },
   };
 }
 

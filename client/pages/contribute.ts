@@ -1,6 +1,6 @@
 // The contributor page: one button to lend this tab to the current run, its status, its
 // speed and contribution, the run's progress, a work cap, pause and stop.
-import { chooseBackend, makeBackend, type BackendChoice } from '../worker/choose-backend.ts';
+import { chooseBackend, makeBackend, makeStageBackend, type BackendChoice } from '../worker/choose-backend.ts';
 import { WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
 import type { Backend } from '../../shared/protocol.ts';
 import type { MlpSpec } from '../../shared/model.ts';
@@ -23,6 +23,8 @@ const STATE_TEXT: Record<WorkerState, string> = {
 
 let client: WorkerClient | undefined;
 let choice: BackendChoice | undefined;
+/** Stages of the run this tab serves (1: plain data parallelism). */
+let pipelineStages = 1;
 
 function render(s: WorkerStats): void {
   const status = $('status');
@@ -39,14 +41,26 @@ function render(s: WorkerStats): void {
     $('run-state').textContent = s.run.state;
   }
   pauseButton.textContent = s.state === 'paused' ? 'Resume' : 'Pause';
+  // Pipeline runs: which layers of which replica this tab holds.
+  const placement = $('placement');
+  const stages = s.run ? pipelineStages : 1;
+  placement.hidden = stages <= 1 || !client;
+  if (s.placement) {
+    const p = s.placement;
+    const layers = p.endLayer - p.firstLayer === 1 ? `layer ${p.firstLayer + 1}` : `layers ${p.firstLayer + 1}–${p.endLayer}`;
+    placement.textContent = `Holds ${layers} of the model: stage ${p.stage + 1} of ${p.stages} in replica ${p.replica + 1}${s.allocatedBytes ? ` (${(s.allocatedBytes / 2 ** 20).toFixed(2)} MiB allocated)` : ''}.`;
+  } else {
+    placement.textContent = 'Standby: waiting for a free pipeline stage.';
+  }
 }
 
 async function currentModel(): Promise<{ spec: MlpSpec; batch: number; name: string }> {
   const res = await fetch('/api/runs');
   if (!res.ok) throw new Error(`the coordinator answered ${res.status}`);
-  const { runs } = (await res.json()) as { runs: { name: string; state: string; spec: { model: MlpSpec; batchPerTask: number; globalBatch?: number } }[] };
+  const { runs } = (await res.json()) as { runs: { name: string; state: string; spec: { model: MlpSpec; batchPerTask: number; globalBatch?: number; parallelism: { stages: number } } }[] };
   const run = runs.filter((r) => r.state === 'running').at(-1) ?? runs.at(-1);
   if (!run) throw new Error('the coordinator has no run yet');
+  pipelineStages = run.spec.parallelism.stages;
   return { spec: run.spec.model, batch: Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0), name: run.name };
 }
 
@@ -72,6 +86,7 @@ async function start(): Promise<void> {
       },
       cap: Number(cap.value) / 100,
       makeBackend: (run) => makeBackend(picked, run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+      makeStageBackend: async (_run, plan, maxMicroBatch) => makeStageBackend(picked, plan, maxMicroBatch),
       onChange: render,
     });
     client.start();

@@ -7,6 +7,10 @@ import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
 import type { Backend } from '../../shared/protocol.ts';
 import { CpuBackend, type GradientBackend } from './backend.ts';
 import { WebGpuBackend } from './webgpu-backend.ts';
+import { CpuStage } from '../cpu/stage-cpu.ts';
+import { GpuStage } from '../nn/stage-gpu.ts';
+import type { StagePlan } from '../../shared/stage.ts';
+import type { StageBackend } from './stage-backend.ts';
 
 export interface BackendChoice {
   kind: Backend;
@@ -58,6 +62,11 @@ export async function chooseBackend(spec: MlpSpec, batch: number, force?: Backen
     return { kind: 'cpu', reason: `${what}: ${per}`, adapter, timings, gpu };
   }
   return { kind: 'webgpu', reason: per, adapter, timings, gpu };
+}
+
+/** Makes the chosen backend for one pipeline stage of a run's model. */
+export function makeStageBackend(choice: BackendChoice, plan: StagePlan, maxMicroBatch: number): StageBackend {
+  return choice.kind === 'webgpu' && choice.gpu ? new GpuStage(choice.gpu, plan, maxMicroBatch, 64) : new CpuStage(plan, maxMicroBatch);
 }
 
 /** Makes (and warms up) the chosen backend for a run's model. */

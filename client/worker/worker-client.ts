@@ -188,7 +188,10 @@ export class WorkerClient {
     if (!backend) {
       for (const b of this.stageBackends.values()) b.dispose(); // hold one stage at a time
       this.stageBackends.clear();
-      backend = await this.opts.makeStageBackend(run, plan, Math.max(...st.microBatches, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)));
+      // The largest micro-batch any round of this run can send (replica batches change with D).
+      const maxBatch = Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0);
+      const maxMicroBatch = Math.max(...st.microBatches, Math.ceil(maxBatch / run.spec.parallelism.microBatches));
+      backend = await this.opts.makeStageBackend(run, plan, maxMicroBatch);
       this.stageBackends.set(key, backend);
     }
     if (!this.stageParams || this.stageParams.version !== meta.version || this.stageParams.offset !== st.paramOffset) {

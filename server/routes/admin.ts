@@ -27,7 +27,7 @@ import { createReadStream, statSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Namespace } from 'socket.io';
 import { RunSpecError } from '../../shared/run-spec.ts';
-import type { RunState } from '../../shared/protocol.ts';
+import type { Placement, RunState } from '../../shared/protocol.ts';
 import { AdminAuth, ADMIN_LOGIN_REQUIRED, requireAdmin } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
 import type { RunEvent } from '../event-log.ts';
@@ -54,6 +54,10 @@ export interface AdminWorker {
   /** ISO time. */
   lastSeen: string;
   connected: boolean;
+  /** Pipeline runs: which layers of which replica it holds (null: standby, or not a pipeline run). */
+  placement: Placement | null;
+  /** Bytes it reported allocating for its model or stage. */
+  allocatedBytes: number | null;
 }
 
 /** The admin namespace's events, server to admin page. */
@@ -112,6 +116,8 @@ function connectedWorker(w: WorkerEntry, runId: string): AdminWorker {
     rejected: w.rejected,
     lastSeen: new Date(w.lastSeen).toISOString(),
     connected: true,
+    placement: w.placement,
+    allocatedBytes: w.allocatedBytes ?? null,
   };
 }
 
@@ -136,6 +142,8 @@ export function runWorkers(ctx: CoordinatorContext, runId: string): AdminWorker[
         rejected: r.rejected,
         lastSeen: new Date(r.lastSeen).toISOString(),
         connected: false,
+        placement: null,
+        allocatedBytes: null,
       }),
     );
   return [...live, ...seen];
