@@ -60,9 +60,27 @@ function cpu(r: Json): string {
   ].join('\n');
 }
 
+function pipeline(r: Json): string {
+  const m = r.machine ?? {};
+  const rows = (r.rows as Json[]).map(
+    (x) => `| ${x.stages} | ${x.micro_batches} | ${fmt(x.round_ms, 1)} | ${((x.bytes_relayed_per_round as number) / 1024).toFixed(0)} | ${fmt(x.bubble_predicted)} | ${fmt(x.bubble_measured)} | ${fmt(x.samples_per_sec, 0)} |`,
+  );
+  return [
+    '## pipeline (`npm run bench -- pipeline`)',
+    '',
+    `Measured ${String(r.date ?? '').slice(0, 10)} on ${m.cpus ?? '?'} × ${m.cpu ?? '?'} (${m.platform}/${m.arch}): a coordinator and one worker process per stage (CPU backends), MLP ${r.model}, global batch ${r.global_batch}, one replica; medians over the timed rounds.`,
+    'Bytes relayed: activations forward and their gradients backward through the coordinator, per round. Bubble: the idle fraction of the stage workers, as GPipe predicts it for equal stages, (P−1)/(M+P−1), and as measured (1 − Σ stage compute time / (P × round time)); with fewer cores than stages, stages also queue for a core, which the measured bubble includes.',
+    '',
+    '| stages P | micro-batches M | round ms | KiB relayed | bubble predicted | bubble measured | samples/s |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}
+
 const SECTIONS: [string, (r: Json) => string][] = [
   ['matmul', matmul],
   ['train', train],
+  ['pipeline', pipeline],
   ['cpu', cpu],
 ];
 

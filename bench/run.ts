@@ -14,7 +14,10 @@ import { writeBenchmarksDoc } from './report.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = join(root, 'bench', 'pages');
-const available = readdirSync(pagesDir).filter((f) => f.endsWith('.html')).map((f) => basename(f, '.html'));
+const pageBenches = readdirSync(pagesDir).filter((f) => f.endsWith('.html')).map((f) => basename(f, '.html'));
+/** Benchmarks of the coordinator run in Node (bench/<name>.node.ts exporting run(log)). */
+const nodeBenches = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.node.ts')).map((f) => basename(f, '.node.ts'));
+const available = [...pageBenches, ...nodeBenches];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,22 +39,52 @@ for (const name of positionals) {
   }
 }
 
+function writeResult(name: string, result: Record<string, unknown>, started: number, browserVersion?: string): void {
+  const out = {
+    ...result,
+    machine: { platform: platform(), arch: arch(), cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memory_gb: Math.round(totalmem() / 2 ** 30) },
+    ...(browserVersion ? { browser: browserVersion } : {}),
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`[${name}] wrote bench/results/${name}.json`);
+}
+
+let failed = false;
+for (const name of positionals.filter((n) => nodeBenches.includes(n))) {
+  const started = Date.now();
+  try {
+    const mod = (await import(join(root, 'bench', `${name}.node.ts`))) as { run: (log: (m: string) => void) => Promise<Record<string, unknown>> };
+    writeResult(name, await mod.run((m) => console.log(`[${name}] ${m}`)), started);
+  } catch (err) {
+    failed = true;
+    console.error(`[${name}] failed: ${(err as Error).message}`);
+  }
+}
+const pages = positionals.filter((n) => pageBenches.includes(n));
+if (pages.length === 0) {
+  if (existsSync(join(root, 'bench', 'results'))) writeBenchmarksDoc(root);
+  process.exit(failed ? 1 : 0);
+}
+
 const server = await createServer({
   configFile: false,
   root,
   logLevel: 'warn',
   publicDir: false,
   plugins: [crowdtrainDevData(resolve(process.env.CROWDTRAIN_DATA_DIR ?? join(root, 'data')))],
-  server: { host: '127.0.0.1', port: 0, strictPort: false },
+  // No HMR and no file watching: an edit elsewhere in the repo must not reload a page mid-benchmark.
+  server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
   optimizeDeps: { include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs'] },
 });
 await server.listen();
 const address = server.httpServer?.address();
 const port = typeof address === 'object' && address ? address.port : 0;
 const browser = await chromium.launch(chromiumLaunchOptions());
-let failed = false;
 try {
-  for (const name of positionals) {
+  for (const name of pages) {
     const page = await browser.newPage();
     page.on('console', (m) => console.log(`[${name}] ${m.text()}`));
     page.on('pageerror', (e) => console.error(`[${name}] page error: ${e.message}`));
@@ -66,16 +99,7 @@ try {
         page.evaluate(() => (window as unknown as { __benchResult: Promise<unknown> }).__benchResult),
         new Promise((_, reject) => setTimeout(() => reject(new Error(`no result within ${values.timeout} s`)), limitMs).unref()),
       ])) as Record<string, unknown>;
-      const out = {
-        ...result,
-        machine: { platform: platform(), arch: arch(), cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memory_gb: Math.round(totalmem() / 2 ** 30) },
-        browser: browser.version(),
-        date: new Date().toISOString(),
-        seconds: Math.round((Date.now() - started) / 1000),
-      };
-      mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-      writeFileSync(join(root, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
-      console.log(`[${name}] wrote bench/results/${name}.json`);
+      writeResult(name, result, started, browser.version());
     } catch (err) {
       failed = true;
       console.error(`[${name}] failed: ${(err as Error).message}`);

@@ -1,0 +1,22 @@
+// One headless worker process for the pipeline benchmark: the CPU backends (whole model and
+// stage) behind the same WorkerClient the tabs use. Usage: pipeline-worker.ts <coordinator URL>
+import { CpuStage } from '../client/cpu/stage-cpu.ts';
+import { CpuBackend } from '../client/worker/backend.ts';
+import { WorkerClient } from '../client/worker/worker-client.ts';
+
+const url = process.argv[2];
+if (!url) {
+  console.error('usage: pipeline-worker.ts <coordinator URL>');
+  process.exit(2);
+}
+const w = new WorkerClient({
+  url,
+  backend: 'cpu',
+  makeBackend: async (run) => new CpuBackend(run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+  makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
+});
+w.start();
+process.on('SIGTERM', () => {
+  w.stop();
+  process.exit(0);
+});
