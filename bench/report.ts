@@ -92,6 +92,8 @@ export function writeBenchmarksDoc(root: string): void {
     'measured in the same page on the same adapter, because these machines are shared and noisy:',
     'read the ratios, not the absolute numbers. SwiftShader is Chromium\'s CPU implementation of',
     "WebGPU (tfjs's matmul reaches about 1 GFLOP/s there on 2 cores); a real GPU is orders of magnitude faster.",
+    'Each section names the adapter it was measured on; the kernel variants differ by adapter, and the',
+    'matmul tuner picks among them on the machine it runs on, so numbers from a real GPU may rank them differently.',
   ];
   for (const [name, section] of SECTIONS) {
     const file = join(root, 'bench', 'results', `${name}.json`);
