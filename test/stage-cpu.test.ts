@@ -5,12 +5,11 @@ import { describe, expect, test } from 'vitest';
 import { CpuStage } from '../client/cpu/stage-cpu.ts';
 import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
 import { mlpGradientsRef } from '../shared/reference/mlp.ts';
-import { createRng, randomUniform } from '../shared/rng.ts';
 import { microBatchSizes, partitionLayers, StagePlanError, stageLayout, type StagePlan } from '../shared/stage.ts';
-import { chainRound, relativeError } from './helpers/stage-chain.ts';
+import { batchOf, chainRound, relativeError, STAGE_BATCH, STAGE_CASES } from './helpers/stage-chain.ts';
 
 const TOL = 1e-5;
-const BATCH = 13;
+const BATCH = STAGE_BATCH;
 
 function stagesOf(spec: MlpSpec, stages: number, params: Float32Array, maxMicroBatch: number): CpuStage[] {
   return partitionLayers(spec, stages).map((plan) => {
@@ -20,19 +19,8 @@ function stagesOf(spec: MlpSpec, stages: number, params: Float32Array, maxMicroB
   });
 }
 
-function batchOf(spec: MlpSpec, seed: number, batch = BATCH) {
-  const rng = createRng(seed);
-  const x = randomUniform(rng, batch * spec.layers[0], -2, 2);
-  const labels = Uint32Array.from({ length: batch }, () => rng.int(spec.layers[spec.layers.length - 1]));
-  return { x, labels };
-}
-
-const cases = (['relu', 'gelu'] as const).flatMap((activation) =>
-  [1, 2, 3, 4].flatMap((stages) => [1, 2, 3].map((microBatches) => ({ activation, stages, microBatches }))),
-);
-
 describe('CpuStage chained over micro-batches equals the whole model on the whole batch', () => {
-  test.for(cases)('[33, 17, 29, 9, 5] $activation, P=$stages, M=$microBatches', async ({ activation, stages, microBatches }) => {
+  test.for(STAGE_CASES)('[33, 17, 29, 9, 5] $activation, P=$stages, M=$microBatches', async ({ activation, stages, microBatches }) => {
     const spec: MlpSpec = { layers: [33, 17, 29, 9, 5], activation };
     const params = initMlpParams(spec, 7 + stages);
     const { x, labels } = batchOf(spec, 100 * stages + microBatches);

@@ -6,13 +6,12 @@ import { CpuStage } from '../client/cpu/stage-cpu.ts';
 import { GpuStage } from '../client/nn/stage-gpu.ts';
 import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
 import { mlpGradientsRef } from '../shared/reference/mlp.ts';
-import { createRng, randomUniform } from '../shared/rng.ts';
 import { microBatchSizes, partitionLayers } from '../shared/stage.ts';
 import { testGpu } from './helpers/gpu.ts';
-import { chainRound, relativeError } from './helpers/stage-chain.ts';
+import { batchOf, chainRound, relativeError, STAGE_BATCH, STAGE_CASES } from './helpers/stage-chain.ts';
 
 const TOL = 1e-4;
-const BATCH = 13;
+const BATCH = STAGE_BATCH;
 
 const made: GpuStage[] = [];
 afterAll(() => made.splice(0).forEach((s) => s.dispose()));
@@ -27,19 +26,8 @@ async function stagesOf(spec: MlpSpec, stages: number, params: Float32Array, max
   });
 }
 
-function batchOf(spec: MlpSpec, seed: number, batch = BATCH) {
-  const rng = createRng(seed);
-  const x = randomUniform(rng, batch * spec.layers[0], -2, 2);
-  const labels = Uint32Array.from({ length: batch }, () => rng.int(spec.layers[spec.layers.length - 1]));
-  return { x, labels };
-}
-
-const cases = (['relu', 'gelu'] as const).flatMap((activation) =>
-  [1, 2, 3, 4].flatMap((stages) => [1, 2, 3].map((microBatches) => ({ activation, stages, microBatches }))),
-);
-
 describe('GpuStage chained over micro-batches equals the whole model on the whole batch', () => {
-  test.for(cases)('[33, 17, 29, 9, 5] $activation, P=$stages, M=$microBatches', async ({ activation, stages, microBatches }) => {
+  test.for(STAGE_CASES)('[33, 17, 29, 9, 5] $activation, P=$stages, M=$microBatches', async ({ activation, stages, microBatches }) => {
     const spec: MlpSpec = { layers: [33, 17, 29, 9, 5], activation };
     const params = initMlpParams(spec, 7 + stages);
     const { x, labels } = batchOf(spec, 100 * stages + microBatches);

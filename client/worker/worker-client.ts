@@ -2,7 +2,7 @@
 // task's gradient with its backend and sends it back, within the work cap the person set.
 // No DOM here: the contributor page drives it, and so do headless workers and Node tests.
 import { io, type Socket } from 'socket.io-client';
-import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type Placement, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type StageTask, type TaskMeta, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type Placement, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type StageTask, type TaskMeta, type TaskResult, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
 import { partitionLayers, type StagePlan } from '../../shared/stage.ts';
 import type { StageBackend } from './stage-backend.ts';
 import { StageTaskRunner } from './stage-task.ts';
@@ -216,29 +216,13 @@ export class WorkerClient {
     }
     if (this.stageRunner !== runner) return;
     this.stageRunner = undefined;
-    const started = performance.now();
-    const ack = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
-      socket
-        .timeout(meta.leaseMs + 10_000)
-        .emit(
-          'result',
-          { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: outcome.loss, computeMs: outcome.computeMs, allocatedBytes: backend.allocatedBytes },
-          toArrayBuffer(outcome.grads),
-          (err: Error | null, a?: { ok: boolean; error?: string }) => resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
-        );
-    });
-    const rest = this.cap < 1 ? (outcome.computeMs * (1 - this.cap)) / this.cap : 0;
-    if (rest > 0) await sleep(rest);
-    this.rate.samples = this.rate.samples * 0.8 + meta.count;
-    this.rate.ms = this.rate.ms * 0.8 + (outcome.computeMs + (performance.now() - started));
-    this.set({
-      samplesPerSec: (this.rate.samples * 1000) / Math.max(1, this.rate.ms),
-      contributedSamples: this.stats.contributedSamples + (ack.ok ? meta.count : 0),
-      tasksDone: this.stats.tasksDone + (ack.ok ? 1 : 0),
-      tasksRejected: this.stats.tasksRejected + (ack.ok ? 0 : 1),
-      message: ack.ok ? null : `last result not used: ${ack.error}`,
-    });
-    this.announceReady();
+    await this.report(
+      socket,
+      { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: outcome.loss, computeMs: outcome.computeMs, allocatedBytes: backend.allocatedBytes },
+      outcome.grads,
+      meta.leaseMs,
+      outcome.computeMs,
+    );
   }
 
   private async drain(): Promise<void> {
@@ -263,20 +247,28 @@ export class WorkerClient {
     const { x, labels } = await this.shards.batch(indices);
     const { loss, grads } = await this.backend.gradients(x, labels, indices.length);
     const computeMs = performance.now() - started;
-    const payload = toArrayBuffer(grads);
+    await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, grads, meta.leaseMs, computeMs);
+  }
+
+  /**
+   * Sends a task's result and waits for the coordinator's answer, rests as the work cap asks,
+   * updates what the page shows, and asks for the next task.
+   */
+  private async report(socket: ClientSocket, result: TaskResult, grads: Float32Array, leaseMs: number, computeMs: number): Promise<void> {
+    const sent = performance.now();
     const ack = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
-      socket.timeout(meta.leaseMs + 10_000).emit('result', { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, payload, (err: Error | null, a?: { ok: boolean; error?: string }) =>
+      socket.timeout(leaseMs + 10_000).emit('result', result, toArrayBuffer(grads), (err: Error | null, a?: { ok: boolean; error?: string }) =>
         resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
       );
     });
     // Work cap: rest so that computing takes at most `cap` of the wall time.
     const rest = this.cap < 1 ? (computeMs * (1 - this.cap)) / this.cap : 0;
     if (rest > 0) await sleep(rest);
-    this.rate.samples = this.rate.samples * 0.8 + indices.length;
-    this.rate.ms = this.rate.ms * 0.8 + (performance.now() - started);
+    this.rate.samples = this.rate.samples * 0.8 + result.samples;
+    this.rate.ms = this.rate.ms * 0.8 + computeMs + (performance.now() - sent);
     this.set({
       samplesPerSec: (this.rate.samples * 1000) / Math.max(1, this.rate.ms),
-      contributedSamples: this.stats.contributedSamples + (ack.ok ? indices.length : 0),
+      contributedSamples: this.stats.contributedSamples + (ack.ok ? result.samples : 0),
       tasksDone: this.stats.tasksDone + (ack.ok ? 1 : 0),
       tasksRejected: this.stats.tasksRejected + (ack.ok ? 0 : 1),
       message: ack.ok ? null : `last result not used: ${ack.error}`,

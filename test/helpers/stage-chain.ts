@@ -2,6 +2,8 @@
 // the cpu and gpu stage tests check both backends through the same round: every micro-batch
 // forward through every stage, then every micro-batch backward (GPipe), in a chosen order.
 import type { StageBackend } from '../../client/worker/stage-backend.ts';
+import type { MlpSpec } from '../../shared/model.ts';
+import { createRng, randomUniform } from '../../shared/rng.ts';
 
 export interface ChainedRound {
   /** Σ m_i · loss_i / B: the mean loss over the replica batch. */
@@ -68,3 +70,19 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   }
   return scale > 0 ? err / scale : err;
 }
+
+/** Examples in one round of the stage tests: odd, so micro-batches are uneven. */
+export const STAGE_BATCH = 13;
+
+/** Seeded inputs in [-2, 2) and labels for a batch of `spec`. */
+export function batchOf(spec: MlpSpec, seed: number, batch = STAGE_BATCH) {
+  const rng = createRng(seed);
+  const x = randomUniform(rng, batch * spec.layers[0], -2, 2);
+  const labels = Uint32Array.from({ length: batch }, () => rng.int(spec.layers[spec.layers.length - 1]));
+  return { x, labels };
+}
+
+/** Every activation, with P = 1..4 stages and M = 1..3 micro-batches. */
+export const STAGE_CASES = (['relu', 'gelu'] as const).flatMap((activation) =>
+  [1, 2, 3, 4].flatMap((stages) => [1, 2, 3].map((microBatches) => ({ activation, stages, microBatches }))),
+);
