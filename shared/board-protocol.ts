@@ -1,0 +1,71 @@
+// What the classroom board receives: the `/board` Socket.IO namespace's one event and its shape.
+// Shared by server/routes/board.ts and client/pages/board.ts; no DOM, no Node APIs here.
+import type { MetricPoint, Placement, RunState } from './protocol.ts';
+import type { RunSpec } from './run-spec.ts';
+
+/** Socket.IO namespace of the board page (public, read-only). */
+export const BOARD_NAMESPACE = '/board';
+
+/** How often, at most, a board is sent an update. */
+export const BOARD_UPDATE_MS = 1000;
+
+/** The run as the board shows it (the fields of GET /api/runs/:id that the board reads). */
+export interface BoardRun {
+  id: string;
+  name: string;
+  state: RunState;
+  version: number;
+  loss: number | null;
+  accuracy: number | null;
+  workers: number;
+  samples: number;
+  samplesPerSec: number;
+  epochs: number;
+  stopReason: string | null;
+  createdAt: string;
+  spec: RunSpec;
+}
+
+/** One connected worker's tile. Strings are as the worker sent them: render them as text. */
+export interface BoardWorker {
+  id: string;
+  nickname: string | null;
+  backend: string;
+  /** "vendor architecture description", '' when unknown. */
+  adapter: string;
+  samplesPerSec: number;
+  /** Samples it computed that were folded into rounds. */
+  samples: number;
+  /** Fraction (0..1) of the run's accepted samples that came from this worker. */
+  share: number;
+  /** Pipeline runs: which layers of which replica it holds (null: standby or data-parallel). */
+  placement: Placement | null;
+}
+
+/** The one aggregated message a board gets, at most once per BOARD_UPDATE_MS. */
+export interface BoardUpdate {
+  run: BoardRun;
+  workers: BoardWorker[];
+  grid: {
+    /** Samples/s of the whole grid over the last few seconds of rounds. */
+    samplesPerSec: number;
+    /** The fastest single worker's own samples/s. */
+    bestWorkerSamplesPerSec: number;
+  };
+  /** Metric points committed since the previous update (the first update carries the history). */
+  points: MetricPoint[];
+  /** The run's parameter version: fetch GET /api/runs/:id/params when it changes. */
+  version: number;
+}
+
+export interface BoardServerEvents {
+  board: (update: BoardUpdate) => void;
+}
+
+/** The handshake a board sends: `io('/board', { auth: { runId } })`. */
+export interface BoardAuth {
+  runId: string;
+}
+
+/** Header of GET /api/runs/:id/params naming the parameter version in the body. */
+export const PARAMS_VERSION_HEADER = 'x-crowdtrain-version';
