@@ -1,0 +1,556 @@
+// The classroom board (/board/<runId>): how to join, a tile per connected worker, the run's charts
+// and speed-up, "try the model" and the test digits it gets wrong, and the leaderboard. It is
+// read-only: it listens to the public /board namespace and fetches the run's parameters.
+// Worker-supplied strings (nicknames, adapters) are only ever set as textContent.
+import QRCode from 'qrcode';
+import { io, type Socket } from 'socket.io-client';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
+import type { Dataset } from '../../shared/dataset.ts';
+import type { MlpSpec } from '../../shared/model.ts';
+import type { MetricPoint, Placement } from '../../shared/protocol.ts';
+import { fetchDatasetSplit } from '../data/fetch-dataset.ts';
+import { mountTryModel } from '../ui/try-model.ts';
+import { mountWrongDigits } from '../ui/wrong-digits.ts';
+
+/** New parameters for "try the model" at most this often. */
+const PARAMS_EVERY_MS = 2000;
+/** The wrong-digits strip is recomputed at most this often (it evaluates the whole test split). */
+const WRONG_EVERY_MS = 5000;
+const LEADERBOARD_EVERY_MS = 5000;
+const LEADERBOARD_TOP = 10;
+const MAX_CHART_POINTS = 5000;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const fmt = {
+  int: (v: number) => Math.round(v).toLocaleString('en-US'),
+  percent: (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(1)} %`),
+  loss: (v: number | null) => (v === null ? '' : v.toFixed(3)),
+  /** 42 s, 3:07, 1:02:09 */
+  duration(ms: number): string {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const ss = String(s % 60).padStart(2, '0');
+    if (h > 0) return `${h}:${String(m).padStart(2, '0')}:${ss}`;
+    return m > 0 ? `${m}:${ss}` : `${s % 60} s`;
+  },
+};
+
+/** The run this board shows: /board/<runId>, or ?run=<runId> on the dev server's board.html. */
+function runIdFromLocation(): string | null {
+  const m = /^\/board\/([^/]+)\/?$/.exec(location.pathname);
+  if (m) return decodeURIComponent(m[1]);
+  return new URLSearchParams(location.search).get('run');
+}
+
+function showError(message: string): void {
+  const box = $('board-error');
+  box.textContent = message;
+  box.hidden = message === '';
+}
+
+// ---- Theme: the system's, or one chosen with the toggle (remembered on this machine) ----
+
+type Theme = 'auto' | 'dark' | 'light';
+const THEME_KEY = 'crowdtrain.board.theme';
+const themeListeners: (() => void)[] = [];
+
+function applyTheme(theme: Theme): void {
+  if (theme === 'auto') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+  $('theme').textContent = `Theme: ${theme}`;
+  for (const f of themeListeners) f();
+}
+
+function setUpTheme(): void {
+  const order: Theme[] = ['auto', 'dark', 'light'];
+  let theme = (localStorage.getItem(THEME_KEY) as Theme | null) ?? 'auto';
+  if (!order.includes(theme)) theme = 'auto';
+  applyTheme(theme);
+  $('theme').addEventListener('click', () => {
+    theme = order[(order.indexOf(theme) + 1) % order.length];
+    localStorage.setItem(THEME_KEY, theme);
+    applyTheme(theme);
+  });
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    for (const f of themeListeners) f();
+  });
+}
+
+// ---- Join: the contributor URL, in type and as a QR code ----
+
+async function showJoin(): Promise<void> {
+  const res = await fetch('/api/join');
+  if (!res.ok) throw new Error(`the coordinator answered ${res.status} for /api/join`);
+  const { url } = (await res.json()) as { url: string };
+  $('join-url').textContent = url.replace(/^https?:\/\//, '').replace(/\/$/, '');
+  $('join-url').title = url;
+  // Dark on white whatever the theme: that is what phone cameras read best.
+  const qr = await QRCode.toDataURL(url, { errorCorrectionLevel: 'M', margin: 2, width: 480, color: { dark: '#000000', light: '#ffffff' } });
+  const img = $<HTMLImageElement>('join-qr');
+  img.src = qr;
+  img.dataset.url = url;
+}
+
+// ---- Charts: the x axis is the round ----
+
+class RoundChart {
+  private xs: number[] = [];
+  private ys: number[] = [];
+  private plot: uPlot | undefined;
+
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly opts: { label: string; color: string; range?: [number, number]; tick: (v: number) => string },
+  ) {
+    new ResizeObserver(() => this.resize()).observe(container);
+    themeListeners.push(() => this.rebuild());
+  }
+
+  add(points: [number, number][]): void {
+    for (const [x, y] of points) {
+      // A restored run may go back in rounds: start its line again.
+      if (this.xs.length > 0 && x <= this.xs[this.xs.length - 1]) {
+        this.xs = [];
+        this.ys = [];
+      }
+      this.xs.push(x);
+      this.ys.push(y);
+    }
+    if (this.xs.length > MAX_CHART_POINTS) {
+      this.xs.splice(0, this.xs.length - MAX_CHART_POINTS);
+      this.ys.splice(0, this.ys.length - MAX_CHART_POINTS);
+    }
+    this.container.dataset.points = String(this.xs.length);
+    if (!this.plot) this.create();
+    else this.plot.setData([this.xs, this.ys]);
+  }
+
+  private size(): { width: number; height: number } {
+    return { width: this.container.clientWidth, height: this.container.clientHeight };
+  }
+
+  private create(): void {
+    const { width, height } = this.size();
+    if (width === 0 || height === 0) return;
+    const css = getComputedStyle(document.documentElement);
+    const muted = css.getPropertyValue('--muted').trim() || '#5b6475';
+    const fontPx = Math.round(parseFloat(css.fontSize) * 0.8);
+    const axis = { stroke: muted, grid: { stroke: 'rgba(128,128,128,0.16)' }, ticks: { stroke: 'rgba(128,128,128,0.3)' }, font: `${fontPx}px system-ui, sans-serif` };
+    const { range, tick, color, label } = this.opts;
+    this.plot = new uPlot(
+      {
+        width,
+        height,
+        legend: { show: false },
+        cursor: { show: false },
+        scales: { x: { time: false }, y: range ? { range } : { auto: true } },
+        series: [{ label: 'round' }, { label, stroke: color, width: 3, fill: `${color}22` }],
+        axes: [
+          { ...axis, size: fontPx * 2.2 },
+          { ...axis, size: fontPx * 4, values: (_u, splits) => splits.map((v) => tick(v)) },
+        ],
+      },
+      [this.xs, this.ys],
+      this.container,
+    );
+  }
+
+  private resize(): void {
+    const { width, height } = this.size();
+    if (width === 0 || height === 0) return;
+    if (!this.plot) this.create();
+    else this.plot.setSize({ width, height });
+  }
+
+  private rebuild(): void {
+    this.plot?.destroy();
+    this.plot = undefined;
+    this.create();
+  }
+}
+
+// ---- Worker tiles: one element per connected worker, keyed by its id ----
+
+interface Tile {
+  root: HTMLElement;
+  nick: HTMLElement;
+  backend: HTMLElement;
+  adapter: HTMLElement;
+  sps: HTMLElement;
+  bar: HTMLElement;
+  share: HTMLElement;
+  placement: HTMLElement;
+}
+
+function placementText(p: Placement | null, stages: number): string {
+  if (stages <= 1) return '';
+  if (!p) return 'standby';
+  const layers = p.endLayer - p.firstLayer === 1 ? `layer ${p.firstLayer + 1}` : `layers ${p.firstLayer + 1}–${p.endLayer}`;
+  return `${layers} · replica ${p.replica + 1}`;
+}
+
+class Tiles {
+  private readonly tiles = new Map<string, Tile>();
+  private readonly more = el('div', 'tile more');
+
+  constructor(private readonly container: HTMLElement) {
+    new ResizeObserver(() => this.fit()).observe(container);
+  }
+
+  update(workers: BoardWorker[], stages: number): void {
+    const seen = new Set<string>();
+    for (const w of workers) {
+      seen.add(w.id);
+      let t = this.tiles.get(w.id);
+      if (!t) {
+        t = this.create(w.id);
+        this.tiles.set(w.id, t);
+        this.container.insertBefore(t.root, this.more.parentNode ? this.more : null);
+      }
+      t.nick.textContent = w.nickname?.trim() || `worker ${w.id.slice(0, 4)}`;
+      t.nick.title = t.nick.textContent;
+      t.backend.textContent = w.backend === 'webgpu' ? 'WebGPU' : w.backend === 'cpu' ? 'CPU' : w.backend;
+      t.backend.dataset.backend = w.backend;
+      t.adapter.textContent = w.adapter ? ` · ${w.adapter}` : '';
+      t.root.title = `${t.nick.textContent}: ${t.backend.textContent}${t.adapter.textContent}`;
+      t.sps.textContent = `${fmt.int(w.samplesPerSec)} samples/s`;
+      t.sps.dataset.sps = String(w.samplesPerSec);
+      t.bar.style.width = `${(100 * w.share).toFixed(1)}%`;
+      t.share.textContent = `${(100 * w.share).toFixed(1)} % of the work`;
+      const place = placementText(w.placement, stages);
+      t.placement.textContent = place;
+      t.placement.hidden = place === '';
+    }
+    for (const [id, t] of this.tiles) {
+      if (seen.has(id)) continue;
+      t.root.remove();
+      this.tiles.delete(id);
+    }
+    // Smaller tiles as the class grows, so more of them fit before "+N more".
+    this.container.dataset.density = workers.length <= 8 ? 'roomy' : workers.length <= 20 ? 'compact' : 'tiny';
+    $('worker-count').textContent = String(workers.length);
+    this.fit();
+  }
+
+  private create(id: string): Tile {
+    const root = el('div', 'tile');
+    root.dataset.workerId = id;
+    const nick = el('div', 'nick');
+    const device = el('div', 'device');
+    const backend = el('span', 'backend');
+    const adapter = el('span', 'adapter');
+    device.append(backend, adapter);
+    const sps = el('div', 'sps');
+    const barOuter = el('div', 'bar');
+    const bar = el('div');
+    barOuter.append(bar);
+    const share = el('div', 'share');
+    const placement = el('div', 'placement');
+    root.append(nick, device, sps, barOuter, share, placement);
+    return { root, nick, backend, adapter, sps, bar, share, placement };
+  }
+
+  /** Shows as many tiles as fit without scrolling; the rest are counted in a "+N more" tile. */
+  private fit(): void {
+    const all = [...this.tiles.values()];
+    for (const t of all) t.root.hidden = false;
+    this.more.remove();
+    const overflows = () => this.container.scrollHeight > this.container.clientHeight + 1;
+    if (!overflows()) return;
+    this.container.append(this.more);
+    let shown = all.length;
+    while (shown > 0 && overflows()) {
+      all[--shown].root.hidden = true;
+      this.more.textContent = `+${all.length - shown} more`;
+    }
+  }
+}
+
+// ---- Leaderboard: GET /api/runs/:id/leaderboard when the coordinator has it, else the tiles' ----
+
+interface LeaderRow {
+  nickname: string | null;
+  samples: number;
+  rounds?: number;
+  workers?: number;
+}
+
+class Leaderboard {
+  private endpoint: 'unknown' | 'present' | 'absent' = 'unknown';
+  private lastFetch = 0;
+  private live: LeaderRow[] = [];
+
+  constructor(
+    private readonly list: HTMLElement,
+    private readonly runId: string,
+  ) {
+    this.render([]);
+  }
+
+  /** Called with every board update; fetches the stored leaderboard every few seconds. */
+  update(workers: BoardWorker[]): void {
+    const byName = new Map<string, LeaderRow>();
+    for (const w of workers) {
+      const name = w.nickname?.trim() || `worker ${w.id.slice(0, 4)}`;
+      const row = byName.get(name) ?? { nickname: name, samples: 0, workers: 0 };
+      row.samples += w.samples;
+      row.workers = (row.workers ?? 0) + 1;
+      byName.set(name, row);
+    }
+    this.live = [...byName.values()].sort((a, b) => b.samples - a.samples);
+    if (this.endpoint === 'absent') this.render(this.live);
+    if (this.endpoint !== 'absent' && Date.now() - this.lastFetch >= LEADERBOARD_EVERY_MS) {
+      this.lastFetch = Date.now();
+      void this.fetchStored();
+    }
+  }
+
+  private async fetchStored(): Promise<void> {
+    try {
+      const res = await fetch(`/api/runs/${encodeURIComponent(this.runId)}/leaderboard`);
+      if (res.status === 404) {
+        // This coordinator keeps no leaderboard: rank the connected workers instead.
+        this.endpoint = 'absent';
+        this.render(this.live);
+        return;
+      }
+      if (!res.ok) return;
+      this.endpoint = 'present';
+      const body = (await res.json()) as { leaderboard: LeaderRow[] };
+      this.render(body.leaderboard);
+    } catch {
+      // Offline for a moment: the next update tries again.
+    }
+  }
+
+  private render(rows: LeaderRow[]): void {
+    if (rows.length === 0) {
+      this.list.replaceChildren(el('li', 'empty', 'No contributions yet'));
+      return;
+    }
+    this.list.replaceChildren(
+      ...rows.slice(0, LEADERBOARD_TOP).map((r) => {
+        const li = el('li');
+        const rounds = r.rounds !== undefined ? ` · ${fmt.int(r.rounds)} rounds` : '';
+        li.append(el('span', 'who', r.nickname?.trim() || 'anonymous'), el('span', 'what', `${fmt.int(r.samples)} samples${rounds}`));
+        return li;
+      }),
+    );
+  }
+}
+
+// ---- Try the model and the wrong digits: the run's latest parameters, fetched now and then ----
+
+interface BoardModel {
+  spec: MlpSpec;
+  params: Float32Array;
+  version: number;
+}
+
+class ModelPanels {
+  private model: BoardModel | null = null;
+  private spec: MlpSpec | null = null;
+  private wanted = 0;
+  private lastFetch = 0;
+  private fetching = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private lastWrong = 0;
+  private wrongTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly tryModel;
+  private wrongDigits: ReturnType<typeof mountWrongDigits> | undefined;
+  private testCount = 0;
+
+  constructor(private readonly runId: string) {
+    this.tryModel = mountTryModel($('try-model'), { getModel: () => this.model });
+  }
+
+  /** Loads the test split for the wrong-digits strip (MNIST-shaped runs only). */
+  async start(dataset: string, spec: MlpSpec): Promise<void> {
+    this.spec = spec;
+    if (spec.layers[0] !== 784) {
+      $('wrong-digits').replaceChildren(el('p', 'empty', 'This run does not classify 28×28 images.'));
+      return;
+    }
+    const test: Dataset = await fetchDatasetSplit(dataset, 'test');
+    this.testCount = test.count;
+    this.wrongDigits = mountWrongDigits($('wrong-digits'), { test });
+    this.refreshWrong();
+  }
+
+  /** The run is at `version`: fetch its parameters unless we fetched less than 2 s ago. */
+  offer(version: number): void {
+    this.wanted = version;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.fetching || !this.spec || this.wanted === this.model?.version) return;
+    const wait = Math.max(0, this.lastFetch + PARAMS_EVERY_MS - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.fetchParams();
+    }, wait);
+  }
+
+  private async fetchParams(): Promise<void> {
+    if (!this.spec) return;
+    this.fetching = true;
+    this.lastFetch = Date.now();
+    try {
+      const res = await fetch(`/api/runs/${encodeURIComponent(this.runId)}/params`);
+      if (!res.ok) throw new Error(`the coordinator answered ${res.status} for the parameters`);
+      const version = Number(res.headers.get(PARAMS_VERSION_HEADER));
+      const params = new Float32Array(await res.arrayBuffer());
+      this.model = { spec: this.spec, params, version };
+      this.tryModel.redraw();
+      this.refreshWrong();
+    } catch (err) {
+      console.warn('board: parameters not fetched', err);
+    } finally {
+      this.fetching = false;
+      this.schedule();
+    }
+  }
+
+  /** Recomputes the strip for the newest parameters, at most every 5 s. */
+  private refreshWrong(): void {
+    if (!this.wrongDigits || this.wrongTimer) return;
+    const wait = Math.max(0, this.lastWrong + WRONG_EVERY_MS - Date.now());
+    this.wrongTimer = setTimeout(() => {
+      this.wrongTimer = undefined;
+      this.lastWrong = Date.now();
+      const r = this.wrongDigits!.update(this.model);
+      $('wrong-count').textContent = this.model ? `${fmt.int(r.wrong)} of ${fmt.int(this.testCount)}` : '';
+    }, wait);
+  }
+}
+
+// ---- The board ----
+
+class Board {
+  private readonly accuracyChart = new RoundChart($('accuracy-chart'), { label: 'test accuracy', color: '#19a463', range: [0, 1], tick: (v) => `${Math.round(v * 100)}%` });
+  private readonly lossChart = new RoundChart($('loss-chart'), { label: 'loss', color: '#e0672f', tick: (v) => (v >= 10 ? v.toFixed(0) : v.toPrecision(2)) });
+  private readonly tiles = new Tiles($('tiles'));
+  private readonly leaderboard: Leaderboard;
+  private readonly models: ModelPanels;
+  private started = false;
+  private firstRoundAt: number | null = null;
+  private lastRoundAt: number | null = null;
+  private state = '';
+
+  constructor(private readonly runId: string) {
+    this.leaderboard = new Leaderboard($('leaderboard'), runId);
+    this.models = new ModelPanels(runId);
+    setInterval(() => this.showElapsed(), 1000);
+  }
+
+  apply(u: BoardUpdate): void {
+    const run = u.run;
+    if (!this.started) {
+      this.started = true;
+      document.title = `crowdtrain · ${run.name} · board`;
+      void this.models.start(run.spec.dataset, { layers: run.spec.model.layers, activation: run.spec.model.activation }).catch((err: unknown) => {
+        $('wrong-digits').replaceChildren(el('p', 'empty', `The test digits did not load: ${err instanceof Error ? err.message : String(err)}`));
+      });
+    }
+    $('run-name').textContent = run.name;
+    $('run-state').textContent = run.state;
+    $('run-state').dataset.state = run.state;
+    this.state = run.state;
+
+    this.addPoints(u.points);
+    $('accuracy').textContent = fmt.percent(run.accuracy);
+    $('rounds').textContent = fmt.int(run.version);
+    $('loss').textContent = fmt.loss(run.loss);
+
+    const grid = u.grid.samplesPerSec;
+    const best = u.grid.bestWorkerSamplesPerSec;
+    $('grid-sps').textContent = fmt.int(grid);
+    $('grid-sps').dataset.value = String(grid);
+    $('best-sps').textContent = fmt.int(best);
+    $('best-sps').dataset.value = String(best);
+    this.showSpeedup(grid, best, u.workers.length);
+
+    this.tiles.update(u.workers, run.spec.parallelism?.stages ?? 1);
+    this.leaderboard.update(u.workers);
+    this.models.offer(u.version);
+    this.showElapsed();
+  }
+
+  private addPoints(points: MetricPoint[]): void {
+    if (points.length === 0) return;
+    this.firstRoundAt ??= points[0].time;
+    this.lastRoundAt = points[points.length - 1].time;
+    this.lossChart.add(points.filter((p) => p.loss !== null).map((p) => [p.version, p.loss!]));
+    this.accuracyChart.add(points.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));
+  }
+
+  private showSpeedup(grid: number, best: number, workers: number): void {
+    const line = $('speedup');
+    if (workers === 0) {
+      line.textContent = 'Waiting for the first workers: scan the code to join.';
+      return;
+    }
+    if (best <= 0 || grid <= 0) {
+      line.textContent = `${workers} ${workers === 1 ? 'worker is' : 'workers are'} warming up…`;
+      return;
+    }
+    const times = grid / best;
+    const strong = el('strong', '', `${times >= 10 ? times.toFixed(0) : times.toFixed(1)}×`);
+    line.replaceChildren(document.createTextNode('The class is '), strong, document.createTextNode(times >= 1 ? ' faster than the fastest laptop alone' : ' the speed of the fastest laptop alone'));
+  }
+
+  /** Training time: from the first round this board knows of to now (or to the last round). */
+  private showElapsed(): void {
+    if (this.firstRoundAt === null) return;
+    const end = this.state === 'running' ? Date.now() : (this.lastRoundAt ?? Date.now());
+    $('elapsed').textContent = fmt.duration(end - this.firstRoundAt);
+  }
+}
+
+function main(): void {
+  setUpTheme();
+  showJoin().catch((err: unknown) => showError(`The join address did not load: ${err instanceof Error ? err.message : String(err)}`));
+  const runId = runIdFromLocation();
+  if (!runId) {
+    showError('No run named: open /board/<run id>, or /board for the current run.');
+    return;
+  }
+  const board = new Board(runId);
+  const socket: Socket<BoardServerEvents> = io(BOARD_NAMESPACE, { auth: { runId } });
+  const connection = $('connection');
+  socket.on('connect', () => {
+    connection.textContent = 'live';
+    connection.dataset.state = 'live';
+    showError('');
+  });
+  socket.on('disconnect', () => {
+    connection.textContent = 'reconnecting…';
+    connection.dataset.state = 'reconnecting';
+  });
+  socket.on('connect_error', (err: Error & { data?: { message?: string } }) => {
+    connection.textContent = 'offline';
+    connection.dataset.state = 'offline';
+    showError(err.data?.message ? `The board cannot follow this run: ${err.data.message}` : `Cannot reach the coordinator: ${err.message}`);
+  });
+  socket.on('board', (u) => {
+    try {
+      board.apply(u);
+    } catch (err) {
+      console.error('board update failed', err);
+    }
+  });
+}
+
+main();
