@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
 import type { Placement, Ready, RelayMeta, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
 import { float32From, isBinary, toArrayBuffer } from '../shared/binary.ts';
+import { sanitizeNickname } from '../shared/nickname.ts';
 import { checkGradient, RoundSum } from './aggregator.ts';
 import type { EventLog } from './event-log.ts';
 import { PipelineRounds } from './pipeline-rounds.ts';
@@ -159,10 +160,12 @@ export class Scheduler {
   // ---- worker lifecycle ----------------------------------------------------------------------
 
   join(socket: WorkerSocket): WorkerEntry {
+    const hello = { ...socket.data.hello, nickname: sanitizeNickname(socket.data.hello.nickname) ?? undefined };
+    socket.data.hello = hello;
     const w: WorkerEntry = {
       id: socket.data.workerId,
       socket,
-      hello: socket.data.hello,
+      hello,
       runId: null,
       ready: false,
       version: -1,
@@ -249,6 +252,13 @@ export class Scheduler {
     w.paused = s.paused;
     w.samplesPerSec = s.samplesPerSec;
     if (s.paused) w.ready = false;
+    if (s.nickname !== undefined) {
+      const nickname = sanitizeNickname(s.nickname) ?? undefined;
+      if (nickname !== w.hello.nickname) {
+        w.hello.nickname = nickname;
+        this.workerChanged(w); // the store keeps the leaderboard's names
+      }
+    }
   }
 
   // ---- rounds ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { partitionLayers, type StagePlan } from '../../shared/stage.ts';
 import type { StageBackend } from './stage-backend.ts';
 import { StageTaskRunner } from './stage-task.ts';
 import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
+import { sanitizeNickname } from '../../shared/nickname.ts';
 import type { GradientBackend } from './backend.ts';
 import { ShardStore } from './shard-store.ts';
 
@@ -67,10 +68,13 @@ export class WorkerClient {
   private cap: number;
   private paused = false;
   private rate = { samples: 0, ms: 0 };
+  /** Sanitised as the coordinator will store it; undefined: none. */
+  private nickname: string | undefined;
   readonly stats: WorkerStats;
 
   constructor(private readonly opts: WorkerClientOptions) {
     this.cap = opts.cap ?? 1;
+    this.nickname = sanitizeNickname(opts.hello?.nickname) ?? undefined;
     this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
   }
 
@@ -83,7 +87,11 @@ export class WorkerClient {
   start(): void {
     if (this.socket) return;
     this.set({ state: 'connecting', message: null });
-    const hello = { protocol: this.opts.protocol ?? PROTOCOL_VERSION, backend: this.opts.backend, ...this.opts.hello };
+    // A function: each reconnection's hello carries the nickname of that moment.
+    const hello = (cb: (auth: object) => void) => {
+      const { nickname: _given, ...rest } = this.opts.hello ?? {};
+      cb({ protocol: this.opts.protocol ?? PROTOCOL_VERSION, backend: this.opts.backend, ...rest, ...(this.nickname !== undefined ? { nickname: this.nickname } : {}) });
+    };
     const socket: ClientSocket = io(`${this.opts.url ?? ''}${WORKER_NAMESPACE}`, { auth: hello, transports: ['websocket'], reconnectionDelayMax: 5000, forceNew: true });
     this.socket = socket;
     socket.on('connect_error', (err) => {
@@ -273,25 +281,41 @@ export class WorkerClient {
       tasksRejected: this.stats.tasksRejected + (ack.ok ? 0 : 1),
       message: ack.ok ? null : `last result not used: ${ack.error}`,
     });
-    socket.emit('status', { paused: this.paused, cap: this.cap, samplesPerSec: this.stats.samplesPerSec });
+    this.sendStatus();
     this.announceReady();
+  }
+
+  private sendStatus(samplesPerSec = this.stats.samplesPerSec): void {
+    this.socket?.emit('status', { paused: this.paused, cap: this.cap, samplesPerSec, ...(this.nickname !== undefined ? { nickname: this.nickname } : {}) });
+  }
+
+  /**
+   * Renames this worker on the leaderboard (from its next status on, and in the hello of any
+   * reconnection). Returns the nickname as the coordinator will show it: sanitised, or null for none.
+   */
+  setNickname(raw: string): string | null {
+    const nickname = sanitizeNickname(raw);
+    this.nickname = nickname ?? undefined;
+    // An empty string clears it on the coordinator; omitting the field would keep the old one.
+    this.socket?.emit('status', { paused: this.paused, cap: this.cap, samplesPerSec: this.stats.samplesPerSec, nickname: nickname ?? '' });
+    return nickname;
   }
 
   /** Caps the fraction of time spent computing, in (0, 1]. */
   setCap(cap: number): void {
     this.cap = Math.min(1, Math.max(0.05, cap));
-    this.socket?.emit('status', { paused: this.paused, cap: this.cap, samplesPerSec: this.stats.samplesPerSec });
+    this.sendStatus();
   }
 
   pause(): void {
     this.paused = true;
     this.set({ state: 'paused' });
-    this.socket?.emit('status', { paused: true, cap: this.cap, samplesPerSec: 0 });
+    this.sendStatus(0);
   }
 
   resume(): void {
     this.paused = false;
-    this.socket?.emit('status', { paused: false, cap: this.cap, samplesPerSec: this.stats.samplesPerSec });
+    this.sendStatus();
     this.announceReady();
   }
 

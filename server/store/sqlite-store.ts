@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { RunEvent } from '../event-log.ts';
 import type { MetricPoint } from '../run.ts';
-import type { CheckpointRecord, RunRecord, Store, WorkerRecord } from './store.ts';
+import { ANONYMOUS, type CheckpointRecord, type LeaderboardEntry, type RunRecord, type Store, type WorkerRecord } from './store.ts';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: string[] = [
@@ -167,6 +167,15 @@ export class SqliteStore implements Store {
       firstSeen: r.first_seen as number,
       lastSeen: r.last_seen as number,
     }));
+  }
+
+  leaderboard(runId: string): LeaderboardEntry[] {
+    return this.db
+      .prepare(
+        `SELECT COALESCE(NULLIF(nickname, ''), @anonymous) AS nickname, SUM(samples) AS samples, SUM(tasks_done) AS rounds, COUNT(*) AS workers
+         FROM workers WHERE run_id = @runId GROUP BY 1 ORDER BY samples DESC, rounds DESC, nickname`,
+      )
+      .all({ runId, anonymous: ANONYMOUS }) as LeaderboardEntry[];
   }
 
   addCheckpoint(c: CheckpointRecord): void {

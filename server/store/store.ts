@@ -42,6 +42,19 @@ export interface WorkerRecord {
   lastSeen: number;
 }
 
+/** One nickname's contribution to a run, over every worker (tab) that used it. */
+export interface LeaderboardEntry {
+  /** "anonymous" for workers that gave none. */
+  nickname: string;
+  /** Examples whose gradients were folded into the run. */
+  samples: number;
+  /** Tasks done: one per round joined (data parallel) or stage computed (pipeline). */
+  rounds: number;
+  workers: number;
+}
+
+export const ANONYMOUS = 'anonymous';
+
 export interface Store {
   saveRun(r: RunRecord): void;
   getRun(id: string): RunRecord | undefined;
@@ -58,6 +71,8 @@ export interface Store {
 
   saveWorker(w: WorkerRecord): void;
   workers(runId: string): WorkerRecord[];
+  /** Contributions per nickname, most samples first. */
+  leaderboard(runId: string): LeaderboardEntry[];
 
   addCheckpoint(c: CheckpointRecord): void;
   latestCheckpoint(runId: string): CheckpointRecord | undefined;
