@@ -33,6 +33,21 @@ async function startBoardCoordinator(opts: Partial<AppOptions> = {}): Promise<Te
 }
 
 /**
+ * Stops Node workers with no task in flight: WorkerClient.stop() during a computation leaves it
+ * reading a backend it has just dropped (an unhandled rejection). Pausing the runs first lets
+ * the tasks in flight finish.
+ */
+async function stopQuietly(coord: TestCoordinator | undefined, workers: WorkerClient[]): Promise<void> {
+  if (!coord) return;
+  const ctx = coord.app.crowdtrain;
+  const running = [...ctx.scheduler.runs.values()].filter((r) => r.state === 'running');
+  for (const r of running) ctx.setRunState(r, 'paused');
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const w of workers) w.stop();
+  for (const r of running) ctx.setRunState(r, 'running');
+}
+
+/**
  * The built pages with board.html: dist/pages once vite.config.ts lists the board, else a build
  * of our own (the project's config plus the board input) into a temporary folder.
  */
@@ -62,7 +77,7 @@ describe('board routes and namespace (Node workers)', () => {
     coord = await startBoardCoordinator({ defaultRun: { evalEvery: 5, stop: { targetAccuracy: 0.999 } } });
   });
   afterAll(async () => {
-    for (const w of workers) w.stop();
+    await stopQuietly(coord, workers);
     await coord?.close();
   });
 
@@ -235,4 +250,28 @@ describe('the board in Chromium with 4 contributor tabs', () => {
     await page.screenshot({ path: join(tmpdir(), 'crowdtrain-board-1920x1080-dark.png') });
     expect(errors).toEqual([]);
   }, 400_000);
+
+  test('a class of 30 more: as many tiles as fit, "+N more" for the rest, still no scrolling', async () => {
+    const run = [...coord.app.crowdtrain.scheduler.runs.values()][0];
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const many = Array.from({ length: 30 }, (_, i) => startCpuWorker(coord.url, { hello: { nickname: `student ${i + 1}` } }));
+    try {
+      const total = coord.app.crowdtrain.scheduler.workersOf(run.id).length + many.length;
+      await waitFor(() => coord.app.crowdtrain.scheduler.workersOf(run.id).length === total, 30_000, 'the class to join');
+      await expect.poll(tileCount, { timeout: 10_000 }).toBe(total);
+      const visible = await page.locator('#tiles [data-worker-id]:visible').count();
+      expect(visible).toBeGreaterThan(8);
+      expect(visible).toBeLessThan(total);
+      expect(await page.locator('#tiles .more').textContent()).toBe(`+${total - visible} more`);
+      const fit = await page.evaluate(() => {
+        const tiles = document.getElementById('tiles')!;
+        return { scrollH: document.documentElement.scrollHeight, h: innerHeight, tilesScroll: tiles.scrollHeight, tilesH: tiles.clientHeight };
+      });
+      expect(fit.scrollH).toBeLessThanOrEqual(fit.h);
+      expect(fit.tilesScroll).toBeLessThanOrEqual(fit.tilesH + 1);
+      await page.screenshot({ path: join(tmpdir(), 'crowdtrain-board-1280x720-class.png') });
+    } finally {
+      await stopQuietly(coord, many);
+    }
+  }, 120_000);
 });

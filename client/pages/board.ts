@@ -238,7 +238,7 @@ class Tiles {
       this.tiles.delete(id);
     }
     // Smaller tiles as the class grows, so more of them fit before "+N more".
-    this.container.dataset.density = workers.length <= 8 ? 'roomy' : workers.length <= 20 ? 'compact' : 'tiny';
+    this.container.dataset.density = workers.length <= 6 ? 'roomy' : workers.length <= 12 ? 'medium' : workers.length <= 24 ? 'compact' : 'tiny';
     $('worker-count').textContent = String(workers.length);
     this.fit();
   }
@@ -328,7 +328,8 @@ class Leaderboard {
       if (!res.ok) return;
       this.endpoint = 'present';
       const body = (await res.json()) as { leaderboard: LeaderRow[] };
-      this.render(body.leaderboard);
+      // The store counts committed rounds: until the first lands, the connected workers stand in.
+      this.render(body.leaderboard.length > 0 ? body.leaderboard : this.live);
     } catch {
       // Offline for a moment: the next update tries again.
     }
@@ -347,6 +348,8 @@ class Leaderboard {
         return li;
       }),
     );
+    // Top N is what fits: drop the rows the panel would cut.
+    while (this.list.children.length > 1 && this.list.scrollHeight > this.list.clientHeight + 1) this.list.lastElementChild!.remove();
   }
 }
 
@@ -356,6 +359,29 @@ interface BoardModel {
   spec: MlpSpec;
   params: Float32Array;
   version: number;
+}
+
+/**
+ * How many wrong digits the strip's box holds, from the cell sizes board.css gives them (in rem):
+ * 5.6 wide, about 4.3 high with the caption, 0.4 apart, under a two-line count.
+ */
+function digitsThatFit(box: HTMLElement): number {
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  const gap = 0.4 * rem;
+  const cols = Math.floor((box.clientWidth + gap) / (5.6 * rem + gap));
+  const rows = Math.floor((box.clientHeight - 2.7 * rem + gap) / (4.3 * rem + gap));
+  return Math.max(1, cols * rows);
+}
+
+/** Hides the children of a clipped box that would be cut by its bottom edge (a safety net after resizes). */
+function hideOverflowing(box: Element | null): void {
+  if (!(box instanceof HTMLElement)) return;
+  const bottom = box.getBoundingClientRect().bottom;
+  for (const child of box.children) {
+    const c = child as HTMLElement;
+    c.hidden = false;
+    c.hidden = c.getBoundingClientRect().bottom > bottom + 1;
+  }
 }
 
 class ModelPanels {
@@ -369,7 +395,6 @@ class ModelPanels {
   private wrongTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly tryModel;
   private wrongDigits: ReturnType<typeof mountWrongDigits> | undefined;
-  private testCount = 0;
 
   constructor(private readonly runId: string) {
     this.tryModel = mountTryModel($('try-model'), { getModel: () => this.model });
@@ -383,8 +408,9 @@ class ModelPanels {
       return;
     }
     const test: Dataset = await fetchDatasetSplit(dataset, 'test');
-    this.testCount = test.count;
-    this.wrongDigits = mountWrongDigits($('wrong-digits'), { test });
+    const box = $('wrong-digits');
+    this.wrongDigits = mountWrongDigits(box, { test, max: digitsThatFit(box) });
+    new ResizeObserver(() => hideOverflowing(box.querySelector('.wrong-strip'))).observe(box);
     this.refreshWrong();
   }
 
@@ -430,8 +456,8 @@ class ModelPanels {
     this.wrongTimer = setTimeout(() => {
       this.wrongTimer = undefined;
       this.lastWrong = Date.now();
-      const r = this.wrongDigits!.update(this.model);
-      $('wrong-count').textContent = this.model ? `${fmt.int(r.wrong)} of ${fmt.int(this.testCount)}` : '';
+      this.wrongDigits!.update(this.model);
+      hideOverflowing($('wrong-digits').querySelector('.wrong-strip'));
     }, wait);
   }
 }
