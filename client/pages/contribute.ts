@@ -1,9 +1,14 @@
 // The contributor page: one button to lend this tab to the current run, its status, its
-// speed and contribution, the run's progress, a work cap, pause and stop.
+// speed and contribution, the run's progress, a work cap, pause and stop; the person's nickname,
+// their line on the run's leaderboard, and a pad to try the model being trained.
+// Nicknames (anyone's) are only ever set as textContent.
 import { chooseBackend, makeBackend, makeStageBackend, type BackendChoice } from '../worker/choose-backend.ts';
 import { WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
+import { mountTryModel, type TryModelPanel, type TryModelSource } from '../ui/try-model.ts';
+import { PARAMS_VERSION_HEADER } from '../../shared/board-protocol.ts';
+import { mlpLayout, type MlpSpec } from '../../shared/model.ts';
+import { randomNickname, sanitizeNickname } from '../../shared/nickname.ts';
 import type { Backend } from '../../shared/protocol.ts';
-import type { MlpSpec } from '../../shared/model.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 const button = $('contribute') as HTMLButtonElement;
@@ -27,6 +32,7 @@ let choice: BackendChoice | undefined;
 let pipelineStages = 1;
 
 function render(s: WorkerStats): void {
+  if (s.run) tryModel.want(s.run.runId, s.run.version);
   const status = $('status');
   status.dataset.state = s.state;
   status.textContent = s.message && s.state !== 'training' ? `${STATE_TEXT[s.state]} ${s.message}` : STATE_TEXT[s.state];
@@ -54,12 +60,27 @@ function render(s: WorkerStats): void {
   }
 }
 
-async function currentModel(): Promise<{ spec: MlpSpec; batch: number; name: string }> {
+interface RunListing {
+  id: string;
+  name: string;
+  state: string;
+  version: number;
+  spec: { model: MlpSpec; batchPerTask: number; globalBatch?: number; parallelism: { stages: number } };
+}
+
+/** The run a joining worker is given: the newest running one, else the newest. */
+async function currentRun(): Promise<RunListing> {
   const res = await fetch('/api/runs');
   if (!res.ok) throw new Error(`the coordinator answered ${res.status}`);
-  const { runs } = (await res.json()) as { runs: { name: string; state: string; spec: { model: MlpSpec; batchPerTask: number; globalBatch?: number; parallelism: { stages: number } } }[] };
+  const { runs } = (await res.json()) as { runs: RunListing[] };
   const run = runs.filter((r) => r.state === 'running').at(-1) ?? runs.at(-1);
   if (!run) throw new Error('the coordinator has no run yet');
+  tryModel.know(run.id, run.spec.model);
+  return run;
+}
+
+async function currentModel(): Promise<{ spec: MlpSpec; batch: number; name: string }> {
+  const run = await currentRun();
   pipelineStages = run.spec.parallelism.stages;
   return { spec: run.spec.model, batch: Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0), name: run.name };
 }
@@ -83,6 +104,7 @@ async function start(): Promise<void> {
         adapter: { vendor: a?.vendor ?? '', architecture: a?.architecture ?? '', description: a?.description ?? '' },
         backendReason: picked.kind === 'cpu' ? picked.reason.slice(0, 400) : undefined,
         userAgent: navigator.userAgent.slice(0, 400),
+        ...(nickname !== null ? { nickname } : {}),
       },
       cap: Number(cap.value) / 100,
       makeBackend: (run) => makeBackend(picked, run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
@@ -90,6 +112,7 @@ async function start(): Promise<void> {
       onChange: render,
     });
     client.start();
+    leaderboard.start();
     button.textContent = 'Stop';
     pauseButton.disabled = false;
   } catch (err) {
@@ -103,6 +126,7 @@ async function start(): Promise<void> {
 function stop(): void {
   client?.stop();
   client = undefined;
+  leaderboard.stop();
   button.textContent = 'Contribute';
   pauseButton.disabled = true;
 }
@@ -121,3 +145,216 @@ cap.addEventListener('input', () => {
   $('cap-value').textContent = `${cap.value} %`;
   client?.setCap(Number(cap.value) / 100);
 });
+
+// ---- Nickname: a friendly random one at first, remembered, editable ----
+
+const NICKNAME_KEY = 'crowdtrain.nickname';
+const nicknameInput = $('nickname') as HTMLInputElement;
+let nickname: string | null = loadNickname();
+
+function loadNickname(): string | null {
+  let stored: string | null = null;
+  try {
+    stored = localStorage.getItem(NICKNAME_KEY);
+  } catch {
+    // Storage blocked (private mode, sandboxed frame): a fresh nickname each visit.
+  }
+  if (stored !== null) return sanitizeNickname(stored); // '' is a person's choice to be anonymous
+  const fresh = randomNickname();
+  saveNickname(fresh);
+  return fresh;
+}
+
+function saveNickname(value: string): void {
+  try {
+    localStorage.setItem(NICKNAME_KEY, value);
+  } catch {
+    // Not remembered; still used for this visit.
+  }
+}
+
+/** Shows the nickname as the coordinator stores it, so what the person sees is what others see. */
+function showNickname(): void {
+  nicknameInput.value = nickname ?? '';
+  $('nickname-shown').textContent = nickname ?? 'anonymous';
+}
+
+nicknameInput.addEventListener('change', () => {
+  nickname = client ? client.setNickname(nicknameInput.value) : sanitizeNickname(nicknameInput.value);
+  saveNickname(nickname ?? '');
+  showNickname();
+  leaderboard.refreshSoon();
+});
+showNickname();
+
+// ---- Leaderboard: this tab's line, polled while it contributes ----
+
+interface LeaderRow {
+  nickname: string;
+  samples: number;
+  rounds: number;
+  workers: number;
+}
+
+const LEADERBOARD_EVERY_MS = 3000;
+const LEADERBOARD_TOP = 5;
+
+function span(className: string, text: string): HTMLSpanElement {
+  const node = document.createElement('span');
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+class LeaderboardView {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private soon: ReturnType<typeof setTimeout> | undefined;
+
+  start(): void {
+    this.stop();
+    this.timer = setInterval(() => void this.refresh(), LEADERBOARD_EVERY_MS);
+    this.refreshSoon();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.soon);
+    this.timer = this.soon = undefined;
+  }
+
+  /** After a rename: the coordinator has it once the status message arrives. */
+  refreshSoon(): void {
+    if (!this.timer) return;
+    clearTimeout(this.soon);
+    this.soon = setTimeout(() => void this.refresh(), 300);
+  }
+
+  private async refresh(): Promise<void> {
+    const runId = client?.stats.run?.runId;
+    if (!runId) return;
+    try {
+      const res = await fetch(`/api/runs/${encodeURIComponent(runId)}/leaderboard`);
+      if (!res.ok) return;
+      const { leaderboard } = (await res.json()) as { leaderboard: LeaderRow[] };
+      if (client) this.render(leaderboard);
+    } catch {
+      // The coordinator is unreachable: the worker's own status already says so.
+    }
+  }
+
+  private render(rows: LeaderRow[]): void {
+    // Rows are per nickname: the tab's line is its nickname's (other tabs of the same name included).
+    const me = nickname ?? 'anonymous';
+    const at = rows.findIndex((r) => r.nickname === me);
+    const line = $('leaderboard-me');
+    if (at < 0) {
+      line.dataset.rank = '';
+      line.textContent = 'Not on the leaderboard yet: your first accepted task puts you there.';
+    } else {
+      const r = rows[at];
+      line.dataset.rank = String(at + 1);
+      line.replaceChildren(
+        span('rank', `#${at + 1} of ${rows.length}`),
+        span('who', r.nickname),
+        span('samples', `${r.samples.toLocaleString()} samples`),
+        span('rounds', `${r.rounds.toLocaleString()} rounds`),
+      );
+    }
+    $('leaderboard').replaceChildren(
+      ...rows.slice(0, LEADERBOARD_TOP).map((r, i) => {
+        const li = document.createElement('li');
+        li.classList.toggle('me', i === at);
+        li.append(span('who', r.nickname), span('what muted', `${r.samples.toLocaleString()} samples · ${r.rounds.toLocaleString()} rounds`));
+        return li;
+      }),
+    );
+  }
+}
+
+const leaderboard = new LeaderboardView();
+
+// ---- Try the model: the run's latest parameters, fetched at most every 2 s ----
+
+const PARAMS_EVERY_MS = 2000;
+
+class TryModelFeed {
+  private readonly models = new Map<string, MlpSpec>();
+  private latest: (TryModelSource & { runId: string }) | null = null;
+  private wanted: { runId: string; version: number } | undefined;
+  /** The last version asked for: a coordinator without the route is not asked again for it. */
+  private tried: { runId: string; version: number } | undefined;
+  private lastFetch = 0;
+  private fetching = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private panel: TryModelPanel | undefined;
+
+  constructor(container: HTMLElement) {
+    try {
+      this.panel = mountTryModel(container, { getModel: () => this.latest });
+    } catch (err) {
+      container.textContent = `The drawing pad is not available in this browser: ${(err as Error).message}`;
+    }
+  }
+
+  /** The model of a run, when the page already knows it. */
+  know(runId: string, spec: MlpSpec): void {
+    this.models.set(runId, spec);
+  }
+
+  /** The run is at `version`: fetch its parameters (throttled). */
+  want(runId: string, version: number): void {
+    if (this.wanted?.runId === runId && this.wanted.version >= version) return;
+    this.wanted = { runId, version };
+    this.schedule();
+  }
+
+  private schedule(): void {
+    const w = this.wanted;
+    if (!this.panel || !w || this.fetching || this.timer) return;
+    if (this.tried?.runId === w.runId && this.tried.version >= w.version) return;
+    const wait = Math.max(0, this.lastFetch + PARAMS_EVERY_MS - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.fetch();
+    }, wait);
+  }
+
+  private async model(runId: string): Promise<MlpSpec | undefined> {
+    if (!this.models.has(runId)) {
+      const res = await fetch(`/api/runs/${encodeURIComponent(runId)}`);
+      if (!res.ok) return undefined;
+      this.know(runId, ((await res.json()) as RunListing).spec.model);
+    }
+    return this.models.get(runId);
+  }
+
+  private async fetch(): Promise<void> {
+    const w = this.wanted!;
+    this.fetching = true;
+    this.lastFetch = Date.now();
+    this.tried = w;
+    try {
+      const spec = await this.model(w.runId);
+      const res = await fetch(`/api/runs/${encodeURIComponent(w.runId)}/params`, { cache: 'no-store' });
+      if (!spec || !res.ok) return;
+      const version = Number(res.headers.get(PARAMS_VERSION_HEADER) ?? w.version);
+      const params = new Float32Array(await res.arrayBuffer());
+      if (params.length !== mlpLayout(spec).count) return; // the run changed under us; the next version fixes it
+      this.latest = { runId: w.runId, spec, params, version };
+      this.tried = { runId: w.runId, version: Math.max(version, w.version) };
+      $('try-version').textContent = `(round ${version})`;
+      this.panel!.redraw();
+    } catch {
+      // Offline for a moment: the next version tries again.
+    } finally {
+      this.fetching = false;
+      this.schedule();
+    }
+  }
+}
+
+const tryModel = new TryModelFeed($('try-model'));
+// Before contributing too: the current run's model, so the pad works from the first visit.
+currentRun()
+  .then((run) => tryModel.want(run.id, run.version))
+  .catch(() => {});
