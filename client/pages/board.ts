@@ -108,6 +108,7 @@ class RoundChart {
   private xs: number[] = [];
   private ys: number[] = [];
   private plot: uPlot | undefined;
+  private createdFontPx = 0;
 
   constructor(
     private readonly container: HTMLElement,
@@ -145,7 +146,8 @@ class RoundChart {
     if (width === 0 || height === 0) return;
     const css = getComputedStyle(document.documentElement);
     const muted = css.getPropertyValue('--muted').trim() || '#5b6475';
-    const fontPx = Math.round(parseFloat(css.fontSize) * 0.8);
+    const fontPx = this.fontPx();
+    this.createdFontPx = fontPx;
     const axis = { stroke: muted, grid: { stroke: 'rgba(128,128,128,0.16)' }, ticks: { stroke: 'rgba(128,128,128,0.3)' }, font: `${fontPx}px system-ui, sans-serif` };
     const { range, tick, color, label } = this.opts;
     this.plot = new uPlot(
@@ -169,8 +171,14 @@ class RoundChart {
   private resize(): void {
     const { width, height } = this.size();
     if (width === 0 || height === 0) return;
-    if (!this.plot) this.create();
+    // Type scales with the viewport: axes drawn at another size are redrawn with the new one.
+    if (this.plot && this.fontPx() !== this.createdFontPx) this.rebuild();
+    else if (!this.plot) this.create();
     else this.plot.setSize({ width, height });
+  }
+
+  private fontPx(): number {
+    return Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.8);
   }
 
   private rebuild(): void {
