@@ -35,7 +35,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     rollupOptions: {
-      input: { index: resolve(pages, 'index.html'), train: resolve(pages, 'train.html'), admin: resolve(pages, 'admin.html') },
+      input: { index: resolve(pages, 'index.html'), train: resolve(pages, 'train.html'), admin: resolve(pages, 'admin.html'), board: resolve(pages, 'board.html') },
     },
   },
   test: {

@@ -17,6 +17,7 @@ import { Evaluator } from './evaluator.ts';
 import { EventLog } from './event-log.ts';
 import { Run } from './run.ts';
 import { adminPlugin } from './routes/admin.ts';
+import { boardPlugin } from './routes/board.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { runRoutes } from './routes/runs.ts';
@@ -181,6 +182,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   runRoutes(app, scheduler);
   await adminPlugin(app, ctx, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
   await datasetRoutes(app, ctx);
+  await boardPlugin(app, ctx, { pagesDir: opts.pagesDir });
   metricsRoutes(app, ctx);
 
   if (opts.pagesDir && existsSync(opts.pagesDir)) {

@@ -244,16 +244,19 @@ export class WorkerClient {
   }
 
   private async compute({ meta, indices }: { meta: TaskMeta; indices: Uint32Array }): Promise<void> {
-    const socket = this.socket;
-    if (!socket || !this.backend || !this.shards) return;
+    const { socket, backend, shards } = this;
+    if (!socket || !backend || !shards) return;
     if (!this.params || this.params.version !== meta.version) {
       // Params@version always precede their tasks on the socket; a mismatch means a stale task.
       this.announceReady();
       return;
     }
     const started = performance.now();
-    const { x, labels } = await this.shards.batch(indices);
-    const { loss, grads } = await this.backend.gradients(x, labels, indices.length);
+    const { x, labels } = await shards.batch(indices);
+    // stop() may have come while the batch was fetched: then the task is simply dropped.
+    if (this.backend !== backend) return;
+    const { loss, grads } = await backend.gradients(x, labels, indices.length);
+    if (this.socket !== socket) return;
     const computeMs = performance.now() - started;
     await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, grads, meta.leaseMs, computeMs);
   }
