@@ -6,7 +6,8 @@ import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';
 import type { MetricPoint, Placement, RunState } from '../../shared/protocol.ts';
 import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
-import { runSpecToYaml } from '../../shared/run-spec-text.ts';
+import { parseRunSpecText, runSpecToYaml } from '../../shared/run-spec-text.ts';
+import classroomYaml from '../../examples/classroom.yaml?raw';
 
 // ---- What the coordinator answers (the REST and /admin namespace shapes) ----
 
@@ -357,10 +358,19 @@ function makeRow(run: RunSummary): RunRow {
     buttons[verb] = b;
     actions.append(b);
   }
+  const board = el('a', { text: 'Open board', className: 'board-link' });
+  board.href = boardUrl(run.id);
+  board.target = '_blank';
+  board.rel = 'noopener';
+  board.title = 'The classroom board of this run, for a projector';
+  board.addEventListener('click', (e) => e.stopPropagation());
+  actions.append(board);
   tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, actions);
   tr.addEventListener('click', () => selectRun(run.id));
   return { tr, cells, buttons, run };
 }
+
+const boardUrl = (runId: string) => `/board/${encodeURIComponent(runId)}`;
 
 function updateRow(row: RunRow, run: RunSummary): void {
   row.run = run;
@@ -500,6 +510,7 @@ class RunDetail {
     $('run-detail').hidden = false;
     const base = `/api/runs/${encodeURIComponent(id)}`;
     $<HTMLAnchorElement>('checkpoint-link').href = `${base}/checkpoint`;
+    $<HTMLAnchorElement>('board-link').href = boardUrl(id);
     try {
       const [run, { workers }, { events }] = await Promise.all([
         api<RunSummary & { metrics: MetricPoint[] }>(base),
@@ -664,20 +675,53 @@ function specFromForm(): RunSpecInput {
   const shape = datasets.get(dataset) ?? { features: 784, classes: 10 };
   const targetAccuracy = numberField(form, 'targetAccuracy');
   const maxRounds = numberField(form, 'maxRounds');
+  const maxSamples = numberField(form, 'maxSamples');
+  const momentum = numberField(form, 'momentum');
   return {
     name: String(form.get('name') ?? ''),
     dataset,
     model: { kind: 'mlp', layers: [shape.features, ...hidden, shape.classes], activation: form.get('activation') as 'relu' | 'gelu' },
-    optimizer: { kind: form.get('optimizer') as 'adam' | 'adamw' | 'momentum' | 'sgd', lr: numberField(form, 'lr') ?? Number.NaN },
+    optimizer: { kind: form.get('optimizer') as 'adam' | 'adamw' | 'momentum' | 'sgd', lr: numberField(form, 'lr') ?? Number.NaN, ...(momentum !== undefined ? { momentum } : {}) },
     batchPerTask: numberField(form, 'batchPerTask'),
-    stop: { ...(targetAccuracy !== undefined ? { targetAccuracy } : {}), ...(maxRounds !== undefined ? { maxRounds } : {}) },
+    stop: { ...(targetAccuracy !== undefined ? { targetAccuracy } : {}), ...(maxRounds !== undefined ? { maxRounds } : {}), ...(maxSamples !== undefined ? { maxSamples } : {}) },
     checkpointEvery: numberField(form, 'checkpointEvery'),
+    evalEvery: numberField(form, 'evalEvery'),
+    sync: { roundDeadlineMs: numberField(form, 'roundDeadlineMs') },
     parallelism: {
       stages: numberField(form, 'stages') ?? 1,
       replicas: String(form.get('replicas') ?? 'auto').trim() === 'auto' ? 'auto' : Number(form.get('replicas')),
       microBatches: numberField(form, 'microBatches') ?? 4,
     },
   };
+}
+
+/**
+ * Fills the form with a spec. Only what the form shows is kept: the spec's other fields take
+ * their defaults when the form creates the run (the classroom recipe's seed is the default).
+ */
+function fillForm(spec: RunSpec): void {
+  const form = $<HTMLFormElement>('create-form');
+  const set = (name: string, value: string | number | undefined) => {
+    const field = form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement | null;
+    if (field) field.value = value === undefined ? '' : String(value);
+  };
+  set('name', spec.name);
+  set('dataset', spec.dataset);
+  set('hidden', spec.model.layers.slice(1, -1).join(','));
+  set('activation', spec.model.activation);
+  set('optimizer', spec.optimizer.kind);
+  set('lr', spec.optimizer.lr);
+  set('momentum', spec.optimizer.momentum);
+  set('batchPerTask', spec.batchPerTask);
+  set('targetAccuracy', spec.stop.targetAccuracy);
+  set('maxRounds', spec.stop.maxRounds);
+  set('maxSamples', spec.stop.maxSamples);
+  set('roundDeadlineMs', spec.sync.roundDeadlineMs);
+  set('evalEvery', spec.evalEvery);
+  set('checkpointEvery', spec.checkpointEvery);
+  set('stages', spec.parallelism.stages);
+  set('replicas', spec.parallelism.replicas);
+  set('microBatches', spec.parallelism.microBatches);
 }
 
 /** Puts each issue next to the form field whose data-path is the longest prefix of its path. */
@@ -809,6 +853,14 @@ $('form-to-yaml').addEventListener('click', () => {
   } catch (err) {
     showFormIssues(issuesOf(err));
   }
+});
+$('classroom-preset').addEventListener('click', () => {
+  // examples/classroom.yaml, bundled: the form and the YAML box both get the recipe.
+  fillForm(parseRunSpecText(classroomYaml));
+  $<HTMLTextAreaElement>('yaml').value = classroomYaml;
+  showFormIssues([]);
+  fillIssues($('yaml-errors'), []);
+  setMessage($('create-result'), 'Classroom preset: a 784-32-10 model, 3 s rounds, stops at 0.92 test accuracy. Create the run, then open its board on the projector.');
 });
 $('create-yaml').addEventListener('click', () => {
   void createRun({ text: $<HTMLTextAreaElement>('yaml').value }, (issues) => fillIssues($('yaml-errors'), issues));
