@@ -77,8 +77,14 @@ test('a nickname with markup and a control character is shown escaped and trimme
   await waitFor(() => worker.hello.nickname === 'Ada Lovelace', 10_000, 'the rename to reach the coordinator');
   await expect.poll(() => me.locator('.who').textContent(), { timeout: 10_000 }).toBe('Ada Lovelace');
 
-  // The try-the-model pad is on the page.
-  expect(await page.locator('#try-model canvas').count()).toBe(1);
+  // The try-the-model pad gets the run's parameters as it trains, and a stroke gets a prediction.
+  await expect.poll(async () => Number(/^\(round (\d+)\)$/.exec((await page.locator('#try-version').textContent()) ?? '')?.[1] ?? -1), { timeout: 20_000 }).toBeGreaterThan(0);
+  const box = (await page.locator('#try-model canvas').boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.8, { steps: 10 });
+  await page.mouse.up();
+  await expect.poll(() => page.locator('#try-model .try-top').getAttribute('data-label'), { timeout: 10_000 }).toMatch(/^\d$/);
   expect(errors).toEqual([]);
   await context.close();
 }, 120_000);
