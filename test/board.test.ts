@@ -14,59 +14,24 @@ import { buildApp, type AppOptions } from '../server/app.ts';
 import { buildPagesIfStale } from '../server/build-pages.ts';
 import { chromiumLaunchOptions } from '../server/chromium.ts';
 import { HeadlessWorkers } from '../server/headless-workers.ts';
-import { boardPlugin } from '../server/routes/board.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate } from '../shared/board-protocol.ts';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
-import { sharedDataDir, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import { sharedDataDir, startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
-/** A coordinator with the board, whether or not buildApp registers it yet. */
-async function startBoardCoordinator(opts: Partial<AppOptions> = {}): Promise<TestCoordinator> {
-  const app = await buildApp({ dataDir: sharedDataDir, store: new SqliteStore(':memory:'), ...opts });
-  if (!app.hasRoute({ method: 'GET', url: '/board/:runId' })) await boardPlugin(app, app.crowdtrain, { pagesDir: opts.pagesDir });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  return { app, url, close: () => app.close() };
-}
+const startBoardCoordinator = startCoordinator;
 
-/**
- * Stops Node workers with no task in flight: WorkerClient.stop() during a computation leaves it
- * reading a backend it has just dropped (an unhandled rejection). Pausing the runs first lets
- * the tasks in flight finish.
- */
 async function stopQuietly(coord: TestCoordinator | undefined, workers: WorkerClient[]): Promise<void> {
-  if (!coord) return;
-  const ctx = coord.app.crowdtrain;
-  const running = [...ctx.scheduler.runs.values()].filter((r) => r.state === 'running');
-  for (const r of running) ctx.setRunState(r, 'paused');
-  await new Promise((r) => setTimeout(r, 1000));
-  for (const w of workers) w.stop();
-  for (const r of running) ctx.setRunState(r, 'running');
+  if (coord) for (const w of workers) w.stop();
 }
 
-/**
- * The built pages with board.html: dist/pages once vite.config.ts lists the board, else a build
- * of our own (the project's config plus the board input) into a temporary folder.
- */
+/** The built pages (board.html among them). */
 async function buildBoardPages(): Promise<string> {
-  const config = readFileSync(join(root, 'vite.config.ts'), 'utf8');
-  if (config.includes('board.html')) {
-    const dist = resolve(root, 'dist/pages');
-    await buildPagesIfStale(root, dist, () => {});
-    return dist;
-  }
-  const outDir = mkdtempSync(join(tmpdir(), 'crowdtrain-board-pages-'));
-  const { build } = await import('vite');
-  const pages = resolve(root, 'client/pages');
-  await build({
-    configFile: join(root, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, rollupOptions: { input: { index: resolve(pages, 'index.html'), board: resolve(pages, 'board.html') } } },
-  });
-  return outDir;
+  const dist = resolve(root, 'dist/pages');
+  await buildPagesIfStale(root, dist, () => {});
+  return dist;
 }
 
 describe('board routes and namespace (Node workers)', () => {
@@ -108,7 +73,6 @@ describe('board routes and namespace (Node workers)', () => {
     process.env.CROWDTRAIN_PUBLIC_URL = 'https://train.school.example/';
     try {
       const app = await buildApp({ dataDir: sharedDataDir, store: new SqliteStore(':memory:'), defaultRun: false });
-      if (!app.hasRoute({ method: 'GET', url: '/board/:runId' })) await boardPlugin(app, app.crowdtrain, {});
       expect((await app.inject('/api/join')).json()).toEqual({ url: 'https://train.school.example/' });
       await app.close();
     } finally {

@@ -237,7 +237,17 @@ export class WorkerClient {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (this.queue.length) await this.compute(this.queue.shift()!);
+      while (this.queue.length) {
+        const task = this.queue.shift()!;
+        try {
+          await this.compute(task);
+        } catch (err) {
+          // A shard that could not be fetched, a backend failure: this task is lost (the
+          // coordinator re-queues its examples at the deadline); the worker asks for the next.
+          this.set({ message: `task failed: ${(err as Error).message}` });
+          this.announceReady();
+        }
+      }
     } finally {
       this.busy = false;
     }
