@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { ExampleCursor } from '../shared/epoch-order.ts';
 import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
-import type { MetricPoint, RunInfo, RunState, RunUpdate, ShardInfo } from '../shared/protocol.ts';
+import type { MetricPoint, RunInfo, RunState, RunSummary, RunUpdate, ShardInfo } from '../shared/protocol.ts';
 import { optimizerStepRef } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
 import type { RunRecord } from './store/store.ts';
@@ -125,7 +125,7 @@ export class Run {
   }
 
   /** What GET /api/runs shows. */
-  summary(workers: number) {
+  summary(workers: number): RunSummary {
     return {
       id: this.id,
       name: this.name,

@@ -1,7 +1,6 @@
 // What the classroom board receives: the `/board` Socket.IO namespace's one event and its shape.
 // Shared by server/routes/board.ts and client/pages/board.ts; no DOM, no Node APIs here.
-import type { MetricPoint, Placement, RunState } from './protocol.ts';
-import type { RunSpec } from './run-spec.ts';
+import type { MetricPoint, Placement, RunSummary } from './protocol.ts';
 
 /** Socket.IO namespace of the board page (public, read-only). */
 export const BOARD_NAMESPACE = '/board';
@@ -9,22 +8,8 @@ export const BOARD_NAMESPACE = '/board';
 /** How often, at most, a board is sent an update. */
 export const BOARD_UPDATE_MS = 1000;
 
-/** The run as the board shows it (the fields of GET /api/runs/:id that the board reads). */
-export interface BoardRun {
-  id: string;
-  name: string;
-  state: RunState;
-  version: number;
-  loss: number | null;
-  accuracy: number | null;
-  workers: number;
-  samples: number;
-  samplesPerSec: number;
-  epochs: number;
-  stopReason: string | null;
-  createdAt: string;
-  spec: RunSpec;
-}
+/** The run as the board shows it: the summary GET /api/runs/:id gives. */
+export type BoardRun = RunSummary;
 
 /** One connected worker's tile. Strings are as the worker sent them: render them as text. */
 export interface BoardWorker {

@@ -145,6 +145,26 @@ export interface MetricPoint {
   samples: number;
 }
 
+/** A run as GET /api/runs lists it and the pages show it. */
+export interface RunSummary {
+  id: string;
+  name: string;
+  state: RunState;
+  /** Rounds committed. */
+  version: number;
+  loss: number | null;
+  accuracy: number | null;
+  workers: number;
+  samples: number;
+  samplesPerSec: number;
+  epochs: number;
+  stopReason: string | null;
+  /** ISO time. */
+  createdAt: string;
+  counters: { folded: number; late: number; rejected: number; roundsTimedOut: number };
+  spec: RunSpec;
+}
+
 export interface ResultAck {
   ok: boolean;
   /** Set when the result was not folded in: why. */

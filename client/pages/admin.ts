@@ -4,29 +4,13 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';
-import type { MetricPoint, Placement, RunState } from '../../shared/protocol.ts';
+import type { MetricPoint, Placement, RunState, RunSummary } from '../../shared/protocol.ts';
 import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
 import { parseRunSpecText, runSpecToYaml } from '../../shared/run-spec-text.ts';
 import classroomYaml from '../../examples/classroom.yaml?raw';
 
 // ---- What the coordinator answers (the REST and /admin namespace shapes) ----
 
-interface RunSummary {
-  id: string;
-  name: string;
-  state: RunState;
-  version: number;
-  loss: number | null;
-  accuracy: number | null;
-  workers: number;
-  samples: number;
-  samplesPerSec: number;
-  epochs: number;
-  stopReason: string | null;
-  createdAt: string;
-  counters: { folded: number; late: number; rejected: number; roundsTimedOut: number };
-  spec: RunSpec;
-}
 
 interface WorkerView {
   id: string;

@@ -71,23 +71,8 @@ export function boardUpdate(ctx: CoordinatorContext, run: Run, points: MetricPoi
       placement: w.placement,
     }),
   );
-  const s = run.summary(entries.length);
   return {
-    run: {
-      id: s.id,
-      name: s.name,
-      state: s.state,
-      version: s.version,
-      loss: s.loss,
-      accuracy: s.accuracy,
-      workers: s.workers,
-      samples: s.samples,
-      samplesPerSec: s.samplesPerSec,
-      epochs: s.epochs,
-      stopReason: s.stopReason,
-      createdAt: s.createdAt,
-      spec: s.spec,
-    },
+    run: run.summary(entries.length),
     workers,
     grid: {
       samplesPerSec: run.state === 'running' ? gridSamplesPerSec(run.metrics) : 0,
