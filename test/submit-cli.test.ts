@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../server/app.ts';
-import { adminPlugin } from '../server/routes/admin.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { EXIT, main, type CliOutput } from '../server/submit-cli.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
@@ -162,8 +161,6 @@ describe('crowdtrain submit, against a real coordinator', () => {
   let url = '';
   beforeAll(async () => {
     app = await buildApp({ dataDir: sharedDataDir, store: new SqliteStore(':memory:'), defaultRun: false, adminToken: TOKEN });
-    // While buildApp does not set up the admin routes itself.
-    if (!app.adminAuth) await adminPlugin(app, app.crowdtrain, { adminToken: TOKEN });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   });
