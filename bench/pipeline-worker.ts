@@ -1,6 +1,7 @@
 // One headless worker process for the pipeline benchmark: the CPU backends (whole model and
 // stage) behind the same WorkerClient the tabs use. Usage: pipeline-worker.ts <coordinator URL>
 import { CpuStage } from '../client/cpu/stage-cpu.ts';
+import { microBatchOf } from '../shared/run-spec.ts';
 import { CpuBackend } from '../client/worker/backend.ts';
 import { WorkerClient } from '../client/worker/worker-client.ts';
 
@@ -12,7 +13,7 @@ if (!url) {
 const w = new WorkerClient({
   url,
   backend: 'cpu',
-  makeBackend: async (run) => new CpuBackend(run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+  makeBackend: async (run) => new CpuBackend(run.model, microBatchOf(run.spec)),
   makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
 });
 w.start();

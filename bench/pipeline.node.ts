@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { buildApp } from '../server/app.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { gpipeBubble } from '../shared/stage.ts';
-import type { PipelineRoundStats } from '../server/pipeline-rounds.ts';
+import type { PipelineRoundStats } from '../server/rounds/pipeline-rounds.ts';
 
 const LAYERS = [784, 256, 256, 256, 10];
 const GLOBAL_BATCH = 256;

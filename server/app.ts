@@ -13,6 +13,7 @@ import { readCheckpointFile, restoreCheckpoint, saveCheckpoint } from './checkpo
 import type { CoordinatorContext } from './context.ts';
 import { DATASET_PREFIX } from './data/dataset-files.ts';
 import { DatasetRegistry } from './data/registry.ts';
+import type { Clock } from './clock.ts';
 import { Evaluator } from './evaluator.ts';
 import { EventLog } from './event-log.ts';
 import { Run } from './run.ts';
@@ -22,6 +23,7 @@ import { datasetRoutes } from './routes/datasets.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { runRoutes } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
+import { SocketPort } from './sockets/socket-port.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -36,6 +38,8 @@ export interface AppOptions {
   defaultRun?: boolean | RunSpecInput;
   maxGradientNorm?: number;
   onFold?: SchedulerOptions['onFold'];
+  /** Time for rounds, leases and paces (tests pass a ManualClock); default the system clock. */
+  clock?: Clock;
   /** The store; default SQLite at <dataDir>/crowdtrain.db. */
   store?: Store;
   /** Admin token (CROWDTRAIN_ADMIN_TOKEN); when unset one is generated at first start. */
@@ -77,8 +81,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const io = new Server(app.server, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false, cors: { origin: false } });
   const workers = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
+  const traffic = { bytesIn: 0, bytesOut: 0 };
+  const port = new SocketPort(workers, traffic);
   const scheduler = new Scheduler({
-    io: workers,
+    port,
+    traffic,
+    clock: opts.clock,
     log: app.log,
     evaluate: (run) => evaluatorFor(run.dataset.name).evaluate(run.model, run.params),
     maxGradientNorm: opts.maxGradientNorm,
@@ -89,7 +97,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return Uint32Array.from(indices, (i) => y[i]);
     },
   });
-  attachWorkerNamespace(workers, scheduler, app.log);
+  attachWorkerNamespace(workers, port, scheduler, app.log);
 
   const checkpoint = (run: Run, why: string) => {
     if (run.version === 0 || store.latestCheckpoint(run.id)?.version === run.version) return;

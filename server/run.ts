@@ -40,6 +40,8 @@ export class Run {
   createdAt = Date.now();
   /** Why the run stopped, when it did. */
   stopReason: string | null = null;
+  /** Σ of its workers' measured speeds at the last commit, examples/s (efficiency's denominator). */
+  offeredSamplesPerSec = 0;
 
   constructor(
     readonly spec: RunSpec,
@@ -59,9 +61,10 @@ export class Run {
     return this.spec.name;
   }
 
-  /** One optimizer step (float32, PyTorch semantics) with the round's mean gradient. */
-  applyGradient(mean: Float32Array, samples: number): void {
-    optimizerStepRef(this.params, mean, this.optimizerState, this.spec.optimizer, this.version + 1);
+  /** One optimizer step (float32, PyTorch semantics) with the round's mean gradient; `lrFactor` is the batch policy's. */
+  applyGradient(mean: Float32Array, samples: number, lrFactor = 1): void {
+    const config = lrFactor === 1 ? this.spec.optimizer : { ...this.spec.optimizer, lr: this.spec.optimizer.lr * lrFactor };
+    optimizerStepRef(this.params, mean, this.optimizerState, config, this.version + 1);
     this.version++;
     this.samples += samples;
   }
@@ -107,6 +110,16 @@ export class Run {
     };
   }
 
+  /**
+   * Committed examples/s over the recent rounds divided by what its workers offer (the sum of
+   * their measured speeds); null until both are known. 1: no worker waits for another.
+   */
+  efficiency(): number | null {
+    const sps = this.metrics.at(-1)?.samplesPerSec ?? 0;
+    if (this.state !== 'running' || !(this.offeredSamplesPerSec > 0) || !(sps > 0)) return null;
+    return Math.min(1, sps / this.offeredSamplesPerSec);
+  }
+
   /** What the store keeps of the run between checkpoints. */
   record(): RunRecord {
     return {
@@ -136,6 +149,8 @@ export class Run {
       workers,
       samples: this.samples,
       samplesPerSec: this.metrics.at(-1)?.samplesPerSec ?? 0,
+      offeredSamplesPerSec: this.offeredSamplesPerSec,
+      efficiency: this.efficiency(),
       epochs: this.cursor.epochs,
       stopReason: this.stopReason,
       createdAt: new Date(this.createdAt).toISOString(),

@@ -1,56 +1,25 @@
-// The scheduler: synchronous data-parallel rounds. It hands each ready worker a task under a
-// lease, folds results into the round's running sum, closes the round when every result is in
-// or at its deadline, steps the optimizer and broadcasts the new parameters to the run's room.
-import { randomUUID } from 'node:crypto';
+// The scheduler: the coordinator's runs and workers, and the one commit step every round mode
+// ends with. It validates nothing itself (sockets/worker-namespace.ts does) and decides no round
+// (rounds/*.ts do): it keeps the worker registry, gives each run the mode its spec asks for, and
+// steps the optimizer, records the metric point, evaluates and applies the stop rule on commit.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
-import type { Placement, Ready, RelayMeta, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
-import { float32From, isBinary, toArrayBuffer } from '../shared/binary.ts';
+import type { Ready, RelayMeta, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
 import { sanitizeNickname } from '../shared/nickname.ts';
-import { checkGradient, RoundSum } from './aggregator.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { EventLog } from './event-log.ts';
-import { PipelineRounds } from './pipeline-rounds.ts';
+import { roundModeFactories, roundModeOf, type RoundHost, type RoundMode, type RoundOutcome } from './rounds/round-mode.ts';
+import './rounds/sync-rounds.ts';
+import './rounds/pipeline-rounds.ts';
+import type { PipelineRounds } from './rounds/pipeline-rounds.ts';
+import type { SyncRounds } from './rounds/sync-rounds.ts';
 import type { MetricPoint, Run } from './run.ts';
+import type { Traffic, WorkerPort } from './worker-port.ts';
+import { WorkerRegistry, type WorkerEntry } from './workers.ts';
 
 export type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
 export type WorkerNamespace = Namespace<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
-
-export interface WorkerEntry {
-  id: string;
-  socket: WorkerSocket;
-  hello: WorkerHello;
-  runId: string | null;
-  /** Holds params@version and wants a task. */
-  ready: boolean;
-  version: number;
-  /** Newest parameter version sent to this worker (directly or by broadcast). */
-  paramsSent: number;
-  paused: boolean;
-  joinedAt: number;
-  lastSeen: number;
-  tasksDone: number;
-  samples: number;
-  rejected: number;
-  samplesPerSec: number;
-  /** Pipeline runs: the stage of the replica it holds now (null: a standby, or a data-parallel run). */
-  placement: Placement | null;
-  /** Bytes it reported allocating for its model or stage. */
-  allocatedBytes?: number;
-}
-
-interface Task {
-  id: string;
-  workerId: string;
-  indices: Uint32Array;
-}
-
-interface Round {
-  version: number;
-  tasks: Map<string, Task>;
-  sum: RoundSum;
-  openedAt: number;
-  timer: NodeJS.Timeout;
-}
+export type { WorkerEntry };
 
 export interface Evaluation {
   loss: number;
@@ -58,8 +27,11 @@ export interface Evaluation {
 }
 
 export interface SchedulerOptions {
-  io: WorkerNamespace;
+  port: WorkerPort;
+  /** Payload bytes in and out; the port counts what it sends into the same object. */
+  traffic?: Traffic;
   log: FastifyBaseLogger;
+  clock?: Clock;
   /** Test-set evaluation of a run's current parameters (synchronous, on the CPU). */
   evaluate: (run: Run) => Evaluation;
   /** Largest gradient norm accepted from a worker. */
@@ -75,47 +47,59 @@ export type RoundClosedHook = (run: Run, ms: number, how: 'complete' | 'deadline
 export type CommitHook = (run: Run, point: MetricPoint) => void;
 export type WorkerHook = (w: WorkerEntry, run: Run) => void;
 
-const room = (runId: string) => `run:${runId}`;
-
 export class Scheduler {
   readonly runs = new Map<string, Run>();
-  readonly workers = new Map<string, WorkerEntry>();
-  private rounds = new Map<string, Round>();
-  /** Tasks whose round closed without them: their results count as late. */
-  private expired = new Set<string>();
+  readonly workers = new WorkerRegistry();
+  readonly clock: Clock;
+  /** Payload bytes of tensors received from and sent to workers. */
+  readonly traffic: Traffic;
+  private readonly modes = new Map<string, RoundMode>();
   private lastUpdate = new Map<string, number>();
   private roundClosedHooks: RoundClosedHook[] = [];
   private commitHooks: CommitHook[] = [];
   private workerHooks: WorkerHook[] = [];
-  /** Payload bytes of tensors received from and sent to workers. */
-  readonly traffic = { bytesIn: 0, bytesOut: 0 };
-
-  /** Rounds of pipeline runs (parallelism.stages > 1). */
-  readonly pipeline: PipelineRounds;
 
   constructor(private readonly opts: SchedulerOptions) {
-    this.pipeline = new PipelineRounds({
-      log: opts.log,
+    this.clock = opts.clock ?? systemClock;
+    this.traffic = opts.traffic ?? { bytesIn: 0, bytesOut: 0 };
+    const host: RoundHost = {
+      clock: this.clock,
+      port: opts.port,
       traffic: this.traffic,
+      log: opts.log,
       maxGradientNorm: opts.maxGradientNorm ?? 1e4,
       workersOf: (runId) => this.workersOf(runId),
       labels: (run, indices) => {
         if (!opts.labels) throw new Error('pipeline runs need the labels of training examples');
         return opts.labels(run, indices);
       },
-      commit: (run, mean, samples, loss, openedAt) => {
-        this.commit(run, mean, samples, loss, openedAt);
-        this.maybeOpenRound(run);
-      },
+      commit: (run, outcome, publish) => this.commit(run, outcome, publish),
       event: (runId, kind, message, workerId) => this.event(runId, kind, message, workerId),
       roundClosed: (run, ms, how) => {
         for (const h of this.roundClosedHooks) h(run, ms, how);
       },
-    });
+      workerChanged: (w) => this.workerChanged(w),
+      onFold: opts.onFold,
+    };
+    for (const [name, make] of roundModeFactories()) this.modes.set(name, make(host));
   }
 
-  private static pipelined(run: Run): boolean {
-    return run.spec.parallelism.stages > 1;
+  /** The round mode a run's spec asks for. */
+  modeOf(run: Run): RoundMode {
+    const name = roundModeOf(run.spec);
+    const mode = this.modes.get(name);
+    if (!mode) throw new Error(`run ${run.id}: no round mode "${name}"`);
+    return mode;
+  }
+
+  /** The data-parallel rounds (tests and benchmarks read their schedule). */
+  get sync(): SyncRounds {
+    return this.modes.get('sync') as SyncRounds;
+  }
+
+  /** The pipeline rounds (the pipeline benchmark reads their statistics). */
+  get pipeline(): PipelineRounds {
+    return this.modes.get('pipeline') as PipelineRounds;
   }
 
   /** Called when a round closes, with its latency. */
@@ -154,56 +138,37 @@ export class Scheduler {
   }
 
   workersOf(runId: string): WorkerEntry[] {
-    return [...this.workers.values()].filter((w) => w.runId === runId);
+    return this.workers.of(runId);
+  }
+
+  /** Σ of the measured speeds of a run's workers, examples/s: what the grid offers the run. */
+  offeredSamplesPerSec(runId: string): number {
+    let s = 0;
+    for (const w of this.workers.of(runId)) if (!w.paused) s += w.speed.perSec;
+    return s;
   }
 
   // ---- worker lifecycle ----------------------------------------------------------------------
 
-  join(socket: WorkerSocket): WorkerEntry {
-    const hello = { ...socket.data.hello, nickname: sanitizeNickname(socket.data.hello.nickname) ?? undefined };
-    socket.data.hello = hello;
-    const w: WorkerEntry = {
-      id: socket.data.workerId,
-      socket,
-      hello,
-      runId: null,
-      ready: false,
-      version: -1,
-      paramsSent: -1,
-      paused: false,
-      joinedAt: Date.now(),
-      lastSeen: Date.now(),
-      tasksDone: 0,
-      samples: 0,
-      rejected: 0,
-      samplesPerSec: 0,
-      placement: null,
-    };
-    this.workers.set(w.id, w);
+  /** A worker connected (its hello already validated); the port can reach it by `id`. */
+  join(id: string, hello: WorkerHello): WorkerEntry {
+    const clean = { ...hello, nickname: sanitizeNickname(hello.nickname) ?? undefined };
+    const w = this.workers.add(id, clean, this.clock.now());
     const run = this.currentRun();
-    socket.emit('welcome', { workerId: w.id, protocol: socket.data.hello.protocol, run: run ? run.info() : null });
+    this.opts.port.welcome(w.id, { workerId: w.id, protocol: hello.protocol, run: run ? run.info() : null });
     if (run) this.assign(w, run);
     this.opts.log.info({ workerId: w.id, backend: w.hello.backend, adapter: w.hello.adapter, runId: run?.id }, 'worker joined');
     return w;
   }
 
   private assign(w: WorkerEntry, run: Run): void {
+    const previous = w.runId;
     w.runId = run.id;
     const adapter = [w.hello.adapter.vendor, w.hello.adapter.architecture].filter(Boolean).join(' ') || 'no adapter';
     this.event(run.id, 'join', `worker ${w.id} joined (${w.hello.backend}, ${adapter})`, w.id);
     this.workerChanged(w);
-    w.socket.join(room(run.id));
-    w.socket.emit('run', run.info());
-    this.sendParams(w, run);
-  }
-
-  private sendParams(w: WorkerEntry, run: Run): void {
-    // A pipeline worker gets only its stage's slice, with each task.
-    if (Scheduler.pipelined(run)) return;
-    const p = run.params;
-    w.paramsSent = run.version;
-    this.traffic.bytesOut += p.byteLength;
-    w.socket.emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
+    this.opts.port.assign(w.id, run.info(), previous);
+    this.modeOf(run).joined(run, w);
   }
 
   leave(workerId: string, reason: string): void {
@@ -215,40 +180,22 @@ export class Scheduler {
     this.event(w.runId, 'leave', `worker ${workerId} left (${reason})`, workerId);
     this.workerChanged(w);
     const run = this.runs.get(w.runId);
-    if (run && Scheduler.pipelined(run)) {
-      this.pipeline.workerLeft(run, workerId);
-      this.maybeOpenRound(run);
-      return;
-    }
-    const round = this.rounds.get(w.runId);
-    if (!run || !round) return;
-    for (const task of round.tasks.values()) {
-      if (task.workerId !== workerId) continue;
-      // Its examples go back to the front of the queue; the round does not wait for it.
-      round.tasks.delete(task.id);
-      run.cursor.requeue(task.indices);
-    }
-    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+    if (run) this.modeOf(run).left(run, w);
   }
 
   ready(workerId: string, msg: Ready): void {
     const w = this.workers.get(workerId);
     if (!w) return;
-    w.lastSeen = Date.now();
+    w.lastSeen = this.clock.now();
     const run = w.runId ? this.runs.get(w.runId) : undefined;
     if (!run || msg.runId !== run.id) return;
-    // Messages to a socket arrive in order: once the newest params were sent, a task sent after
-    // them is computed on them. Resend only to a worker that missed them (it joined late).
-    if (w.paramsSent < run.version) this.sendParams(w, run);
-    w.version = run.version;
-    w.ready = !w.paused;
-    this.maybeOpenRound(run);
+    this.modeOf(run).ready(run, w);
   }
 
   status(workerId: string, s: WorkerStatus): void {
     const w = this.workers.get(workerId);
     if (!w) return;
-    w.lastSeen = Date.now();
+    w.lastSeen = this.clock.now();
     w.paused = s.paused;
     w.samplesPerSec = s.samplesPerSec;
     if (s.paused) w.ready = false;
@@ -261,163 +208,59 @@ export class Scheduler {
     }
   }
 
-  // ---- rounds ----------------------------------------------------------------------------------
-
-  private maybeOpenRound(run: Run): void {
-    if (Scheduler.pipelined(run)) return this.pipeline.maybeOpen(run);
-    if (run.state !== 'running' || this.rounds.has(run.id)) return;
-    const ready = this.workersOf(run.id)
-      .filter((w) => w.ready && w.version === run.version)
-      .sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
-    if (ready.length < run.spec.sync.minWorkers || ready.length === 0) return;
-    const sizes = this.taskSizes(run, ready.length);
-    const round: Round = {
-      version: run.version,
-      tasks: new Map(),
-      sum: new RoundSum(run.paramCount),
-      openedAt: Date.now(),
-      timer: setTimeout(() => this.closeRound(run, 'deadline'), run.spec.sync.roundDeadlineMs),
-    };
-    this.rounds.set(run.id, round);
-    ready.forEach((w, i) => {
-      if (sizes[i] === 0) return;
-      const task: Task = { id: randomUUID().slice(0, 12), workerId: w.id, indices: run.cursor.next(sizes[i]) };
-      round.tasks.set(task.id, task);
-      w.ready = false;
-      const ix = task.indices;
-      w.socket.emit('task', { taskId: task.id, runId: run.id, version: run.version, leaseMs: run.spec.sync.roundDeadlineMs, count: ix.length }, toArrayBuffer(ix));
-    });
-  }
-
-  /** Examples per task: globalBatch split as evenly as possible, else batchPerTask each. */
-  private taskSizes(run: Run, workers: number): number[] {
-    const g = run.spec.globalBatch;
-    if (g === undefined) return Array(workers).fill(run.spec.batchPerTask);
-    return Array.from({ length: workers }, (_, i) => Math.floor(g / workers) + (i < g % workers ? 1 : 0));
-  }
-
   result(workerId: string, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): void {
     const w = this.workers.get(workerId);
-    const reject = (error: string, counts = true) => {
-      if (counts && w) w.rejected++;
-      ack({ ok: false, error });
-      this.opts.log.warn({ workerId, taskId: meta.taskId, runId: meta.runId, error }, 'result rejected');
-      if (this.runs.has(meta.runId)) this.event(meta.runId, counts ? 'reject' : 'late', `result of worker ${workerId} not used: ${error}`, workerId);
-    };
-    if (!w) return reject('unknown worker');
-    w.lastSeen = Date.now();
+    if (!w) return ack({ ok: false, error: 'unknown worker' });
+    w.lastSeen = this.clock.now();
     const run = this.runs.get(meta.runId);
-    if (!run) return reject(`unknown run ${meta.runId}`);
-    if (Scheduler.pipelined(run) && this.pipeline.result(run, w, meta, data, ack)) {
-      this.workerChanged(w);
-      return;
+    if (!run) {
+      w.rejected++;
+      this.opts.log.warn({ workerId, runId: meta.runId }, 'result for an unknown run');
+      return ack({ ok: false, error: `unknown run ${meta.runId}` });
     }
-    const round = this.rounds.get(run.id);
-    const task = round?.tasks.get(meta.taskId);
-    if (!round || !task) {
-      if (this.expired.delete(meta.taskId)) {
-        run.counters.late++;
-        return reject('late: the round closed before this result arrived', false);
-      }
-      run.counters.rejected++;
-      return reject(`unknown task ${meta.taskId}`);
-    }
-    if (task.workerId !== workerId) {
-      run.counters.rejected++;
-      return reject(`task ${meta.taskId} belongs to another worker`);
-    }
-    if (meta.version !== round.version) {
-      run.counters.rejected++;
-      return reject(`result computed on version ${meta.version}, the round is at ${round.version}`);
-    }
-    if (meta.samples !== task.indices.length) {
-      run.counters.rejected++;
-      return reject(`result covers ${meta.samples} samples, the task had ${task.indices.length}`);
-    }
-    if (!isBinary(data)) {
-      run.counters.rejected++;
-      return reject('gradient must be a binary attachment');
-    }
-    const gradient = float32From(data);
-    this.traffic.bytesIn += gradient.byteLength;
-    const check = checkGradient(gradient, run.paramCount, meta.loss, this.opts.maxGradientNorm ?? 1e4);
-    if (!check.ok) {
-      run.counters.rejected++;
-      // The task stays open: its examples are re-queued if nothing valid arrives by the deadline.
-      round.tasks.delete(task.id);
-      run.cursor.requeue(task.indices);
-      reject(check.message!);
-      if (round.tasks.size === 0) this.closeRound(run, 'complete');
-      return;
-    }
-    round.sum.add(gradient, meta.samples, meta.loss);
-    round.tasks.delete(task.id);
-    run.counters.folded++;
-    w.tasksDone++;
-    w.samples += meta.samples;
-    this.opts.onFold?.(run, round.version, meta);
-    this.workerChanged(w);
-    ack({ ok: true });
-    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+    this.modeOf(run).result(run, w, meta, data, ack);
   }
 
-  private closeRound(run: Run, how: 'complete' | 'deadline'): void {
-    const round = this.rounds.get(run.id);
-    if (!round) return;
-    clearTimeout(round.timer);
-    this.rounds.delete(run.id);
-    if (how === 'deadline') {
-      run.counters.roundsTimedOut++;
-      for (const task of round.tasks.values()) {
-        this.expired.add(task.id);
-        run.cursor.requeue(task.indices);
-        // Its worker is still computing: it becomes ready again once its late result is answered.
-      }
-      this.opts.log.warn({ runId: run.id, version: round.version, missing: round.tasks.size }, 'round closed at its deadline');
-      this.event(run.id, 'round-timeout', `round ${round.version + 1} closed at its ${run.spec.sync.roundDeadlineMs} ms deadline without ${round.tasks.size} result(s)`);
-    }
-    for (const h of this.roundClosedHooks) h(run, Date.now() - round.openedAt, how);
-    if (round.sum.weight > 0 && run.state === 'running') this.commit(run, round.sum.mean(), round.sum.weight, round.sum.meanLoss(), round.openedAt);
-    else if (round.sum.weight > 0) this.opts.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
-    this.maybeOpenRound(run);
+  /** Pipeline: a stage's activation or activation gradient, forwarded to its neighbour. */
+  relay(workerId: string, meta: RelayMeta, data: unknown): void {
+    const w = this.workers.get(workerId);
+    const run = w?.runId ? this.runs.get(w.runId) : undefined;
+    if (!w || !run) return;
+    w.lastSeen = this.clock.now();
+    this.modeOf(run).relay(run, w, meta, data);
   }
 
-  /** One optimizer step with a round's mean gradient; records, checkpoints (by hook) and broadcasts. */
-  private commit(run: Run, mean: Float32Array, samples: number, loss: number, openedAt: number): void {
-    run.applyGradient(mean, samples);
+  // ---- the commit step, shared by every round mode -------------------------------------------
+
+  /** One optimizer step with a round's update; records, evaluates, checkpoints (by hook), publishes. */
+  private commit(run: Run, outcome: RoundOutcome, publish: () => void): void {
+    const { update, samples, loss, openedAt, lrFactor } = outcome;
+    run.applyGradient(update, samples, lrFactor);
     run.loss = loss;
-    const now = Date.now();
+    const now = this.clock.now();
     // Throughput over the last ten rounds (one round alone is too noisy).
     const prev = run.metrics.at(-10);
-    const samplesPerSec = prev
-      ? ((run.samples - prev.samples) * 1000) / Math.max(1, now - prev.time)
-      : (samples * 1000) / Math.max(1, now - openedAt);
+    const samplesPerSec = prev ? ((run.samples - prev.samples) * 1000) / Math.max(1, now - prev.time) : (samples * 1000) / Math.max(1, now - openedAt);
     const evalNow = run.version % run.spec.evalEvery === 0;
-    if (evalNow) {
-      const ev = this.opts.evaluate(run);
-      run.accuracy = ev.accuracy;
-    }
+    if (evalNow) run.accuracy = this.opts.evaluate(run).accuracy;
     const workers = this.workersOf(run.id).length;
+    run.offeredSamplesPerSec = this.offeredSamplesPerSec(run.id);
     const point: MetricPoint = { version: run.version, time: now, loss: run.loss, accuracy: evalNow ? run.accuracy : null, samplesPerSec, workers, samples: run.samples };
     run.metrics.push(point);
     if (run.metrics.length > 20_000) run.metrics.splice(0, run.metrics.length - 20_000);
-    if (!Scheduler.pipelined(run)) {
-      const p = run.params;
-      this.traffic.bytesOut += p.byteLength * workers;
-      this.opts.io.to(room(run.id)).emit('params', { runId: run.id, version: run.version, count: p.length }, toArrayBuffer(p));
-      for (const w of this.workersOf(run.id)) w.paramsSent = run.version;
-    }
+    publish();
+    // An idle worker holds what was just published (a pipeline worker gets its slice with its next task).
     for (const w of this.workersOf(run.id)) if (w.ready) w.version = run.version;
     const completed = run.checkStop();
     for (const h of this.commitHooks) h(run, point);
     if (completed) {
       this.opts.log.info({ runId: run.id, version: run.version, reason: run.stopReason }, 'run completed');
       this.event(run.id, 'completed', `run completed: ${run.stopReason}`);
-      this.opts.io.to(room(run.id)).emit('run', run.info());
+      this.opts.port.broadcastRun(run.id, run.info());
     }
     if (evalNow || run.state !== 'running' || now - (this.lastUpdate.get(run.id) ?? 0) > 500) {
       this.lastUpdate.set(run.id, now);
-      this.opts.io.to(room(run.id)).emit('run-update', run.update(workers));
+      this.opts.port.broadcastUpdate(run.id, run.update(workers));
     }
   }
 
@@ -427,20 +270,9 @@ export class Scheduler {
     this.event(run.id, 'state', `run ${run.state === 'completed' && state === 'running' ? 'restarted' : state === 'running' ? 'resumed' : state}`);
     run.state = state;
     if (state === 'running') run.stopReason = null;
-    if (state !== 'running') {
-      this.pipeline.stop(run);
-      const round = this.rounds.get(run.id);
-      if (round) {
-        clearTimeout(round.timer);
-        this.rounds.delete(run.id);
-        for (const task of round.tasks.values()) {
-          this.expired.add(task.id);
-          run.cursor.requeue(task.indices);
-        }
-      }
-    }
-    this.opts.io.to(room(run.id)).emit('run', run.info());
-    if (state === 'running') this.maybeOpenRound(run);
+    if (state !== 'running') this.modeOf(run).stop(run);
+    this.opts.port.broadcastRun(run.id, run.info());
+    if (state === 'running') this.modeOf(run).maybeOpen(run);
   }
 
   /** Forgets a run: its workers are left without one until another is created. */
@@ -450,25 +282,13 @@ export class Scheduler {
     for (const w of this.workersOf(run.id)) {
       w.runId = null;
       w.ready = false;
-      w.socket.leave(room(run.id));
-      w.socket.emit('run', null);
+      this.opts.port.assign(w.id, null, run.id);
     }
     const next = this.currentRun();
     if (next) for (const w of this.workers.values()) if (!w.runId) this.assign(w, next);
   }
 
-  /** Pipeline: a stage's activation or activation gradient, forwarded to its neighbour. */
-  relay(workerId: string, meta: RelayMeta, data: unknown): void {
-    const w = this.workers.get(workerId);
-    const run = w?.runId ? this.runs.get(w.runId) : undefined;
-    if (!w || !run || !Scheduler.pipelined(run)) return;
-    w.lastSeen = Date.now();
-    this.pipeline.relay(run, w, meta, data);
-  }
-
   close(): void {
-    this.pipeline.close();
-    for (const r of this.rounds.values()) clearTimeout(r.timer);
-    this.rounds.clear();
+    for (const m of this.modes.values()) m.close();
   }
 }

@@ -17,7 +17,9 @@ export class ExampleCursor {
   epoch = 0;
   position = 0;
   private order: Uint32Array;
+  /** Re-queued examples, handed out from `head` on (a queue without shifting). */
   private requeued: number[] = [];
+  private head = 0;
 
   constructor(
     readonly count: number,
@@ -29,8 +31,12 @@ export class ExampleCursor {
   next(n: number): Uint32Array {
     const out = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
-      if (this.requeued.length) {
-        out[i] = this.requeued.shift()!;
+      if (this.head < this.requeued.length) {
+        out[i] = this.requeued[this.head++];
+        if (this.head === this.requeued.length) {
+          this.requeued = [];
+          this.head = 0;
+        }
         continue;
       }
       if (this.position === this.count) {
@@ -56,6 +62,7 @@ export class ExampleCursor {
     this.position = position;
     this.order = epochOrder(this.count, this.seed, epoch);
     this.requeued = [];
+    this.head = 0;
   }
 
   /** Fractional epochs handed out so far. */

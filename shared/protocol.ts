@@ -6,7 +6,7 @@ import type { MlpSpec } from './model.ts';
 import type { RunSpec } from './run-spec.ts';
 
 /** Bumped on any incompatible change; a worker of another version is refused at connect. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Socket.IO namespace of contributing workers. */
 export const WORKER_NAMESPACE = '/worker';
@@ -157,6 +157,10 @@ export interface RunSummary {
   workers: number;
   samples: number;
   samplesPerSec: number;
+  /** Σ of the workers' speeds as the coordinator measured them, examples/s. */
+  offeredSamplesPerSec: number;
+  /** samplesPerSec / offeredSamplesPerSec: the share of the grid's speed that turns into training (null: not known yet). */
+  efficiency: number | null;
   epochs: number;
   stopReason: string | null;
   /** ISO time. */

@@ -6,6 +6,9 @@ import { describeIssue } from './run-spec-messages.ts';
 /** Largest model a run may have: its parameters travel as one Socket.IO binary message. */
 export const MAX_MODEL_PARAMS = 4_000_000;
 
+/** Round pacing defaults (see docs/architecture.md, "Batch policy"). */
+export const DEFAULT_SYNC = { roundDeadlineMs: 15_000, minWorkers: 1, targetRoundMs: 500, maxBatch: 1024, lrScaling: 'sqrt' as const, taskSizing: 'speed' as const };
+
 export const OptimizerSchema = z
   .object({
     kind: z.enum(['sgd', 'momentum', 'adam', 'adamw']).default('adam'),
@@ -36,19 +39,40 @@ export const RunSpecSchema = z
       .default('mnist'),
     model: ModelSchema.default({ kind: 'mlp', layers: [784, 128, 10], activation: 'relu' }),
     optimizer: OptimizerSchema.default({ kind: 'adam', lr: 1e-3 }),
-    /** Examples in one worker's task. */
+    /**
+     * The batch the optimizer's settings are for, a new worker's first (probe) task, and the
+     * micro-batch a worker computes at a time; tasks are sized by measured speed (sync.targetRoundMs).
+     */
     batchPerTask: z.number().int().min(1).max(4096).default(64),
     /** Examples in one round, split across its workers; unset: batchPerTask per worker. */
     globalBatch: z.number().int().min(1).max(65536).optional(),
     sync: z
       .object({
-        /** A round closes at this deadline with the results that arrived (the task lease). */
+        /** A round closes at this deadline with the results that arrived (the longest lease). */
         roundDeadlineMs: z.number().int().min(100).max(600_000).default(15_000),
         /** Workers needed before a round opens. */
         minWorkers: z.number().int().min(1).max(10_000).default(1),
+        /**
+         * How long a round's computing should take: each worker's task is this many ms of its
+         * measured speed, so the tasks of a round finish together (unless maxBatch binds first).
+         */
+        targetRoundMs: z.number().int().min(10).max(600_000).default(DEFAULT_SYNC.targetRoundMs),
+        /** Most examples in one round when globalBatch is unset (one optimizer step's batch). */
+        maxBatch: z.number().int().min(1).max(1_000_000).default(DEFAULT_SYNC.maxBatch),
+        /**
+         * How the learning rate follows a round's batch when globalBatch is unset, relative to
+         * batchPerTask (the batch the rate was chosen for): 'sqrt' (Adam's rule), 'linear' (SGD's), 'none'.
+         */
+        lrScaling: z.enum(['sqrt', 'linear', 'none']).default(DEFAULT_SYNC.lrScaling),
+        /**
+         * 'speed': tasks sized by each worker's measured speed (above). 'fixed': every worker
+         * computes batchPerTask examples a round (globalBatch split evenly), whatever its speed:
+         * classic synchronous data parallelism, reproducible from the worker count alone.
+         */
+        taskSizing: z.enum(['speed', 'fixed']).default(DEFAULT_SYNC.taskSizing),
       })
       .strict()
-      .default({ roundDeadlineMs: 15_000, minWorkers: 1 }),
+      .default({ ...DEFAULT_SYNC }),
     stop: z
       .object({
         targetAccuracy: z.number().gt(0).lte(1).optional(),
@@ -89,6 +113,11 @@ export const RunSpecSchema = z
   });
 
 export type RunSpec = z.output<typeof RunSpecSchema>;
+
+/** Examples a worker computes at a time; a larger task is summed over micro-batches of this size. */
+export function microBatchOf(spec: Pick<RunSpec, 'batchPerTask' | 'globalBatch'>): number {
+  return Math.min(1024, Math.max(spec.batchPerTask, spec.globalBatch ?? 0));
+}
 
 /** The model must fit the dataset: as many inputs as features, as many outputs as classes. */
 export function checkSpecAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number }): void {

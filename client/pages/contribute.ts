@@ -9,6 +9,7 @@ import { PARAMS_VERSION_HEADER } from '../../shared/board-protocol.ts';
 import { mlpLayout, type MlpSpec } from '../../shared/model.ts';
 import { randomNickname, sanitizeNickname } from '../../shared/nickname.ts';
 import type { Backend } from '../../shared/protocol.ts';
+import { microBatchOf } from '../../shared/run-spec.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 const button = $('contribute') as HTMLButtonElement;
@@ -107,7 +108,7 @@ async function start(): Promise<void> {
         ...(nickname !== null ? { nickname } : {}),
       },
       cap: Number(cap.value) / 100,
-      makeBackend: (run) => makeBackend(picked, run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+      makeBackend: (run) => makeBackend(picked, run.model, microBatchOf(run.spec)),
       makeStageBackend: async (_run, plan, maxMicroBatch) => makeStageBackend(picked, plan, maxMicroBatch),
       onChange: render,
     });

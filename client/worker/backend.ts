@@ -13,6 +13,8 @@ export interface GradientResult {
 
 export interface GradientBackend {
   readonly kind: Backend;
+  /** Most examples one gradients() call takes; a task larger than this is computed in micro-batches. */
+  readonly maxBatch: number;
   setParams(params: Float32Array): void;
   gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult>;
   /** Bytes this backend holds for parameters, gradients and state. */
@@ -24,7 +26,10 @@ export class CpuBackend implements GradientBackend {
   readonly kind = 'cpu' as const;
   private net: CpuMlp;
 
-  constructor(spec: MlpSpec, maxBatch: number) {
+  constructor(
+    spec: MlpSpec,
+    readonly maxBatch: number,
+  ) {
     this.net = new CpuMlp(spec, maxBatch);
   }
 

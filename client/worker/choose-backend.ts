@@ -51,7 +51,7 @@ export async function chooseBackend(spec: MlpSpec, batch: number, force?: Backen
   const adapter = gpu.info;
   if (force === 'webgpu') return { kind: 'webgpu', reason: 'WebGPU chosen by request', adapter, timings: {}, gpu };
   const small = Math.min(batch, 64);
-  const webgpu = new WebGpuBackend(gpu, spec);
+  const webgpu = new WebGpuBackend(gpu, spec, small);
   const cpu = new CpuBackend(spec, small);
   const timings = { webgpu: await timeBackend(webgpu, spec, small), cpu: await timeBackend(cpu, spec, small) };
   webgpu.dispose();
@@ -71,7 +71,7 @@ export function makeStageBackend(choice: BackendChoice, plan: StagePlan, maxMicr
 
 /** Makes (and warms up) the chosen backend for a run's model. */
 export async function makeBackend(choice: BackendChoice, spec: MlpSpec, maxBatch: number): Promise<GradientBackend> {
-  const b: GradientBackend = choice.kind === 'webgpu' && choice.gpu ? new WebGpuBackend(choice.gpu, spec) : new CpuBackend(spec, maxBatch);
+  const b: GradientBackend = choice.kind === 'webgpu' && choice.gpu ? new WebGpuBackend(choice.gpu, spec, maxBatch) : new CpuBackend(spec, maxBatch);
   await timeBackend(b, spec, maxBatch, 1); // shader warm-up at the task size, before the first task
   return b;
 }

@@ -4,7 +4,10 @@ import { MlpExecutor } from '../nn/mlp.ts';
 import type { MlpSpec } from '../../shared/model.ts';
 import type { GradientBackend, GradientResult } from './backend.ts';
 
-/** One executor per batch size seen (tasks of a round may differ by one example). */
+/**
+ * One executor per batch size seen (tasks of a round may differ by one example, and a task's last
+ * micro-batch is shorter); the three used most recently are kept, older ones freed.
+ */
 export class WebGpuBackend implements GradientBackend {
   readonly kind = 'webgpu' as const;
   private execs = new Map<number, { exec: MlpExecutor; version: number }>();
@@ -14,6 +17,7 @@ export class WebGpuBackend implements GradientBackend {
   constructor(
     private readonly gpu: Gpu,
     private readonly spec: MlpSpec,
+    readonly maxBatch: number,
   ) {}
 
   setParams(params: Float32Array): void {
@@ -22,11 +26,18 @@ export class WebGpuBackend implements GradientBackend {
   }
 
   private executor(batch: number): MlpExecutor {
+    if (batch > this.maxBatch) throw new RangeError(`batch of ${batch} examples exceeds this backend's ${this.maxBatch}`);
     let e = this.execs.get(batch);
-    if (!e) {
+    if (e) this.execs.delete(batch); // re-inserted below: the map's order is the use order
+    else {
       e = { exec: new MlpExecutor(this.gpu, { spec: this.spec, batch, optimizer: { kind: 'sgd', lr: 0 } }), version: -1 };
-      this.execs.set(batch, e);
+      while (this.execs.size >= 3) {
+        const [oldest, old] = this.execs.entries().next().value!;
+        old.exec.destroy();
+        this.execs.delete(oldest);
+      }
     }
+    this.execs.set(batch, e);
     if (e.version !== this.version && this.params) {
       e.exec.setParams(this.params);
       e.version = this.version;

@@ -10,6 +10,7 @@ import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
 import { sanitizeNickname } from '../../shared/nickname.ts';
 import type { GradientBackend } from './backend.ts';
 import { ShardStore } from './shard-store.ts';
+import { taskGradient } from './task-gradient.ts';
 
 export type WorkerState = 'idle' | 'connecting' | 'warming-up' | 'training' | 'paused' | 'reconnecting' | 'stopped' | 'refused';
 
@@ -262,11 +263,10 @@ export class WorkerClient {
       return;
     }
     const started = performance.now();
-    const { x, labels } = await shards.batch(indices);
-    // stop() may have come while the batch was fetched: then the task is simply dropped.
-    if (this.backend !== backend) return;
-    const { loss, grads } = await backend.gradients(x, labels, indices.length);
-    if (this.socket !== socket) return;
+    // stop() may come while a batch is fetched: then the task is simply dropped.
+    const out = await taskGradient(backend, shards, indices, () => this.backend === backend);
+    if (!out || this.socket !== socket) return;
+    const { loss, grads } = out;
     const computeMs = performance.now() - started;
     await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, grads, meta.leaseMs, computeMs);
   }

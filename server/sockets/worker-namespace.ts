@@ -5,12 +5,13 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { describeIssues, PROTOCOL_VERSION, ReadySchema, RelaySchema, TaskResultSchema, WorkerHelloSchema, WorkerStatusSchema, type RefusalData } from '../../shared/protocol.ts';
 import type { Scheduler, WorkerNamespace } from '../scheduler.ts';
+import type { SocketPort } from './socket-port.ts';
 
 function refuse(data: RefusalData): Error & { data: RefusalData } {
   return Object.assign(new Error(data.message), { data });
 }
 
-export function attachWorkerNamespace(ns: WorkerNamespace, scheduler: Scheduler, log: FastifyBaseLogger): void {
+export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, scheduler: Scheduler, log: FastifyBaseLogger): void {
   ns.use((socket, next) => {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     if (auth.protocol !== PROTOCOL_VERSION) {
@@ -30,7 +31,8 @@ export function attachWorkerNamespace(ns: WorkerNamespace, scheduler: Scheduler,
 
   ns.on('connection', (socket) => {
     const workerId = socket.data.workerId;
-    scheduler.join(socket);
+    port.attach(workerId, socket);
+    scheduler.join(workerId, socket.data.hello);
     // Every handler validates first; a handler's own failure is logged, never thrown to the server.
     const guard = (event: string, fn: () => void) => {
       try {
@@ -71,6 +73,11 @@ export function attachWorkerNamespace(ns: WorkerNamespace, scheduler: Scheduler,
         else log.warn({ workerId, error: describeIssues(r.error) }, 'bad relay message');
       }),
     );
-    socket.on('disconnect', (reason) => guard('disconnect', () => scheduler.leave(workerId, reason)));
+    socket.on('disconnect', (reason) =>
+      guard('disconnect', () => {
+        port.detach(workerId);
+        scheduler.leave(workerId, reason);
+      }),
+    );
   });
 }

@@ -1,6 +1,7 @@
 // A real coordinator on 127.0.0.1:0 and real Socket.IO workers (the CPU backend, in Node),
 // for the protocol, scheduler and equivalence tests. Everything is closed by the caller.
 import { mkdtempSync } from 'node:fs';
+import { microBatchOf } from '../../shared/run-spec.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -33,7 +34,7 @@ export function startCpuWorker(url: string, opts: Partial<WorkerClientOptions> =
   const w = new WorkerClient({
     url,
     backend: 'cpu',
-    makeBackend: async (run) => new CpuBackend(run.model, Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0)),
+    makeBackend: async (run) => new CpuBackend(run.model, microBatchOf(run.spec)),
     makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
     ...opts,
   });

@@ -4,29 +4,18 @@
 // coordinator, and stage gradients are averaged across replicas before one optimizer step.
 // A round commits only when every stage of every replica has reported: a worker that leaves, a
 // bad relay or the deadline abandons the round, its examples are re-queued and the pipeline is
-// formed again from the workers there (standbys included).
+// formed again from the workers there (standbys included). The fastest ready workers take the
+// stages; the slowest stand by.
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
-import { float32From, isBinary, toArrayBuffer } from '../shared/binary.ts';
-import type { Placement, RelayMeta, ResultAck, TaskResult } from '../shared/protocol.ts';
-import { microBatchSizes, partitionLayers, type StagePlan } from '../shared/stage.ts';
-import { checkGradient, RoundSum } from './aggregator.ts';
-import type { RunEventKind } from './event-log.ts';
-import type { Run } from './run.ts';
-import type { WorkerEntry } from './scheduler.ts';
-
-export interface PipelineHost {
-  log: FastifyBaseLogger;
-  traffic: { bytesIn: number; bytesOut: number };
-  maxGradientNorm: number;
-  workersOf(runId: string): WorkerEntry[];
-  /** Labels of training examples, for the last stage. */
-  labels(run: Run, indices: Uint32Array): Uint32Array;
-  /** Steps the optimizer with the round's mean gradient and broadcasts what follows a commit. */
-  commit(run: Run, mean: Float32Array, samples: number, loss: number, openedAt: number): void;
-  event(runId: string, kind: RunEventKind, message: string, workerId?: string): void;
-  roundClosed(run: Run, ms: number, how: 'complete' | 'deadline'): void;
-}
+import { float32From, isBinary } from '../../shared/binary.ts';
+import type { Placement, RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
+import { microBatchSizes, partitionLayers, type StagePlan } from '../../shared/stage.ts';
+import { createAccumulator, type Accumulator } from '../accumulator.ts';
+import { checkGradient } from '../aggregator.ts';
+import type { TimerHandle } from '../clock.ts';
+import type { Run } from '../run.ts';
+import type { WorkerEntry } from '../workers.ts';
+import { registerRoundMode, type RoundHost, type RoundMode } from './round-mode.ts';
 
 interface StageTaskState {
   id: string;
@@ -35,18 +24,19 @@ interface StageTaskState {
   plan: StagePlan;
   reported: boolean;
   computeMs: number;
+  sentAt: number;
 }
 
 interface PipeRound {
   version: number;
   openedAt: number;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   plans: StagePlan[];
   replicas: { examples: Uint32Array; sizes: number[] }[];
   tasks: Map<string, StageTaskState>;
   /** Task id at `${replica}:${stage}`. */
   at: Map<string, string>;
-  sums: RoundSum[];
+  sums: Accumulator[];
   loss: { sum: number; weight: number };
   unreported: number;
   relayedBytes: number;
@@ -64,29 +54,37 @@ export interface PipelineRoundStats {
   microBatches: number;
 }
 
-export class PipelineRounds {
+export class PipelineRounds implements RoundMode {
   private rounds = new Map<string, PipeRound>();
   /**
    * After a round, the workers that were in it: the next round waits (briefly) for them to be
    * ready again, so that it has as many replicas as the last one instead of whoever acked first.
    */
-  private regroup = new Map<string, { ids: Set<string>; until: number; timer?: NodeJS.Timeout }>();
+  private regroup = new Map<string, { ids: Set<string>; until: number; timer?: TimerHandle }>();
   /** Cancelled or expired task ids: their late messages are ignored, not counted as attacks. */
   private dead = new Set<string>();
   readonly lastStats = new Map<string, PipelineRoundStats>();
 
-  constructor(private readonly host: PipelineHost) {}
+  constructor(private readonly host: RoundHost) {}
 
-  isOpen(runId: string): boolean {
-    return this.rounds.has(runId);
+  joined(): void {
+    // A pipeline worker gets only its stage's slice, with each task.
   }
 
-  owns(taskId: string, runId: string): boolean {
-    return !!this.rounds.get(runId)?.tasks.has(taskId) || this.dead.has(taskId);
+  ready(run: Run, w: WorkerEntry): void {
+    w.version = run.version;
+    w.ready = !w.paused;
+    this.maybeOpen(run);
+  }
+
+  left(run: Run, w: WorkerEntry): void {
+    this.workerLeft(run, w.id);
+    this.maybeOpen(run);
   }
 
   /** Opens a round when enough ready workers are there for at least one replica. */
   maybeOpen(run: Run): void {
+    const clock = this.host.clock;
     if (run.state !== 'running' || this.rounds.has(run.id)) return;
     const { stages, replicas, microBatches } = run.spec.parallelism;
     const present = this.host.workersOf(run.id);
@@ -94,14 +92,14 @@ export class PipelineRounds {
     const wait = this.regroup.get(run.id);
     if (wait) {
       const missing = present.filter((w) => wait.ids.has(w.id) && !(w.ready && w.version === run.version) && !w.paused);
-      if (missing.length > 0 && Date.now() < wait.until) {
-        wait.timer ??= setTimeout(() => {
+      if (missing.length > 0 && clock.now() < wait.until) {
+        wait.timer ??= clock.setTimeout(() => {
           wait.timer = undefined;
           this.maybeOpen(run);
-        }, wait.until - Date.now());
+        }, wait.until - clock.now());
         return;
       }
-      clearTimeout(wait.timer);
+      clock.clearTimeout(wait.timer);
       this.regroup.delete(run.id);
     }
     if (ready.length < run.spec.sync.minWorkers) return;
@@ -118,19 +116,22 @@ export class PipelineRounds {
       if (k >= 0 && !slots[k]) slots[k] = w;
       else free.push(w);
     }
+    // The fastest free workers fill the gaps (measured speed; not measured yet counts as fastest, to be measured).
+    const speed = (w: WorkerEntry) => (w.speed.known ? w.speed.perSec : Infinity);
+    free.sort((a, b) => speed(b) - speed(a));
     for (let k = 0; k < slots.length; k++) if (!slots[k]) slots[k] = free.shift();
     for (const w of free) w.placement = null; // standbys
 
     const sizes = this.replicaSizes(run, d);
     const round: PipeRound = {
       version: run.version,
-      openedAt: Date.now(),
-      timer: setTimeout(() => this.abort(run, `round ${run.version + 1} passed its ${run.spec.sync.roundDeadlineMs} ms deadline`, 'deadline'), run.spec.sync.roundDeadlineMs),
+      openedAt: clock.now(),
+      timer: clock.setTimeout(() => this.abort(run, `round ${run.version + 1} passed its ${run.spec.sync.roundDeadlineMs} ms deadline`, 'deadline'), run.spec.sync.roundDeadlineMs),
       plans,
       replicas: sizes.map((n) => ({ examples: run.cursor.next(n), sizes: microBatchSizes(n, microBatches) })),
       tasks: new Map(),
       at: new Map(),
-      sums: plans.map((p) => new RoundSum(p.paramCount)),
+      sums: plans.map((p) => createAccumulator('mean', p.paramCount)),
       loss: { sum: 0, weight: 0 },
       unreported: d * stages,
       relayedBytes: 0,
@@ -139,7 +140,7 @@ export class PipelineRounds {
     for (let r = 0; r < d; r++) {
       for (const plan of plans) {
         const w = slots[r * stages + plan.index]!;
-        const task: StageTaskState = { id: randomUUID().slice(0, 12), workerId: w.id, replica: r, plan, reported: false, computeMs: 0 };
+        const task: StageTaskState = { id: randomUUID().slice(0, 12), workerId: w.id, replica: r, plan, reported: false, computeMs: 0, sentAt: clock.now() };
         round.tasks.set(task.id, task);
         round.at.set(`${r}:${plan.index}`, task.id);
         this.send(run, round, w, task);
@@ -162,12 +163,11 @@ export class PipelineRounds {
     w.ready = false;
     // Each stage's parameters go to that stage's workers only.
     const slice = run.params.subarray(plan.paramOffset, plan.paramOffset + plan.paramCount);
-    this.host.traffic.bytesOut += slice.byteLength;
     w.paramsSent = -1; // it holds a slice, not the whole model
-    w.socket.emit('params', { runId: run.id, version: run.version, count: plan.paramCount, offset: plan.paramOffset }, toArrayBuffer(slice));
+    this.host.port.params(w.id, { runId: run.id, version: run.version, count: plan.paramCount, offset: plan.paramOffset }, slice);
     const data = plan.first ? rep.examples : plan.last ? this.host.labels(run, rep.examples) : new Uint32Array(0);
-    w.socket.emit(
-      'task',
+    this.host.port.task(
+      w.id,
       {
         taskId: task.id,
         runId: run.id,
@@ -176,7 +176,7 @@ export class PipelineRounds {
         count: rep.examples.length,
         stage: { index: plan.index, stages: plan.stages, replica, firstLayer: plan.firstLayer, endLayer: plan.endLayer, paramOffset: plan.paramOffset, paramCount: plan.paramCount, microBatches: rep.sizes },
       },
-      toArrayBuffer(data),
+      data,
     );
   }
 
@@ -208,20 +208,25 @@ export class PipelineRounds {
     if (!tw) return this.abort(run, `the worker of stage ${target.plan.index} of replica ${task.replica} is gone`, 'complete');
     round.relayedBytes += values.byteLength;
     this.host.traffic.bytesIn += values.byteLength;
-    this.host.traffic.bytesOut += values.byteLength;
-    tw.socket.emit('relay', { taskId: target.id, mb: meta.mb, kind: meta.kind }, toArrayBuffer(values));
+    this.host.port.relay(tw.id, { taskId: target.id, mb: meta.mb, kind: meta.kind }, values);
   }
 
-  /** A stage's gradient, summed over its micro-batches. Returns false when the task is not a pipeline task. */
-  result(run: Run, w: WorkerEntry, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): boolean {
+  /** A stage's gradient, summed over its micro-batches. */
+  result(run: Run, w: WorkerEntry, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): void {
     if (this.dead.delete(meta.taskId)) {
       run.counters.late++;
       ack({ ok: false, error: 'late: the round was abandoned or closed before this result arrived' });
-      return true;
+      return;
     }
     const round = this.rounds.get(run.id);
     const task = round?.tasks.get(meta.taskId);
-    if (!round || !task) return false;
+    if (!round || !task) {
+      run.counters.rejected++;
+      w.rejected++;
+      ack({ ok: false, error: `unknown task ${meta.taskId}` });
+      this.host.event(run.id, 'reject', `result of worker ${w.id} not used: unknown task ${meta.taskId}`, w.id);
+      return;
+    }
     const reject = (error: string) => {
       run.counters.rejected++;
       w.rejected++;
@@ -229,17 +234,19 @@ export class PipelineRounds {
       this.host.event(run.id, 'reject', `result of worker ${w.id} not used: ${error}`, w.id);
       this.abort(run, `worker ${w.id} sent a bad stage result`, 'complete');
     };
-    if (task.workerId !== w.id) return reject(`task ${meta.taskId} belongs to another worker`), true;
-    if (meta.version !== round.version) return reject(`result computed on version ${meta.version}, the round is at ${round.version}`), true;
-    if (task.reported) return reject(`task ${meta.taskId} already reported`), true;
+    if (task.workerId !== w.id) return reject(`task ${meta.taskId} belongs to another worker`);
+    if (meta.version !== round.version) return reject(`result computed on version ${meta.version}, the round is at ${round.version}`);
+    if (task.reported) return reject(`task ${meta.taskId} already reported`);
     const samples = round.replicas[task.replica].examples.length;
-    if (meta.samples !== samples) return reject(`result covers ${meta.samples} samples, the replica had ${samples}`), true;
-    if (!isBinary(data)) return reject('gradient must be a binary attachment'), true;
+    if (meta.samples !== samples) return reject(`result covers ${meta.samples} samples, the replica had ${samples}`);
+    if (!isBinary(data)) return reject('gradient must be a binary attachment');
     const gradient = float32From(data);
     this.host.traffic.bytesIn += gradient.byteLength;
     const check = checkGradient(gradient, task.plan.paramCount, task.plan.last ? meta.loss : 0, this.host.maxGradientNorm);
-    if (!check.ok) return reject(check.message!), true;
+    if (!check.ok) return reject(check.message!);
     round.sums[task.plan.index].add(gradient, samples, 0);
+    // The replica's pace, as the coordinator sees it: what placement ranks workers by.
+    w.speed.observe(samples, this.host.clock.now() - task.sentAt);
     if (task.plan.last) {
       round.loss.sum += meta.loss * samples;
       round.loss.weight += samples;
@@ -249,19 +256,19 @@ export class PipelineRounds {
     if (meta.allocatedBytes !== undefined) w.allocatedBytes = meta.allocatedBytes;
     w.tasksDone++;
     w.samples += samples;
+    this.host.workerChanged(w);
     ack({ ok: true });
     if (--round.unreported === 0) this.commit(run, round);
-    return true;
   }
 
   private commit(run: Run, round: PipeRound): void {
-    clearTimeout(round.timer);
+    this.host.clock.clearTimeout(round.timer);
     this.rounds.delete(run.id);
     // Stage by stage, the replicas' gradients weighted by their examples; concatenated, that is the
     // gradient of the mean loss over every example of the round.
     const mean = new Float32Array(run.paramCount);
     round.plans.forEach((p, s) => mean.set(round.sums[s].mean(), p.paramOffset));
-    const ms = Date.now() - round.openedAt;
+    const ms = this.host.clock.now() - round.openedAt;
     this.lastStats.set(run.id, {
       version: round.version + 1,
       ms,
@@ -276,35 +283,37 @@ export class PipelineRounds {
     // Counted here, not as results arrive: a result of an abandoned round is never folded.
     run.counters.folded += round.tasks.size;
     const samples = round.replicas.reduce((n, r) => n + r.examples.length, 0);
-    this.host.commit(run, mean, samples, round.loss.sum / Math.max(1, round.loss.weight), round.openedAt);
+    // Each stage's new parameters go out with the next round's tasks: nothing to publish now.
+    this.host.commit(run, { update: mean, samples, loss: round.loss.sum / Math.max(1, round.loss.weight), openedAt: round.openedAt, lrFactor: 1 }, () => {});
+    this.maybeOpen(run);
   }
 
   /** Abandons the round: nothing of it is committed; its examples go back to the queue. */
   abort(run: Run, reason: string, how: 'complete' | 'deadline'): void {
     const round = this.rounds.get(run.id);
     if (!round) return;
-    clearTimeout(round.timer);
+    this.host.clock.clearTimeout(round.timer);
     this.rounds.delete(run.id);
     for (const rep of round.replicas) run.cursor.requeue(rep.examples);
     if (how === 'deadline') run.counters.roundsTimedOut++;
     this.host.event(run.id, how === 'deadline' ? 'round-timeout' : 'error', `round ${round.version + 1} abandoned, to be retried: ${reason}`);
     this.host.log.warn({ runId: run.id, version: round.version, reason }, 'pipeline round abandoned');
-    this.host.roundClosed(run, Date.now() - round.openedAt, how);
+    this.host.roundClosed(run, this.host.clock.now() - round.openedAt, how);
     this.expectBack(run, round);
     const workers = new Map(this.host.workersOf(run.id).map((w) => [w.id, w]));
     if (this.dead.size > 10_000) this.dead.clear();
     for (const t of round.tasks.values()) {
       this.dead.add(t.id);
       const w = workers.get(t.workerId);
-      if (w && !t.reported) w.socket.emit('cancel', { taskId: t.id, reason });
+      if (w && !t.reported) this.host.port.cancel(w.id, { taskId: t.id, reason });
       // A worker that already reported is idle: it asks for work again after its ack.
     }
   }
 
   /** The next round waits up to a second for this round's workers to ask for work again. */
   private expectBack(run: Run, round: PipeRound): void {
-    clearTimeout(this.regroup.get(run.id)?.timer);
-    this.regroup.set(run.id, { ids: new Set([...round.tasks.values()].map((t) => t.workerId)), until: Date.now() + 1000 });
+    this.host.clock.clearTimeout(this.regroup.get(run.id)?.timer);
+    this.regroup.set(run.id, { ids: new Set([...round.tasks.values()].map((t) => t.workerId)), until: this.host.clock.now() + 1000 });
   }
 
   /** A worker left: if it held a stage of the open round, the round is retried without it. */
@@ -325,9 +334,11 @@ export class PipelineRounds {
   }
 
   close(): void {
-    for (const r of this.rounds.values()) clearTimeout(r.timer);
-    for (const g of this.regroup.values()) clearTimeout(g.timer);
+    for (const r of this.rounds.values()) this.host.clock.clearTimeout(r.timer);
+    for (const g of this.regroup.values()) this.host.clock.clearTimeout(g.timer);
     this.rounds.clear();
     this.regroup.clear();
   }
 }
+
+registerRoundMode('pipeline', (host) => new PipelineRounds(host));

@@ -1,0 +1,300 @@
+// Synchronous data-parallel rounds: every worker that holds the current parameters gets a task
+// sized to its measured speed (task-sizing.ts), results are validated and folded into the round's
+// accumulator, and the round commits once every task is in. Tasks have leases: a stalled worker's
+// examples go to a worker that is free, or back to the queue, and never hold the round past its
+// deadline. A worker that finishes early gets more of the round's time while tasks are out.
+import { randomUUID } from 'node:crypto';
+import { float32From, isBinary } from '../../shared/binary.ts';
+import type { RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
+import { createAccumulator, type Accumulator } from '../accumulator.ts';
+import { checkGradient } from '../aggregator.ts';
+import type { TimerHandle } from '../clock.ts';
+import type { Run } from '../run.ts';
+import { gatherMs, lateTaskSize, leaseMs, lrFactor, planRound } from '../task-sizing.ts';
+import type { WorkerEntry } from '../workers.ts';
+import { registerRoundMode, type RoundHost, type RoundMode } from './round-mode.ts';
+
+interface Task {
+  id: string;
+  workerId: string;
+  indices: Uint32Array;
+  sentAt: number;
+  lease: TimerHandle;
+}
+
+interface SyncRound {
+  version: number;
+  openedAt: number;
+  plannedMs: number;
+  /** Most examples the round may hand out (globalBatch, or sync.maxBatch). */
+  budget: number;
+  /** Examples handed out so far, re-handed ones not counted twice. */
+  assigned: number;
+  tasks: Map<string, Task>;
+  /** Examples of expired or failed tasks, handed to the next free worker of this round first. */
+  pending: number[];
+  sum: Accumulator;
+  deadline: TimerHandle;
+}
+
+/** A task whose lease ran out or whose round closed: its result is late, but still times its worker. */
+interface ExpiredTask {
+  workerId: string;
+  examples: number;
+  sentAt: number;
+}
+
+export class SyncRounds implements RoundMode {
+  private readonly rounds = new Map<string, SyncRound>();
+  /** Until when a run's next round waits for the workers that hold the parameters but are not ready yet. */
+  private readonly gathers = new Map<string, { until: number; timer: TimerHandle }>();
+  private readonly expired = new Map<string, ExpiredTask>();
+
+  constructor(private readonly host: RoundHost) {}
+
+  joined(run: Run, w: WorkerEntry): void {
+    this.sendParams(run, w);
+  }
+
+  private sendParams(run: Run, w: WorkerEntry): void {
+    w.paramsSent = run.version;
+    this.host.port.params(w.id, { runId: run.id, version: run.version, count: run.paramCount }, run.params);
+  }
+
+  ready(run: Run, w: WorkerEntry): void {
+    // Messages to a worker arrive in order: once the newest params were sent, a task sent after
+    // them is computed on them. Resend only to a worker that missed them (it joined late).
+    if (w.paramsSent < run.version) this.sendParams(run, w);
+    w.version = run.version;
+    w.ready = !w.paused;
+    const round = this.rounds.get(run.id);
+    if (round && round.version === run.version) {
+      if (w.ready) this.offer(run, round, w);
+      return;
+    }
+    this.maybeOpen(run);
+  }
+
+  maybeOpen(run: Run): void {
+    if (run.state !== 'running' || this.rounds.has(run.id)) return;
+    const present = this.host.workersOf(run.id);
+    const ready = present.filter((w) => w.ready && w.version === run.version).sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
+    if (ready.length === 0 || ready.length < run.spec.sync.minWorkers) return;
+    // Start with every worker that will hold the parameters in a moment, not with the first one.
+    const coming = present.some((w) => !w.paused && !(w.ready && w.version === run.version));
+    const now = this.host.clock.now();
+    let gather = this.gathers.get(run.id);
+    if (coming && (!gather || now < gather.until)) {
+      if (!gather) {
+        const ms = gatherMs(run.spec);
+        gather = { until: now + ms, timer: this.host.clock.setTimeout(() => this.maybeOpen(run), ms) };
+        this.gathers.set(run.id, gather);
+      }
+      return;
+    }
+    if (gather) this.host.clock.clearTimeout(gather.timer);
+    this.gathers.delete(run.id);
+    this.open(run, ready);
+  }
+
+  private open(run: Run, ready: WorkerEntry[]): void {
+    const spec = run.spec;
+    const plan = planRound(spec, ready.map((w) => ({ id: w.id, speed: w.speed.perSec })));
+    const now = this.host.clock.now();
+    const round: SyncRound = {
+      version: run.version,
+      openedAt: now,
+      plannedMs: plan.plannedMs,
+      budget: spec.globalBatch ?? spec.sync.maxBatch,
+      assigned: 0,
+      tasks: new Map(),
+      pending: [],
+      sum: createAccumulator('mean', run.paramCount),
+      deadline: this.host.clock.setTimeout(() => this.closeRound(run, 'deadline'), spec.sync.roundDeadlineMs),
+    };
+    this.rounds.set(run.id, round);
+    ready.forEach((w, i) => {
+      if (plan.sizes[i] > 0) this.give(run, round, w, plan.sizes[i]);
+    });
+    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+  }
+
+  /** Hands a worker `n` examples of the round: re-handed ones first, then fresh ones. */
+  private give(run: Run, round: SyncRound, w: WorkerEntry, n: number): void {
+    const fromPending = Math.min(n, round.pending.length);
+    const fresh = Math.min(n - fromPending, Math.max(0, round.budget - round.assigned));
+    if (fromPending + fresh === 0) return;
+    const indices = new Uint32Array(fromPending + fresh);
+    indices.set(round.pending.splice(0, fromPending));
+    if (fresh > 0) indices.set(run.cursor.next(fresh), fromPending);
+    round.assigned += fresh;
+    const id = randomUUID().slice(0, 12);
+    const ms = leaseMs(run.spec, indices.length, w.speed.perSec, round.plannedMs);
+    const now = this.host.clock.now();
+    const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms) };
+    round.tasks.set(id, task);
+    w.ready = false;
+    this.host.port.task(w.id, { taskId: id, runId: run.id, version: round.version, leaseMs: ms, count: indices.length }, indices);
+  }
+
+  /** A free worker during an open round: the examples of a failed task, or more of the round's time. */
+  private offer(run: Run, round: SyncRound, w: WorkerEntry): void {
+    if (round.pending.length > 0) {
+      const size = Math.max(run.spec.batchPerTask, Math.ceil((w.speed.perSec * round.plannedMs) / 1000));
+      return this.give(run, round, w, Math.min(size, round.pending.length));
+    }
+    if (run.spec.globalBatch !== undefined) return; // the batch is fixed and handed out
+    const msLeft = round.openedAt + round.plannedMs - this.host.clock.now();
+    const n = lateTaskSize(run.spec, w.speed.perSec, msLeft, round.budget - round.assigned);
+    if (n > 0) this.give(run, round, w, n);
+  }
+
+  /** Takes a task back (lease over, worker gone, bad result): its examples go to a free worker or the queue. */
+  private takeBack(run: Run, round: SyncRound, task: Task): void {
+    this.host.clock.clearTimeout(task.lease);
+    round.tasks.delete(task.id);
+    for (let i = 0; i < task.indices.length; i++) round.pending.push(task.indices[i]);
+    for (const w of this.host.workersOf(run.id)) {
+      if (round.pending.length === 0) break;
+      if (w.ready && w.version === round.version && w.id !== task.workerId) this.offer(run, round, w);
+    }
+    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+  }
+
+  private expire(run: Run, taskId: string): void {
+    const round = this.rounds.get(run.id);
+    const task = round?.tasks.get(taskId);
+    if (!round || !task) return;
+    this.rememberExpired(task);
+    this.host.event(run.id, 'late', `task ${taskId} of worker ${task.workerId} passed its lease; its ${task.indices.length} examples go to another worker`, task.workerId);
+    this.takeBack(run, round, task);
+  }
+
+  private rememberExpired(task: Task): void {
+    if (this.expired.size > 10_000) this.expired.clear();
+    this.expired.set(task.id, { workerId: task.workerId, examples: task.indices.length, sentAt: task.sentAt });
+  }
+
+  result(run: Run, w: WorkerEntry, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): void {
+    const reject = (error: string, counts = true) => {
+      if (counts) {
+        w.rejected++;
+        run.counters.rejected++;
+      } else run.counters.late++;
+      ack({ ok: false, error });
+      this.host.log.warn({ workerId: w.id, taskId: meta.taskId, runId: run.id, error }, 'result rejected');
+      this.host.event(run.id, counts ? 'reject' : 'late', `result of worker ${w.id} not used: ${error}`, w.id);
+    };
+    const round = this.rounds.get(run.id);
+    const task = round?.tasks.get(meta.taskId);
+    if (!round || !task) {
+      const late = this.expired.get(meta.taskId);
+      if (late && late.workerId === w.id) {
+        this.expired.delete(meta.taskId);
+        // Its worker is slower than measured: time it, so that its next task is smaller.
+        w.speed.observe(late.examples, this.host.clock.now() - late.sentAt);
+        return reject('late: its lease ran out or its round closed before this result arrived', false);
+      }
+      return reject(`unknown task ${meta.taskId}`);
+    }
+    if (task.workerId !== w.id) return reject(`task ${meta.taskId} belongs to another worker`);
+    if (meta.version !== round.version) return reject(`result computed on version ${meta.version}, the round is at ${round.version}`);
+    if (meta.samples !== task.indices.length) return reject(`result covers ${meta.samples} samples, the task had ${task.indices.length}`);
+    if (!isBinary(data)) return reject('gradient must be a binary attachment');
+    const gradient = float32From(data);
+    this.host.traffic.bytesIn += gradient.byteLength;
+    w.speed.observe(task.indices.length, this.host.clock.now() - task.sentAt);
+    const check = checkGradient(gradient, run.paramCount, meta.loss, this.host.maxGradientNorm);
+    if (!check.ok) {
+      reject(check.message!);
+      return this.takeBack(run, round, task);
+    }
+    this.host.clock.clearTimeout(task.lease);
+    round.sum.add(gradient, meta.samples, meta.loss);
+    round.tasks.delete(task.id);
+    run.counters.folded++;
+    w.tasksDone++;
+    w.samples += meta.samples;
+    this.host.onFold?.(run, round.version, meta);
+    this.host.workerChanged(w);
+    ack({ ok: true });
+    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+  }
+
+  relay(): void {
+    // Data-parallel workers relay nothing; a relay here is ignored.
+  }
+
+  private closeRound(run: Run, how: 'complete' | 'deadline'): void {
+    const round = this.rounds.get(run.id);
+    if (!round) return;
+    this.rounds.delete(run.id);
+    this.host.clock.clearTimeout(round.deadline);
+    for (const task of round.tasks.values()) {
+      this.host.clock.clearTimeout(task.lease);
+      this.rememberExpired(task);
+      run.cursor.requeue(task.indices);
+    }
+    if (round.pending.length) run.cursor.requeue(round.pending);
+    if (how === 'deadline') {
+      run.counters.roundsTimedOut++;
+      this.host.log.warn({ runId: run.id, version: round.version, missing: round.tasks.size }, 'round closed at its deadline');
+      this.host.event(run.id, 'round-timeout', `round ${round.version + 1} closed at its ${run.spec.sync.roundDeadlineMs} ms deadline without ${round.tasks.size} result(s)`);
+    }
+    this.host.roundClosed(run, this.host.clock.now() - round.openedAt, how);
+    const { sum } = round;
+    if (sum.weight > 0 && run.state === 'running') {
+      this.host.commit(run, { update: sum.mean(), samples: sum.weight, loss: sum.meanLoss(), openedAt: round.openedAt, lrFactor: lrFactor(run.spec, sum.weight) }, () => this.publish(run));
+    } else if (sum.weight > 0) this.host.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
+    this.maybeOpen(run);
+  }
+
+  /** The new parameters to every worker of the run, as one broadcast. */
+  private publish(run: Run): void {
+    this.host.port.broadcastParams(run.id, { runId: run.id, version: run.version, count: run.paramCount }, run.params);
+    for (const w of this.host.workersOf(run.id)) w.paramsSent = run.version;
+  }
+
+  left(run: Run, w: WorkerEntry): void {
+    const round = this.rounds.get(run.id);
+    if (!round) return this.maybeOpen(run);
+    for (const task of [...round.tasks.values()]) {
+      if (task.workerId === w.id && this.rounds.get(run.id) === round) this.takeBack(run, round, task);
+    }
+    if (!this.rounds.has(run.id)) this.maybeOpen(run);
+  }
+
+  stop(run: Run): void {
+    const round = this.rounds.get(run.id);
+    const gather = this.gathers.get(run.id);
+    if (gather) this.host.clock.clearTimeout(gather.timer);
+    this.gathers.delete(run.id);
+    if (!round) return;
+    this.rounds.delete(run.id);
+    this.host.clock.clearTimeout(round.deadline);
+    for (const task of round.tasks.values()) {
+      this.host.clock.clearTimeout(task.lease);
+      this.rememberExpired(task);
+      run.cursor.requeue(task.indices);
+    }
+    if (round.pending.length) run.cursor.requeue(round.pending);
+  }
+
+  /** Examples each open task holds, by worker (tests and the benchmark read the schedule). */
+  openTasks(runId: string): { workerId: string; examples: number; sentAt: number }[] {
+    const round = this.rounds.get(runId);
+    return round ? [...round.tasks.values()].map((t) => ({ workerId: t.workerId, examples: t.indices.length, sentAt: t.sentAt })) : [];
+  }
+
+  close(): void {
+    for (const r of this.rounds.values()) {
+      this.host.clock.clearTimeout(r.deadline);
+      for (const t of r.tasks.values()) this.host.clock.clearTimeout(t.lease);
+    }
+    for (const g of this.gathers.values()) this.host.clock.clearTimeout(g.timer);
+    this.rounds.clear();
+    this.gathers.clear();
+  }
+}
+
+registerRoundMode('sync', (host) => new SyncRounds(host));

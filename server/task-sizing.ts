@@ -1,0 +1,115 @@
+// The batch policy of synchronous rounds: how many examples each worker's task holds, how many a
+// round holds, and how the learning rate follows the round's batch. Pure functions of the spec and
+// the coordinator's measured speeds, so tests and the simulator check them without a clock.
+//
+// Policy (docs/architecture.md, "Batch policy"): a round is sync.targetRoundMs of every worker's
+// measured speed, so the tasks finish together and adding a worker adds its speed; the round's
+// batch is capped at sync.maxBatch (past a model's critical batch, bigger steps waste examples),
+// in which case the round is shorter. With globalBatch set the batch is fixed and split in
+// proportion to speed. A worker whose speed is not measured yet gets a probe task of batchPerTask.
+import type { RunSpec } from '../shared/run-spec.ts';
+
+export interface SizedWorker {
+  id: string;
+  /** Measured examples/s; 0 when not measured yet. */
+  speed: number;
+}
+
+export interface RoundPlan {
+  /** Examples per worker, in the order given; 0: the worker sits this round out. */
+  sizes: number[];
+  /** How long the round's tasks should take, ms. */
+  plannedMs: number;
+}
+
+/** Examples of a task too small to be worth a message. */
+export function minTaskExamples(spec: RunSpec): number {
+  return Math.max(1, Math.ceil(spec.batchPerTask / 4));
+}
+
+/** Splits `total` in proportion to `weights`, exactly (largest remainders; ties to the earlier). */
+export function splitProportional(total: number, weights: number[]): number[] {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (weights.length === 0) return [];
+  if (!(sum > 0)) return splitProportional(total, weights.map(() => 1));
+  const exact = weights.map((w) => (total * w) / sum);
+  const out = exact.map(Math.floor);
+  let left = total - out.reduce((a, b) => a + b, 0);
+  const order = exact.map((e, i) => ({ i, r: e - Math.floor(e) })).sort((a, b) => b.r - a.r || a.i - b.i);
+  for (let k = 0; left > 0; k = (k + 1) % order.length, left--) out[order[k].i]++;
+  return out;
+}
+
+/** Sizes the tasks of a round that opens with these workers. */
+export function planRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
+  const { targetRoundMs, maxBatch } = spec.sync;
+  if (spec.sync.taskSizing === 'fixed') {
+    const g = spec.globalBatch;
+    return { sizes: g === undefined ? workers.map(() => spec.batchPerTask) : splitProportional(g, workers.map(() => 1)), plannedMs: 0 };
+  }
+  const known = workers.filter((w) => w.speed > 0);
+  const g = spec.globalBatch;
+  if (g !== undefined) {
+    // A fixed batch, split by speed; a worker not measured yet counts at the median measured speed.
+    const speeds = known.map((w) => w.speed).sort((a, b) => a - b);
+    const median = speeds.length ? speeds[speeds.length >> 1] : 1;
+    const weights = workers.map((w) => (w.speed > 0 ? w.speed : median));
+    const sizes = splitProportional(g, weights);
+    const total = weights.reduce((a, b) => a + b, 0);
+    return { sizes, plannedMs: known.length === workers.length && total > 0 ? (g * 1000) / total : targetRoundMs };
+  }
+  const probe = spec.batchPerTask;
+  const probes = workers.length - known.length;
+  const budget = Math.max(0, maxBatch - probes * probe);
+  const offered = known.reduce((a, w) => a + w.speed, 0);
+  // The round lasts targetRoundMs unless the batch cap binds first; a round of probes only, as
+  // long as the probes take (nobody's speed is known to plan more).
+  const plannedMs = offered > 0 ? Math.min(targetRoundMs, (budget * 1000) / offered) : 0;
+  const min = minTaskExamples(spec);
+  const sizes = workers.map((w): number => {
+    if (!(w.speed > 0)) return Math.min(probe, maxBatch);
+    const n = Math.floor((w.speed * plannedMs) / 1000);
+    return n >= min ? n : 0;
+  });
+  // When the cap is so tight that every task is below the minimum, the fastest worker takes one.
+  if (!sizes.some((n) => n > 0) && workers.length) {
+    const fastest = workers.reduce((a, b) => (b.speed > a.speed ? b : a));
+    sizes[workers.indexOf(fastest)] = Math.min(maxBatch, Math.max(min, 1));
+  }
+  return { sizes, plannedMs };
+}
+
+/**
+ * A task for a worker that becomes ready while the round is open (it finished early, or it got
+ * the parameters late): the time left in the round at its speed, within what the round may still
+ * take. 0: nothing worth sending.
+ */
+export function lateTaskSize(spec: RunSpec, speed: number, msLeft: number, budgetLeft: number): number {
+  if (budgetLeft <= 0 || spec.sync.taskSizing === 'fixed') return 0;
+  const min = minTaskExamples(spec);
+  const want = speed > 0 ? Math.floor((speed * msLeft) / 1000) : spec.batchPerTask;
+  const n = Math.min(want, budgetLeft);
+  return n >= min ? n : 0;
+}
+
+/** How long a task may take before its examples go to another worker: generous, never past the round's deadline. */
+export function leaseMs(spec: RunSpec, examples: number, speed: number, plannedMs: number): number {
+  const expected = speed > 0 ? (examples * 1000) / speed : Math.max(plannedMs, spec.sync.targetRoundMs);
+  return Math.min(spec.sync.roundDeadlineMs, Math.ceil(3 * expected + 1000));
+}
+
+/**
+ * The learning rate's factor for a round of `batch` examples: 1 with globalBatch (the rate was
+ * chosen for it), else (batch / batchPerTask)^p with p = 1/2 ('sqrt') or 1 ('linear'), at most 16.
+ */
+export function lrFactor(spec: RunSpec, batch: number): number {
+  if (spec.globalBatch !== undefined || spec.sync.taskSizing === 'fixed' || spec.sync.lrScaling === 'none' || batch <= 0) return 1;
+  const ratio = batch / spec.batchPerTask;
+  const f = spec.sync.lrScaling === 'sqrt' ? Math.sqrt(ratio) : ratio;
+  return Math.min(16, f);
+}
+
+/** How long a round waits, after its first worker is ready, for the others that hold the parameters. */
+export function gatherMs(spec: RunSpec): number {
+  return Math.min(100, Math.max(5, Math.round(spec.sync.targetRoundMs / 20)));
+}
