@@ -34,8 +34,12 @@ export interface BoardUpdate {
   grid: {
     /** Samples/s of the whole grid over the last few seconds of rounds. */
     samplesPerSec: number;
-    /** The fastest single worker's own samples/s. */
+    /** The fastest single worker's speed as the coordinator measures it (its pace when computing). */
     bestWorkerSamplesPerSec: number;
+    /** Σ of every worker's measured speed: what the class would do if no one ever waited. */
+    offeredSamplesPerSec: number;
+    /** samplesPerSec / offeredSamplesPerSec (null until known): the share of the class's speed that trains the model. */
+    efficiency: number | null;
   };
   /** Metric points committed since the previous update (the first update carries the history). */
   points: MetricPoint[];

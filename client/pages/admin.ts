@@ -309,7 +309,7 @@ const VERB_ALLOWED: Record<Verb, (s: RunState) => boolean> = {
 
 interface RunRow {
   tr: HTMLTableRowElement;
-  cells: Record<'name' | 'state' | 'round' | 'loss' | 'accuracy' | 'workers' | 'sps', HTMLElement>;
+  cells: Record<'name' | 'state' | 'round' | 'loss' | 'accuracy' | 'workers' | 'sps' | 'efficiency', HTMLElement>;
   buttons: Record<Verb, HTMLButtonElement>;
   run: RunSummary;
 }
@@ -329,7 +329,7 @@ function makeRow(run: RunSummary): RunRow {
   const name = el('a', { text: run.name });
   name.href = `#run=${encodeURIComponent(run.id)}`;
   const state = el('span', { className: 'state' });
-  const cells = { name, state, round: el('td', { className: 'num round' }), loss: el('td', { className: 'num' }), accuracy: el('td', { className: 'num' }), workers: el('td', { className: 'num' }), sps: el('td', { className: 'num' }) };
+  const cells = { name, state, round: el('td', { className: 'num round' }), loss: el('td', { className: 'num' }), accuracy: el('td', { className: 'num' }), workers: el('td', { className: 'num' }), sps: el('td', { className: 'num' }), efficiency: el('td', { className: 'num efficiency' }) };
   const buttons = {} as Record<Verb, HTMLButtonElement>;
   const actions = el('td', { className: 'actions' });
   for (const verb of VERBS) {
@@ -349,7 +349,7 @@ function makeRow(run: RunSummary): RunRow {
   board.title = 'The classroom board of this run, for a projector';
   board.addEventListener('click', (e) => e.stopPropagation());
   actions.append(board);
-  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, actions);
+  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, cells.efficiency, actions);
   tr.addEventListener('click', () => selectRun(run.id));
   return { tr, cells, buttons, run };
 }
@@ -367,6 +367,9 @@ function updateRow(row: RunRow, run: RunSummary): void {
   row.cells.accuracy.textContent = fmt.accuracy(run.accuracy);
   row.cells.workers.textContent = String(run.workers);
   row.cells.sps.textContent = fmt.int(run.samplesPerSec);
+  // Committed examples/s over the sum of the workers' measured speeds: how much of the grid trains.
+  row.cells.efficiency.textContent = run.efficiency === null ? '–' : `${Math.round(run.efficiency * 100)} %`;
+  row.cells.efficiency.title = run.efficiency === null ? 'not measured yet' : `${fmt.int(run.samplesPerSec)} of the ${fmt.int(run.offeredSamplesPerSec)} examples/s the workers offer`;
   for (const verb of VERBS) row.buttons[verb].disabled = !VERB_ALLOWED[verb](run.state);
   if (run.id === selected) detail.summary(run);
 }

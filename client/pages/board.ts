@@ -514,7 +514,7 @@ class Board {
     $('grid-sps').dataset.value = String(grid);
     $('best-sps').textContent = fmt.int(best);
     $('best-sps').dataset.value = String(best);
-    this.showSpeedup(grid, best, u.workers.length);
+    this.showSpeedup(grid, best, u.workers.length, u.grid.efficiency);
 
     this.tiles.update(u.workers, run.spec.parallelism?.stages ?? 1);
     this.leaderboard.update(u.workers);
@@ -530,7 +530,7 @@ class Board {
     this.accuracyChart.add(points.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));
   }
 
-  private showSpeedup(grid: number, best: number, workers: number): void {
+  private showSpeedup(grid: number, best: number, workers: number, efficiency: number | null): void {
     const line = $('speedup');
     if (workers === 0) {
       line.textContent = 'Waiting for the first workers: scan the code to join.';
@@ -543,6 +543,12 @@ class Board {
     const times = grid / best;
     const strong = el('strong', '', `${times >= 10 ? times.toFixed(0) : times.toFixed(1)}×`);
     line.replaceChildren(document.createTextNode('The class is '), strong, document.createTextNode(times >= 1 ? ' faster than the fastest laptop alone' : ' the speed of the fastest laptop alone'));
+    if (efficiency !== null) {
+      // The honest half of the story: how much of everyone's speed turns into training.
+      const eff = el('span', 'efficiency', ` · ${Math.round(efficiency * 100)} % of the laptops' combined speed trains the model`);
+      eff.dataset.value = String(efficiency);
+      line.append(eff);
+    }
   }
 
   /** Training time: from the first round this board knows of to now (or to the last round). */

@@ -110,7 +110,8 @@ function connectedWorker(w: WorkerEntry, runId: string): AdminWorker {
     nickname: w.hello.nickname ?? null,
     adapter: adapterString(w),
     backend: w.hello.backend,
-    samplesPerSec: w.samplesPerSec,
+    // The coordinator's own timing of its tasks; its self-reported figure until it has one.
+    samplesPerSec: w.speed.known ? w.speed.perSec : w.samplesPerSec,
     tasksDone: w.tasksDone,
     samples: w.samples,
     rejected: w.rejected,

@@ -65,18 +65,23 @@ export function boardUpdate(ctx: CoordinatorContext, run: Run, points: MetricPoi
       nickname: w.hello.nickname ?? null,
       backend: w.hello.backend,
       adapter: adapterText(w),
-      samplesPerSec: w.samplesPerSec,
+      // The coordinator's own timing of its tasks; its self-reported figure until it has one.
+      samplesPerSec: w.speed.known ? w.speed.perSec : w.samplesPerSec,
       samples: w.samples,
       share: run.samples > 0 ? Math.min(1, w.samples / run.samples) : 0,
       placement: w.placement,
     }),
   );
+  const samplesPerSec = run.state === 'running' ? gridSamplesPerSec(run.metrics) : 0;
+  const offered = workers.reduce((a, w) => a + w.samplesPerSec, 0);
   return {
     run: run.summary(entries.length),
     workers,
     grid: {
-      samplesPerSec: run.state === 'running' ? gridSamplesPerSec(run.metrics) : 0,
+      samplesPerSec,
       bestWorkerSamplesPerSec: workers.reduce((m, w) => Math.max(m, w.samplesPerSec), 0),
+      offeredSamplesPerSec: offered,
+      efficiency: offered > 0 && samplesPerSec > 0 ? Math.min(1, samplesPerSec / offered) : null,
     },
     points,
     version: run.version,
