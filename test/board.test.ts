@@ -10,12 +10,13 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildApp, type AppOptions } from '../server/app.ts';
+import { buildApp } from '../server/app.ts';
+import { ManualClock } from '../server/clock.ts';
 import { buildPagesIfStale } from '../server/build-pages.ts';
 import { chromiumLaunchOptions } from '../server/chromium.ts';
 import { HeadlessWorkers } from '../server/headless-workers.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
-import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate } from '../shared/board-protocol.ts';
+import { BOARD_NAMESPACE, BOARD_UPDATE_MS, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate } from '../shared/board-protocol.ts';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
 import { sharedDataDir, startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
@@ -34,12 +35,19 @@ async function buildBoardPages(): Promise<string> {
   return dist;
 }
 
+/** Clock steps of the pace test; a board tick is BOARD_UPDATE_MS. */
+const STEP_MS = 250;
+
 describe('board routes and namespace (Node workers)', () => {
   let coord: TestCoordinator;
   const workers: WorkerClient[] = [];
+  // The coordinator's time moves only when the pace test moves it: the board's pace is then
+  // measured in the clock it is defined in, without sleeping.
+  const clockStart = Date.UTC(2026, 0, 1);
+  const clock = new ManualClock(clockStart);
 
   beforeAll(async () => {
-    coord = await startBoardCoordinator({ defaultRun: { evalEvery: 5, stop: { targetAccuracy: 0.999 } } });
+    coord = await startBoardCoordinator({ clock, defaultRun: { evalEvery: 5, stop: { targetAccuracy: 0.999 } } });
   });
   afterAll(async () => {
     await stopQuietly(coord, workers);
@@ -91,15 +99,35 @@ describe('board routes and namespace (Node workers)', () => {
     const run = [...coord.app.crowdtrain.scheduler.runs.values()][0];
     for (let i = 0; i < 4; i++) workers.push(startCpuWorker(coord.url, { hello: { nickname: `node-${i}` } }));
     await waitFor(() => coord.app.crowdtrain.scheduler.workersOf(run.id).length === 4, 20_000, '4 workers to join');
+    // Rounds need no clock time: they close when every task is in.
     await waitFor(() => run.version >= 5, 30_000, 'a few rounds');
 
+    // Times are the coordinator's clock when the update arrived: each step below waits for the
+    // updates its ticks sent before moving the clock on, so an update's time is its tick's.
     const updates: { at: number; u: BoardUpdate }[] = [];
     const board: Socket<BoardServerEvents> = connect(`${coord.url}${BOARD_NAMESPACE}`, { auth: { runId: run.id }, transports: ['websocket'] });
-    board.on('board', (u) => updates.push({ at: Date.now(), u }));
-    await waitFor(() => updates.length >= 1, 5000, 'the first update');
+    board.on('board', (u) => updates.push({ at: clock.now(), u }));
+    await new Promise<void>((r) => board.once('connect', () => r()));
+    /**
+     * Moves the clock `ms` forward in steps of STEP_MS, each once the run has committed another
+     * round: BOARD_UPDATE_MS / STEP_MS rounds or more per board tick, however fast or loaded
+     * the machine.
+     */
+    const advance = async (ms: number) => {
+      for (let moved = 0; moved < ms; moved += STEP_MS) {
+        const version = run.version;
+        await waitFor(() => run.version > version, 30_000, 'the next round');
+        const ticks = Math.floor((clock.now() + STEP_MS - clockStart) / BOARD_UPDATE_MS) - Math.floor((clock.now() - clockStart) / BOARD_UPDATE_MS);
+        const heard = updates.length;
+        clock.advance(STEP_MS);
+        if (ticks > 0) await waitFor(() => updates.length >= heard + ticks, 5000, 'the update of this tick');
+      }
+    };
+    await advance(BOARD_UPDATE_MS);
+    expect(updates.length, 'the first update').toBeGreaterThanOrEqual(1);
     const startVersion = run.version;
-    const t0 = Date.now();
-    await new Promise((r) => setTimeout(r, 6000));
+    const t0 = clock.now();
+    await advance(6000);
     const window = updates.filter((x) => x.at > t0);
     const rounds = run.version - startVersion;
     board.close();
@@ -165,6 +193,10 @@ describe('the board in Chromium with 4 contributor tabs', () => {
     await expect
       .poll(() => page.locator('#tiles [data-worker-id] .sps').evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.sps))), { timeout: 30_000 })
       .toSatisfy((sps: number[]) => sps.length === 4 && sps.every((v) => v > 0));
+    // A tile shows a speed once the coordinator has timed one task of its tab, even a task that
+    // came back after its lease (a tab's first task fetches the shards it needs); the class's
+    // speed is that of committed rounds, so wait until the board shows one.
+    await expect.poll(async () => Number(((await page.locator('#rounds').textContent()) ?? '').replace(/,/g, '')), { timeout: 60_000 }).toBeGreaterThan(0);
     expect(Number(await page.locator('#grid-sps').getAttribute('data-value'))).toBeGreaterThan(0);
 
     // Accuracy on the board rises as the class trains.

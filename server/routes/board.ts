@@ -10,9 +10,10 @@
 //
 // Socket.IO namespace `/board` (handshake `auth: { runId }`; an unknown run is refused with a
 // connect_error whose data is {code: 'unknown_run', message}). Server -> board:
-//   board  BoardUpdate   at most once per second: one message per run for all its boards,
-//                        never one per worker or per round. A board's first update carries the
-//                        run's metric history; later ones only the points committed since.
+//   board  BoardUpdate   at most once per second of the coordinator's clock: one message per
+//                        run for all its boards, never one per worker or per round. A board's
+//                        first update carries the run's metric history; later ones only the
+//                        points committed since.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -187,12 +188,14 @@ function boardFeed(ctx: CoordinatorContext, app: FastifyInstance) {
       app.log.error({ err }, 'board feed failed');
     }
   };
-  const timer = setInterval(guarded, BOARD_UPDATE_MS);
-  timer.unref();
+  // The coordinator's clock paces the feed, so a test advances it instead of sleeping.
+  const clock = ctx.scheduler.clock;
+  const timer = clock.setInterval(guarded, BOARD_UPDATE_MS);
+  (timer as { unref?: () => void }).unref?.(); // a system timer must not keep the process alive
 
   return {
     close() {
-      clearInterval(timer);
+      clock.clearTimeout(timer);
     },
   };
 }
