@@ -4,6 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { describeModel, expandLayers, forwardRange, backwardRange, initModelParams, layerKind, lossAndGradient, LayerError, sizeOf, type LayerConfig } from '../shared/layers/index.ts';
 import { createRng } from '../shared/rng.ts';
+import { LAYER_CASES as cases, layerCaseInput } from './helpers/layer-cases.ts';
 
 const H = 1e-2;
 
@@ -36,44 +37,6 @@ function numeric(v: Float32Array, f: () => number): Float64Array {
   return g;
 }
 
-interface Case {
-  name: string;
-  config: LayerConfig;
-  inShape: number[];
-  batch: number;
-  /** Input values (default: uniform ±1). */
-  input?: (n: number, rng: ReturnType<typeof createRng>) => Float32Array;
-  /** Inputs are not differentiable (token ids). */
-  noInputGrad?: boolean;
-}
-
-const distinct = (n: number, rng: ReturnType<typeof createRng>) => {
-  // Values spaced 0.05 apart in random order: no ties for max pooling, no values near relu's kink.
-  const v = Float32Array.from({ length: n }, (_, i) => (i - n / 2) * 0.05 + 0.025);
-  return rng.shuffle(v);
-};
-
-const cases: Case[] = [
-  { name: 'dense [7] -> 5', config: { kind: 'dense', out: 5 }, inShape: [7], batch: 3 },
-  { name: 'dense over positions [3, 4] -> 6, no bias', config: { kind: 'dense', out: 6, bias: false }, inShape: [3, 4], batch: 2 },
-  { name: 'relu', config: { kind: 'relu' }, inShape: [2, 3, 3], batch: 2, input: distinct },
-  { name: 'gelu', config: { kind: 'gelu' }, inShape: [7], batch: 3 },
-  { name: 'flatten', config: { kind: 'flatten' }, inShape: [2, 3, 2], batch: 2 },
-  { name: 'conv2d 3x3 on [2, 5, 6] -> 3', config: { kind: 'conv2d', out: 3, kernel: 3 }, inShape: [2, 5, 6], batch: 2 },
-  { name: 'conv2d stride 2 padding 1', config: { kind: 'conv2d', out: 2, kernel: 3, stride: 2, padding: 1 }, inShape: [1, 7, 5], batch: 1 },
-  { name: 'conv2d 1x1', config: { kind: 'conv2d', out: 4, kernel: 1 }, inShape: [3, 2, 2], batch: 3 },
-  { name: 'maxpool2d 2', config: { kind: 'maxpool2d', size: 2 }, inShape: [2, 5, 4], batch: 2, input: distinct },
-  { name: 'maxpool2d 3 stride 1', config: { kind: 'maxpool2d', size: 3, stride: 1 }, inShape: [1, 4, 5], batch: 1, input: distinct },
-  { name: 'avgpool2d 2', config: { kind: 'avgpool2d', size: 2 }, inShape: [3, 4, 5], batch: 2 },
-  { name: 'layernorm [3, 7]', config: { kind: 'layernorm' }, inShape: [3, 7], batch: 2 },
-  { name: 'layernorm [5]', config: { kind: 'layernorm', eps: 1e-3 }, inShape: [5], batch: 1 },
-  { name: 'embedding', config: { kind: 'embedding', vocab: 7, dim: 3 }, inShape: [5], batch: 2, input: (n, rng) => Float32Array.from({ length: n }, () => rng.int(7)), noInputGrad: true },
-  { name: 'positional', config: { kind: 'positional' }, inShape: [4, 3], batch: 2 },
-  { name: 'attention 1 head', config: { kind: 'attention', heads: 1 }, inShape: [3, 4], batch: 2 },
-  { name: 'attention 2 heads, 5 positions', config: { kind: 'attention', heads: 2 }, inShape: [5, 6], batch: 1 },
-  { name: 'residual(layernorm, dense)', config: { kind: 'residual', layers: [{ kind: 'layernorm' }, { kind: 'dense', out: 4 }] }, inShape: [3, 4], batch: 2 },
-];
-
 describe('each layer kind: backward equals finite differences', () => {
   test.for(cases)('$name', (c) => {
     const rng = createRng(7);
@@ -84,7 +47,7 @@ describe('each layer kind: backward equals finite differences', () => {
     // Non-trivial layernorm affine parameters and biases.
     for (let i = 0; i < params.length; i++) params[i] += rng.uniform(-0.3, 0.3);
     const n = c.batch * sizeOf(c.inShape);
-    const x = c.input ? c.input(n, rng) : Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
+    const x = layerCaseInput(c, n, rng);
     const r = Float32Array.from({ length: c.batch * sizeOf(layer.outShape) }, () => rng.uniform(-1, 1));
     const views = () => layer.params.map((p) => params.subarray(p.offset, p.offset + p.size));
     const objective = () => dot(kind.forward(c.config, c.inShape, views(), x, c.batch).y, r);
@@ -203,11 +166,11 @@ describe('models', () => {
     }
     // A range split in two gives the same gradient as the whole (the pipeline's contract).
     const cut = Math.floor(model.layers.length / 2);
-    const a = forwardRange(model, params, x, m.batch, 0, cut);
-    const b = forwardRange(model, params, a.y, m.batch, cut);
+    const a = forwardRange(model, params, x, m.batch, { end: cut });
+    const b = forwardRange(model, params, a.y, m.batch, { first: cut });
     const split = new Float32Array(model.paramCount);
-    const mid = backwardRange(model, params, b.caches, lossAndGradient(model.outShape, b.y, labels, m.batch).dlogits, m.batch, split, cut);
-    backwardRange(model, params, a.caches, mid, m.batch, split, 0, cut);
+    const mid = backwardRange(model, params, b.caches, lossAndGradient(model.outShape, b.y, labels, m.batch).dlogits, m.batch, split, { first: cut });
+    backwardRange(model, params, a.caches, mid, m.batch, split, { end: cut });
     expectNear(split, grads, 1e-7, 1e-5, 'split gradient');
   });
 });

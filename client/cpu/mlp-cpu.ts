@@ -24,7 +24,7 @@
 import { mlpDepth, mlpLayout, validateMlpSpec, type MlpSpec, type ParamLayout } from '../../shared/model.ts';
 import { GELU_A, GELU_K, GELU_SATURATION, type Activation } from '../../shared/reference/bias-act.ts';
 import { optimizerScalars, optimizerStepRef, type OptimizerConfig, type OptimizerScalars } from '../../shared/reference/optimizer.ts';
-import { gemmNT, gemmTN, SparseRows, spmm, transpose } from './gemm.ts';
+import { gemmNT, gemmTN, SparseRows, spmm, transpose } from '../../shared/cpu/gemm.ts';
 
 export interface CpuMlpOptions {
   /**

@@ -19,7 +19,7 @@
 import type { StagePlan } from '../../shared/stage.ts';
 import type { Activation } from '../../shared/reference/bias-act.ts';
 import type { StageBackend } from '../worker/stage-backend.ts';
-import { gemmNT, gemmTN, transpose } from './gemm.ts';
+import { gemmNT, gemmTN, transpose } from '../../shared/cpu/gemm.ts';
 import { biasActivate, biasActivateBackward, softmaxCrossEntropyRows } from './mlp-cpu.ts';
 import { stageActivates } from '../../shared/stage.ts';
 

@@ -15,7 +15,7 @@ const inner = (cfg: ResidualConfig, inShape: readonly number[]): ModelDescriptio
 };
 
 /** The residual's parameter tensors side by side, as its inner layers' flat vector (offsets from 0). */
-const flatOf = (p: Float32Array[]): Float32Array => {
+export const flatOf = (p: Float32Array[]): Float32Array => {
   const n = p.reduce((a, t) => a + t.length, 0);
   const out = new Float32Array(n);
   let o = 0;

@@ -3,7 +3,7 @@
 // initialisation, and the reference forward and backward of any contiguous range of layers
 // (the chain rule, written once). Backends implement the same contract on their own kernels.
 import { createRng } from '../rng.ts';
-import { layerKind, LayerError, shapeText, sizeOf, type LayerConfig, type ParamDecl, type Shape } from './layer.ts';
+import { layerKind, LayerError, shapeText, sizeOf, type LayerConfig, type LayerKind, type ParamDecl, type Shape } from './layer.ts';
 
 export interface PlacedParam extends ParamDecl {
   /** First element in the model's flat parameter vector. */
@@ -88,6 +88,20 @@ export function layerParams(layer: PlacedLayer, flat: Float32Array, base = 0): F
   return layer.params.map((p) => flat.subarray(p.offset - base, p.offset - base + p.size));
 }
 
+/** How a backend computes one layer: the reference's contract (forward, backward) for a kind. */
+export type LayerKernels = Pick<LayerKind, 'forward' | 'backward'>;
+
+export interface RangeOptions {
+  /** First layer of the range (default 0). */
+  first?: number;
+  /** One past the last layer (default: all). */
+  end?: number;
+  /** Offset of `params`/`grads` in the model's flat vector when they hold only the range's slice. */
+  base?: number;
+  /** The implementation of each kind (default: the plain-loop reference). */
+  kernels?: (kind: string) => LayerKernels;
+}
+
 export interface RangeForward {
   y: Float32Array;
   /** One entry per layer of the range, for backward. */
@@ -95,15 +109,16 @@ export interface RangeForward {
 }
 
 /**
- * Reference forward of layers [first, end) on x: [B, ...layers[first].inShape].
- * `params` holds the whole model's vector, or only the range's slice when `base` is its offset.
+ * Forward of layers [first, end) on x: [B, ...layers[first].inShape].
+ * @example const { y } = forwardRange(model, params, x, batch); // logits of the whole model
  */
-export function forwardRange(model: ModelDescription, params: Float32Array, x: Float32Array, batch: number, first = 0, end = model.layers.length, base = 0): RangeForward {
+export function forwardRange(model: ModelDescription, params: Float32Array, x: Float32Array, batch: number, opts: RangeOptions = {}): RangeForward {
+  const { first = 0, end = model.layers.length, base = 0, kernels = layerKind } = opts;
   const caches: unknown[] = [];
   let h = x;
   for (let i = first; i < end; i++) {
     const l = model.layers[i];
-    const out = layerKind(l.config.kind).forward(l.config, l.inShape, layerParams(l, params, base), h, batch);
+    const out = kernels(l.config.kind).forward(l.config, l.inShape, layerParams(l, params, base), h, batch);
     caches.push(out.cache);
     h = out.y;
   }
@@ -111,14 +126,15 @@ export function forwardRange(model: ModelDescription, params: Float32Array, x: F
 }
 
 /**
- * Reference backward of layers [first, end): from dy [B, ...outShape] to dx, writing (adding)
- * each layer's parameter gradients into `grads` (same layout as `params`).
+ * Backward of layers [first, end): from dy [B, ...outShape] to dx, adding each layer's parameter
+ * gradients into `grads` (same layout as `params`). The chain rule, written once for every backend.
  */
-export function backwardRange(model: ModelDescription, params: Float32Array, caches: unknown[], dy: Float32Array, batch: number, grads: Float32Array, first = 0, end = model.layers.length, base = 0): Float32Array {
+export function backwardRange(model: ModelDescription, params: Float32Array, caches: unknown[], dy: Float32Array, batch: number, grads: Float32Array, opts: RangeOptions = {}): Float32Array {
+  const { first = 0, end = model.layers.length, base = 0, kernels = layerKind } = opts;
   let d = dy;
   for (let i = end - 1; i >= first; i--) {
     const l = model.layers[i];
-    const { dx, dp } = layerKind(l.config.kind).backward(l.config, l.inShape, layerParams(l, params, base), caches[i - first], d, batch);
+    const { dx, dp } = kernels(l.config.kind).backward(l.config, l.inShape, layerParams(l, params, base), caches[i - first], d, batch);
     l.params.forEach((p, k) => {
       const g = grads.subarray(p.offset - base, p.offset - base + p.size);
       const src = dp[k];
