@@ -3,17 +3,24 @@
 // of rounds lost), workers reconnect by themselves, accuracy keeps rising, and no checkpoint is
 // ever found half-written.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
+import { DEFAULT_RUN_SPEC } from '../shared/run-spec.ts';
+import { runSpecToYaml } from '../shared/run-spec-text.ts';
 import { decodeSafetensors } from '../shared/safetensors.ts';
 import { startCpuWorker, waitFor } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const dataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-crash-'));
+// The default run without its target accuracy (it would complete before the kill), in rounds
+// of one 64-example task per worker: a round is as short as a task, so the 125 rounds before the
+// kill take seconds, not the minute of half-second speed-sized rounds.
+const specFile = join(mkdtempSync(join(tmpdir(), 'crowdtrain-crash-spec-')), 'run.yaml');
+writeFileSync(specFile, runSpecToYaml({ ...DEFAULT_RUN_SPEC, stop: {}, sync: { taskSizing: 'fixed' } }));
 const children: ChildProcess[] = [];
 const workers: WorkerClient[] = [];
 afterAll(() => {
@@ -32,7 +39,7 @@ async function freePort(): Promise<number> {
 async function startCoordinatorProcess(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CROWDTRAIN_DATA_DIR: dataDir, CROWDTRAIN_SKIP_BUILD: '1', CROWDTRAIN_ADMIN_TOKEN: 'crash-test-token', LOG_LEVEL: 'error' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CROWDTRAIN_DATA_DIR: dataDir, CROWDTRAIN_DEFAULT_SPEC: specFile, CROWDTRAIN_SKIP_BUILD: '1', CROWDTRAIN_ADMIN_TOKEN: 'crash-test-token', LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -66,7 +73,7 @@ test('SIGKILL mid-run, restart on the same data dir: the run resumes from its la
   const first = await startCoordinatorProcess(port);
   workers.push(startCpuWorker(url), startCpuWorker(url));
 
-  // Default run: checkpoints every 50 rounds. Kill it between two checkpoints.
+  // The default run (checkpoints every 50 rounds), never done: kill it between two checkpoints.
   let view = await runView(port);
   const deadline = Date.now() + 90_000;
   while (view.version < 125 && Date.now() < deadline) {
