@@ -24,12 +24,20 @@ const { values, positionals } = parseArgs({
   options: {
     timeout: { type: 'string', default: '1200' },
     query: { type: 'string', default: '' },
+    // Options of the scale benchmark (bench/scale.node.ts): a subset of rows and links, shorter windows.
+    rows: { type: 'string' },
+    seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    links: { type: 'string' },
+    children: { type: 'string' },
+    'target-round-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 if (values.help || positionals.length === 0) {
-  console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']`);
+  console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']\n` +
+    `  scale: [--rows 1,4,16,64,256,4mixed,64mixed,64churn] [--links loopback,lan] [--seconds 15] [--warmup 4] [--children 1] [--target-round-ms 500]`);
   process.exit(values.help ? 0 : 2);
 }
 for (const name of positionals) {
@@ -56,8 +64,8 @@ let failed = false;
 for (const name of positionals.filter((n) => nodeBenches.includes(n))) {
   const started = Date.now();
   try {
-    const mod = (await import(join(root, 'bench', `${name}.node.ts`))) as { run: (log: (m: string) => void) => Promise<Record<string, unknown>> };
-    writeResult(name, await mod.run((m) => console.log(`[${name}] ${m}`)), started);
+    const mod = (await import(join(root, 'bench', `${name}.node.ts`))) as { run: (log: (m: string) => void, opts: typeof values) => Promise<Record<string, unknown>> };
+    writeResult(name, await mod.run((m) => console.log(`[${name}] ${m}`), values), started);
   } catch (err) {
     failed = true;
     console.error(`[${name}] failed: ${(err as Error).message}`);
