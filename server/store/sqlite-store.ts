@@ -35,6 +35,8 @@ type Row = Record<string, unknown>;
 
 export class SqliteStore implements Store {
   private db: Database.Database;
+  /** Prepared once each: preparing is most of a small write's cost (saveWorker runs once per result). */
+  private readonly statements = new Map<string, Database.Statement>();
 
   /** `path` ':memory:' for a throwaway store. */
   constructor(path: string) {
@@ -44,6 +46,15 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.migrate();
+  }
+
+  private sql(text: string): Database.Statement {
+    let s = this.statements.get(text);
+    if (!s) {
+      s = this.db.prepare(text);
+      this.statements.set(text, s);
+    }
+    return s;
   }
 
   /** Schema version applied (PRAGMA user_version). */
@@ -62,14 +73,12 @@ export class SqliteStore implements Store {
   }
 
   saveRun(r: RunRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO runs (id, name, spec, state, version, samples, loss, accuracy, stop_reason, created_at, updated_at)
-         VALUES (@id, @name, @spec, @state, @version, @samples, @loss, @accuracy, @stopReason, @createdAt, @updatedAt)
-         ON CONFLICT(id) DO UPDATE SET name=@name, spec=@spec, state=@state, version=@version, samples=@samples,
-           loss=@loss, accuracy=@accuracy, stop_reason=@stopReason, updated_at=@updatedAt`,
-      )
-      .run({ ...r, spec: JSON.stringify(r.spec) });
+    this.sql(
+      `INSERT INTO runs (id, name, spec, state, version, samples, loss, accuracy, stop_reason, created_at, updated_at)
+       VALUES (@id, @name, @spec, @state, @version, @samples, @loss, @accuracy, @stopReason, @createdAt, @updatedAt)
+       ON CONFLICT(id) DO UPDATE SET name=@name, spec=@spec, state=@state, version=@version, samples=@samples,
+         loss=@loss, accuracy=@accuracy, stop_reason=@stopReason, updated_at=@updatedAt`,
+    ).run({ ...r, spec: JSON.stringify(r.spec) });
   }
 
   private toRun(row: Row): RunRecord {
@@ -89,29 +98,28 @@ export class SqliteStore implements Store {
   }
 
   getRun(id: string): RunRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    const row = this.sql('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
     return row ? this.toRun(row) : undefined;
   }
 
   listRuns(): RunRecord[] {
-    return (this.db.prepare('SELECT * FROM runs ORDER BY created_at, id').all() as Row[]).map((r) => this.toRun(r));
+    return (this.sql('SELECT * FROM runs ORDER BY created_at, id').all() as Row[]).map((r) => this.toRun(r));
   }
 
   deleteRun(id: string): void {
     this.db.transaction(() => {
-      for (const t of ['metrics', 'events', 'workers', 'checkpoints']) this.db.prepare(`DELETE FROM ${t} WHERE run_id = ?`).run(id);
-      this.db.prepare('DELETE FROM runs WHERE id = ?').run(id);
+      for (const t of ['metrics', 'events', 'workers', 'checkpoints']) this.sql(`DELETE FROM ${t} WHERE run_id = ?`).run(id);
+      this.sql('DELETE FROM runs WHERE id = ?').run(id);
     })();
   }
 
   appendMetric(runId: string, p: MetricPoint): void {
-    this.db
-      .prepare('INSERT INTO metrics (run_id, version, time, loss, accuracy, samples_per_sec, workers, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT INTO metrics (run_id, version, time, loss, accuracy, samples_per_sec, workers, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(runId, p.version, p.time, p.loss, p.accuracy, p.samplesPerSec, p.workers, p.samples);
   }
 
   metrics(runId: string, limit = 100_000): MetricPoint[] {
-    const rows = this.db.prepare('SELECT * FROM (SELECT * FROM metrics WHERE run_id = ? ORDER BY version DESC LIMIT ?) ORDER BY version').all(runId, limit) as Row[];
+    const rows = this.sql('SELECT * FROM (SELECT * FROM metrics WHERE run_id = ? ORDER BY version DESC LIMIT ?) ORDER BY version').all(runId, limit) as Row[];
     return rows.map((r) => ({
       version: r.version as number,
       time: r.time as number,
@@ -124,15 +132,15 @@ export class SqliteStore implements Store {
   }
 
   truncateMetrics(runId: string, afterVersion: number): void {
-    this.db.prepare('DELETE FROM metrics WHERE run_id = ? AND version > ?').run(runId, afterVersion);
+    this.sql('DELETE FROM metrics WHERE run_id = ? AND version > ?').run(runId, afterVersion);
   }
 
   appendEvent(e: RunEvent): void {
-    this.db.prepare('INSERT INTO events (run_id, time, kind, message, worker_id) VALUES (?, ?, ?, ?, ?)').run(e.runId, e.time, e.kind, e.message, e.workerId ?? null);
+    this.sql('INSERT INTO events (run_id, time, kind, message, worker_id) VALUES (?, ?, ?, ?, ?)').run(e.runId, e.time, e.kind, e.message, e.workerId ?? null);
   }
 
   events(runId: string, limit = 200): RunEvent[] {
-    const rows = this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Row[];
+    const rows = this.sql('SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(runId, limit) as Row[];
     return rows.map((r) => ({
       runId: r.run_id as string,
       time: r.time as number,
@@ -143,18 +151,16 @@ export class SqliteStore implements Store {
   }
 
   saveWorker(w: WorkerRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO workers (run_id, worker_id, nickname, backend, adapter, tasks_done, samples, rejected, first_seen, last_seen)
-         VALUES (@runId, @workerId, @nickname, @backend, @adapter, @tasksDone, @samples, @rejected, @firstSeen, @lastSeen)
-         ON CONFLICT(run_id, worker_id) DO UPDATE SET nickname=@nickname, tasks_done=@tasksDone, samples=@samples,
-           rejected=@rejected, last_seen=@lastSeen`,
-      )
-      .run(w);
+    this.sql(
+      `INSERT INTO workers (run_id, worker_id, nickname, backend, adapter, tasks_done, samples, rejected, first_seen, last_seen)
+       VALUES (@runId, @workerId, @nickname, @backend, @adapter, @tasksDone, @samples, @rejected, @firstSeen, @lastSeen)
+       ON CONFLICT(run_id, worker_id) DO UPDATE SET nickname=@nickname, tasks_done=@tasksDone, samples=@samples,
+         rejected=@rejected, last_seen=@lastSeen`,
+    ).run(w);
   }
 
   workers(runId: string): WorkerRecord[] {
-    const rows = this.db.prepare('SELECT * FROM workers WHERE run_id = ? ORDER BY first_seen').all(runId) as Row[];
+    const rows = this.sql('SELECT * FROM workers WHERE run_id = ? ORDER BY first_seen').all(runId) as Row[];
     return rows.map((r) => ({
       runId: r.run_id as string,
       workerId: r.worker_id as string,
@@ -170,17 +176,14 @@ export class SqliteStore implements Store {
   }
 
   leaderboard(runId: string): LeaderboardEntry[] {
-    return this.db
-      .prepare(
-        `SELECT COALESCE(NULLIF(nickname, ''), @anonymous) AS nickname, SUM(samples) AS samples, SUM(tasks_done) AS rounds, COUNT(*) AS workers
-         FROM workers WHERE run_id = @runId GROUP BY 1 ORDER BY samples DESC, rounds DESC, nickname`,
-      )
-      .all({ runId, anonymous: ANONYMOUS }) as LeaderboardEntry[];
+    return this.sql(
+      `SELECT COALESCE(NULLIF(nickname, ''), @anonymous) AS nickname, SUM(samples) AS samples, SUM(tasks_done) AS rounds, COUNT(*) AS workers
+       FROM workers WHERE run_id = @runId GROUP BY 1 ORDER BY samples DESC, rounds DESC, nickname`,
+    ).all({ runId, anonymous: ANONYMOUS }) as LeaderboardEntry[];
   }
 
   addCheckpoint(c: CheckpointRecord): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO checkpoints (run_id, version, path, bytes, sha256, time) VALUES (?, ?, ?, ?, ?, ?)')
+    this.sql('INSERT OR REPLACE INTO checkpoints (run_id, version, path, bytes, sha256, time) VALUES (?, ?, ?, ?, ?, ?)')
       .run(c.runId, c.version, c.path, c.bytes, c.sha256, c.time);
   }
 
@@ -189,21 +192,21 @@ export class SqliteStore implements Store {
   }
 
   latestCheckpoint(runId: string): CheckpointRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version DESC LIMIT 1').get(runId) as Row | undefined;
+    const row = this.sql('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version DESC LIMIT 1').get(runId) as Row | undefined;
     return row ? this.toCheckpoint(row) : undefined;
   }
 
   checkpoints(runId: string): CheckpointRecord[] {
-    return (this.db.prepare('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version').all(runId) as Row[]).map((r) => this.toCheckpoint(r));
+    return (this.sql('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version').all(runId) as Row[]).map((r) => this.toCheckpoint(r));
   }
 
   getSetting(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.sql('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setSetting(key: string, value: string): void {
-    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   close(): void {
