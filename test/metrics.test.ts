@@ -52,7 +52,8 @@ async function startApp(): Promise<{ app: FastifyInstance; url: string }> {
   const app = await buildApp({
     dataDir: sharedDataDir,
     store: new SqliteStore(':memory:'),
-    defaultRun: { name: 'metrics', model: { layers: [784, 16, 10] }, batchPerTask: 32, sync: { roundDeadlineMs: 3000, minWorkers: 1 }, evalEvery: 5, checkpointEvery: 100_000 },
+    // Fixed task sizes: the samples counter is then 32 a round, whatever the worker's speed.
+    defaultRun: { name: 'metrics', model: { layers: [784, 16, 10] }, batchPerTask: 32, sync: { roundDeadlineMs: 3000, minWorkers: 1, taskSizing: 'fixed' }, evalEvery: 5, checkpointEvery: 100_000 },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();

@@ -74,7 +74,8 @@ describe('leaderboard', () => {
     for (const c of coords.splice(0)) await c.close();
   });
 
-  const run = { batchPerTask: 16, evalEvery: 1000, checkpointEvery: 1000, sync: { minWorkers: 2, roundDeadlineMs: 15_000 } };
+  // Fixed task sizes: every task holds 16 examples, so a nickname's samples are 16 per task.
+  const run = { batchPerTask: 16, evalEvery: 1000, checkpointEvery: 1000, sync: { minWorkers: 2, roundDeadlineMs: 15_000, taskSizing: 'fixed' as const } };
   const leaderboard = async (c: TestCoordinator, runId: string): Promise<Row[]> => {
     const res = await c.app.inject(`/api/runs/${runId}/leaderboard`);
     expect(res.statusCode).toBe(200);

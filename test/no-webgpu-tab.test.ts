@@ -15,7 +15,8 @@ let browser: Browser;
 
 beforeAll(async () => {
   await buildPagesIfStale(root, pagesDir, () => {});
-  coord = await startCoordinator({ pagesDir, defaultRun: { evalEvery: 1000, sync: { minWorkers: 1, roundDeadlineMs: 15_000 } } });
+  // Fixed task sizes: one task per worker a round, so the tab's folded tasks are rounds.
+  coord = await startCoordinator({ pagesDir, defaultRun: { evalEvery: 1000, sync: { minWorkers: 1, roundDeadlineMs: 15_000, taskSizing: 'fixed' } } });
   browser = await chromium.launch(chromiumLaunchOptions());
 }, 180_000);
 
