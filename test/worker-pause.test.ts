@@ -3,7 +3,7 @@
 // keeps contributing, only slower. Round and fold invariants belong in data-parallel.test.ts.
 import { afterEach, expect, test } from 'vitest';
 import type { AppOptions } from '../server/app.ts';
-import type { WorkerClient } from '../client/worker/worker-client.ts';
+import type { WorkerClient, WorkerClock } from '../client/worker/worker-client.ts';
 import { startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 let open: { coord?: TestCoordinator; workers: WorkerClient[] } = { workers: [] };
@@ -13,16 +13,29 @@ afterEach(async () => {
   open = { workers: [] };
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * A worker clock on which the work cap's rests take no real time: it runs with the real one and
+ * jumps forward by each rest. The duty cycle read from it is the cap's arithmetic, exactly,
+ * however fast, slow or loaded the machine (no timer firing early or late).
+ */
+function skippingClock(): WorkerClock {
+  let rested = 0;
+  return {
+    now: () => performance.now() + rested,
+    sleep: async (ms) => {
+      rested += ms;
+    },
+  };
+}
 
-/** Times at which a worker's accepted-task count went up (one entry per task). */
-function taskClock(): { times: number[]; onChange: (s: { tasksDone: number }) => void } {
+/** Times on `clock` at which a worker's accepted-task count went up (one entry per task). */
+function taskClock(clock: WorkerClock): { times: number[]; onChange: (s: { tasksDone: number }) => void } {
   const times: number[] = [];
   let seen = 0;
   return {
     times,
     onChange: (s) => {
-      for (; seen < s.tasksDone; seen++) times.push(performance.now());
+      for (; seen < s.tasksDone; seen++) times.push(clock.now());
     },
   };
 }
@@ -50,7 +63,8 @@ test('a paused worker computes nothing while the run goes on without it, and con
   const aDone = a.stats.tasksDone;
   const bDone = b.stats.tasksDone;
   const version = run.version;
-  await sleep(1500);
+  // Three more rounds, each one A would have had a task in had it asked for one.
+  await waitFor(() => run.version >= version + 3 && b.stats.tasksDone >= bDone + 3, 30_000, 'three rounds without the paused worker');
   expect(a.stats.state).toBe('paused');
   expect(a.stats.tasksDone, 'a paused worker must not complete tasks').toBe(aDone);
   expect(run.version, 'the run goes on with the other worker').toBeGreaterThanOrEqual(version + 3);
@@ -75,10 +89,12 @@ test('a worker capped at 25 % keeps completing tasks and computes at most a quar
   const computeMs: number[] = [];
   // Large tasks, so that uncapped the worker computes most of the time (messages are short).
   const { coord, run } = await startRun({ onFold: (_run, _v, r) => computeMs.push(r.computeMs ?? Number.NaN) }, 256);
-  const clock = taskClock();
-  const b = startCpuWorker(coord.url, { onChange: clock.onChange });
+  // The worker's own clock, its rests skipped: computing and resting measured on one clock.
+  const workerClock = skippingClock();
+  const clock = taskClock(workerClock);
+  const b = startCpuWorker(coord.url, { onChange: clock.onChange, clock: workerClock });
   open.workers.push(b);
-  /** Fraction of the wall time between the ends of tasks `from` and `to` spent computing. */
+  /** Fraction of the worker's time between the ends of tasks `from` and `to` spent computing. */
   const duty = (from: number, to: number) => computeMs.slice(from + 1, to + 1).reduce((x, y) => x + y, 0) / (clock.times[to] - clock.times[from]);
 
   // The first tasks include warm-up; measure the ones after it.
@@ -104,6 +120,6 @@ test('a worker capped at 25 % keeps completing tasks and computes at most a quar
   // Else the cap would have nothing to hold back and the bound below would prove nothing.
   expect(uncapped, seen).toBeGreaterThan(0.35);
   // Each capped task rests 3x its compute time after it: at most 25 %, whatever the machine's
-  // speed or load (a little over for timers firing a millisecond early).
+  // speed or load (the margin was for timers firing early; on the worker's clock a rest is exact).
   expect(capped, seen).toBeLessThanOrEqual(0.27);
 });

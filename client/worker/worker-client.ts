@@ -47,11 +47,28 @@ export interface WorkerClientOptions {
   /** Protocol version to announce (tests use a wrong one). */
   protocol?: number;
   onChange?: (stats: WorkerStats) => void;
+  /** Time for the work cap and the speed shown; default the page's own timers (realTime). */
+  clock?: WorkerClock;
 }
 
-type ClientSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
+/**
+ * The worker's time: what it times its tasks with and how it rests between them under the work
+ * cap. Tests pass one that skips the rests, then read the duty cycle from its `now`.
+ */
+export interface WorkerClock {
+  /** Milliseconds, from any origin. */
+  now(): number;
+  /** Resolves once `ms` have passed on this clock. */
+  sleep(ms: number): Promise<void>;
+}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The real timers, in the browser and in Node alike. */
+export const realTime: WorkerClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+type ClientSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
 
 export class WorkerClient {
   private socket?: ClientSocket;
@@ -67,6 +84,7 @@ export class WorkerClient {
   private queue: { meta: TaskMeta; indices: Uint32Array }[] = [];
   private busy = false;
   private cap: number;
+  private readonly clock: WorkerClock;
   private paused = false;
   private rate = { samples: 0, ms: 0 };
   /** Sanitised as the coordinator will store it; undefined: none. */
@@ -75,6 +93,7 @@ export class WorkerClient {
 
   constructor(private readonly opts: WorkerClientOptions) {
     this.cap = opts.cap ?? 1;
+    this.clock = opts.clock ?? realTime;
     this.nickname = sanitizeNickname(opts.hello?.nickname) ?? undefined;
     this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
   }
@@ -262,12 +281,12 @@ export class WorkerClient {
       this.announceReady();
       return;
     }
-    const started = performance.now();
+    const started = this.clock.now();
     // stop() may come while a batch is fetched: then the task is simply dropped.
     const out = await taskGradient(backend, shards, indices, () => this.backend === backend);
     if (!out || this.socket !== socket) return;
     const { loss, grads } = out;
-    const computeMs = performance.now() - started;
+    const computeMs = this.clock.now() - started;
     await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, grads, meta.leaseMs, computeMs);
   }
 
@@ -276,17 +295,17 @@ export class WorkerClient {
    * updates what the page shows, and asks for the next task.
    */
   private async report(socket: ClientSocket, result: TaskResult, grads: Float32Array, leaseMs: number, computeMs: number): Promise<void> {
-    const sent = performance.now();
+    const sent = this.clock.now();
     const ack = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
       socket.timeout(leaseMs + 10_000).emit('result', result, toArrayBuffer(grads), (err: Error | null, a?: { ok: boolean; error?: string }) =>
         resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
       );
     });
-    // Work cap: rest so that computing takes at most `cap` of the wall time.
+    // Work cap: rest so that computing takes at most `cap` of the time on the worker's clock.
     const rest = this.cap < 1 ? (computeMs * (1 - this.cap)) / this.cap : 0;
-    if (rest > 0) await sleep(rest);
+    if (rest > 0) await this.clock.sleep(rest);
     this.rate.samples = this.rate.samples * 0.8 + result.samples;
-    this.rate.ms = this.rate.ms * 0.8 + computeMs + (performance.now() - sent);
+    this.rate.ms = this.rate.ms * 0.8 + computeMs + (this.clock.now() - sent);
     this.set({
       samplesPerSec: (this.rate.samples * 1000) / Math.max(1, this.rate.ms),
       contributedSamples: this.stats.contributedSamples + (ack.ok ? result.samples : 0),
