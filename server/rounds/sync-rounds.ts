@@ -87,7 +87,13 @@ export class SyncRounds implements RoundMode {
     if (coming && (!gather || now < gather.until)) {
       if (!gather) {
         const ms = gatherMs(run.spec);
-        gather = { until: now + ms, timer: this.host.clock.setTimeout(() => this.maybeOpen(run), ms) };
+        // The timer ends the gather even when it fires a little before `until` by now() (Node's
+        // timers count from the loop's cached time): else no one would call maybeOpen again.
+        const over = () => {
+          this.gathers.get(run.id)!.until = -Infinity;
+          this.maybeOpen(run);
+        };
+        gather = { until: now + ms, timer: this.host.clock.setTimeout(over, ms) };
         this.gathers.set(run.id, gather);
       }
       return;
