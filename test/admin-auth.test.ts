@@ -345,8 +345,14 @@ describe('while a run trains', () => {
       expect(me.tasksDone).toBeGreaterThan(0);
       expect(Date.parse(me.lastSeen)).toBeGreaterThan(Date.now() - 60_000);
 
-      // Two more seconds of training: the contributor hears worker traffic only.
-      await new Promise((r) => setTimeout(r, 2000));
+      // The admin feed sends twice more, then three more rounds' parameters reach the contributor
+      // on its own connection, after those admin messages were sent: it hears worker traffic only.
+      const tablesBefore = heard.workers.length;
+      const metricsBefore = heard.metric.length;
+      await waitFor(() => heard.workers.length >= tablesBefore + 2 && heard.metric.length > metricsBefore, 30_000, 'two more admin feed updates');
+      const paramsHeard = () => contributorHeard.filter((name) => name === 'params').length;
+      const paramsBefore = paramsHeard();
+      await waitFor(() => paramsHeard() >= paramsBefore + 3, 30_000, 'three more rounds of parameters on the contributor socket');
       expect(contributorHeard).toContain('welcome');
       for (const admin of ['runs', 'metric', 'workers', 'event']) expect(contributorHeard).not.toContain(admin);
 
