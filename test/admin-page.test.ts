@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
 import { buildPagesIfStale } from '../server/build-pages.ts';
 import { chromiumLaunchOptions } from '../server/chromium.ts';
-import { startCoordinator, startCpuWorker, type TestCoordinator } from './helpers/coordinator.ts';
+import { startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = resolve(root, 'dist/pages');
@@ -94,13 +94,21 @@ test('log in, create a run from YAML, watch it train, pause and resume it', asyn
   await expect.poll(() => page.locator('#workers-table tbody tr td:nth-child(4)').allTextContents()).toEqual(['cpu', 'cpu']);
 
   // Pause: the state shows it and the round holds still.
+  // The pause's event comes before the open round is dropped: the tasks then in flight.
+  let atPause: { late: number; inFlight: number } | undefined;
+  const unsubscribe = coord.app.crowdtrain.events.subscribe((e) => {
+    if (e.runId === runId && e.kind === 'state' && e.message === 'run paused') atPause ??= { late: run.counters.late, inFlight: coord.app.crowdtrain.scheduler.sync.openTasks(runId).length };
+  });
   await row.getByRole('button', { name: 'Pause' }).click();
   await expect.poll(() => row.locator('.state').textContent()).toBe('paused');
   expect(await page.locator('#detail-state').textContent()).toBe('paused');
   expect(await row.getByRole('button', { name: 'Resume' }).isEnabled()).toBe(true);
   expect(await row.getByRole('button', { name: 'Pause' }).isEnabled()).toBe(false);
   const pausedAt = await round(row);
-  await new Promise((r) => setTimeout(r, 2000));
+  // Every task in flight at the pause comes back and is turned away as late: then no result is
+  // left that could complete a round, and the workers ask for no task while the run is paused.
+  await waitFor(() => atPause !== undefined && run.counters.late >= atPause.late + atPause.inFlight, 30_000, 'the tasks in flight at the pause to come back');
+  unsubscribe();
   expect(await round(row)).toBe(pausedAt);
   expect(run.version).toBe(pausedAt);
 
