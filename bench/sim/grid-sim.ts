@@ -1,0 +1,146 @@
+// The virtual-time simulator of a grid: the real Scheduler (round modes, task sizing, leases,
+// commit step) on the in-memory port and a manual clock, with simulated workers whose transfers
+// and compute take virtual time from their profiles while their gradients are computed for real.
+// A discrete-event loop moves the clock from one timer to the next; real work (gradients,
+// evaluation) takes no virtual time. Benchmarks and tests build on it; nothing here knows of
+// a particular experiment (time to target, churn, DiLoCo, compression).
+import pino from 'pino';
+import { ManualClock } from '../../server/clock.ts';
+import type { LoadedDataset } from '../../server/context.ts';
+import { Evaluator } from '../../server/evaluator.ts';
+import { MemoryPort } from '../../server/memory-port.ts';
+import { Run, type MetricPoint } from '../../server/run.ts';
+import { Scheduler, type Evaluation } from '../../server/scheduler.ts';
+import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
+import { microBatchOf, type RunSpec } from '../../shared/run-spec.ts';
+import { CpuGradients, datasetSource, type GradientEngine } from './gradients.ts';
+import type { WorkerProfile } from './profiles.ts';
+import { SimWorker } from './sim-worker.ts';
+
+export interface GridSimOptions {
+  spec: RunSpec;
+  /** The run's dataset: train examples for the gradients, the test split for evaluation. */
+  dataset: LoadedDataset;
+  /** Default: real gradients on the CPU backend. */
+  engine?: GradientEngine;
+  /** Default: the coordinator's Evaluator on the test split (free in virtual time). */
+  evaluate?: (run: Run) => Evaluation;
+}
+
+export interface SimOutcome {
+  /** Whether the run completed (its stop rule fired). */
+  completed: boolean;
+  stopReason: string | null;
+  /** Virtual ms from the start to the last commit (to the stop when completed). */
+  simMs: number;
+  rounds: number;
+  /** Examples folded into committed rounds. */
+  examples: number;
+  accuracy: number | null;
+}
+
+/**
+ * @example
+ * const sim = new GridSim({ spec, dataset: registry.get('mnist')! });
+ * for (const p of equalWorkers(4, 1000)) sim.addWorker(p);
+ * const out = await sim.runUntil({ maxSimMs: 600_000 }); // out.simMs: virtual ms to the target
+ */
+export class GridSim {
+  readonly clock = new ManualClock(0);
+  readonly port = new MemoryPort();
+  readonly scheduler: Scheduler;
+  readonly run: Run;
+  readonly workers = new Map<string, SimWorker>();
+  /** Every committed round's metric point, in order (time in virtual ms). */
+  readonly commits: MetricPoint[] = [];
+  private readonly engine: GradientEngine;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private seq = 0;
+  private lastCommitAt = 0;
+
+  constructor(opts: GridSimOptions) {
+    const { spec, dataset } = opts;
+    const evaluator = opts.evaluate ? undefined : new Evaluator(dataset.test);
+    this.scheduler = new Scheduler({
+      port: this.port,
+      traffic: this.port.traffic,
+      log: pino({ level: 'silent' }),
+      clock: this.clock,
+      evaluate: opts.evaluate ?? ((run) => evaluator!.evaluate(run.model, run.params)),
+      labels: (_run, indices) => Uint32Array.from(indices, (i) => dataset.train.y[i]),
+    });
+    this.run = new Run(spec, dataset.info, 'sim');
+    this.engine = opts.engine ?? new CpuGradients(this.run.model, microBatchOf(spec), datasetSource(dataset.train));
+    this.scheduler.addRun(this.run);
+    this.scheduler.onCommit((_run, point) => {
+      this.commits.push(point);
+      this.lastCommitAt = point.time;
+    });
+  }
+
+  /** A worker connects now; its hello reaches the coordinator after its uplink's delay. Returns its id. */
+  addWorker(profile: WorkerProfile, id = `w${++this.seq}`): string {
+    if (this.workers.has(id)) throw new Error(`a worker ${id} is already in the simulation`);
+    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, track: (p) => this.track(p) });
+    this.workers.set(id, w);
+    this.port.connect(id, (msg) => w.fromCoordinator(msg));
+    const hello = { protocol: PROTOCOL_VERSION, backend: 'cpu' as const, adapter: { vendor: 'sim', architecture: '', description: '' } };
+    const at = w.up.send(0, this.clock.now());
+    this.clock.setTimeout(() => {
+      if (!w.left) this.scheduler.join(id, hello);
+    }, at - this.clock.now());
+    return id;
+  }
+
+  /** A worker leaves now (its tab closed): the coordinator sees the disconnect at once. */
+  removeWorker(id: string, reason = 'left'): void {
+    const w = this.workers.get(id);
+    if (!w) return;
+    w.leave();
+    this.workers.delete(id);
+    this.port.disconnect(id);
+    this.scheduler.leave(id, reason);
+  }
+
+  /** Calls `fn` every `ms` of virtual time (churn, a changing mix), until the simulation ends. */
+  every(ms: number, fn: () => void): void {
+    this.clock.setInterval(fn, ms);
+  }
+
+  /** Calls `fn` once at virtual time `at`. */
+  at(at: number, fn: () => void): void {
+    this.clock.setTimeout(fn, at - this.clock.now());
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /**
+   * Moves virtual time from event to event until the run stops (its stop rule, or `until`),
+   * nothing is left to happen, or `maxSimMs` passes. Real work due before an event is awaited first.
+   */
+  async runUntil(opts: { maxSimMs: number; until?: () => boolean }): Promise<SimOutcome> {
+    const done = () => this.run.state !== 'running' || (opts.until?.() ?? false);
+    while (!done()) {
+      while (this.inFlight.size) await Promise.all(this.inFlight);
+      const next = this.clock.nextAt();
+      if (next === undefined || next > opts.maxSimMs) break;
+      this.clock.advanceTo(next);
+    }
+    return {
+      completed: this.run.state === 'completed',
+      stopReason: this.run.stopReason,
+      simMs: this.lastCommitAt,
+      rounds: this.run.version,
+      examples: this.run.samples,
+      accuracy: this.run.accuracy,
+    };
+  }
+
+  /** Stops the scheduler's timers (the run's state is kept for reading). */
+  close(): void {
+    this.scheduler.close();
+  }
+}
