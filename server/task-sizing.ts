@@ -92,10 +92,19 @@ export function lateTaskSize(spec: RunSpec, speed: number, msLeft: number, budge
   return n >= min ? n : 0;
 }
 
-/** How long a task may take before its examples go to another worker: generous, never past the round's deadline. */
+/** A worker's first task also fetches the shards it needs and warms its kernels: its lease allows for that. */
+export const PROBE_LEASE_MS = 10_000;
+
+/**
+ * How long a task may take before its examples go to another worker: three times what its
+ * worker's measured speed predicts plus a second; PROBE_LEASE_MS for a worker not measured yet;
+ * the round's deadline with fixed task sizes (the classic schedule). Never past the deadline.
+ */
 export function leaseMs(spec: RunSpec, examples: number, speed: number, plannedMs: number): number {
-  const expected = speed > 0 ? (examples * 1000) / speed : Math.max(plannedMs, spec.sync.targetRoundMs);
-  return Math.min(spec.sync.roundDeadlineMs, Math.ceil(3 * expected + 1000));
+  const { roundDeadlineMs, targetRoundMs, taskSizing } = spec.sync;
+  if (taskSizing === 'fixed') return roundDeadlineMs;
+  const lease = speed > 0 ? 3 * ((examples * 1000) / speed) + 1000 : PROBE_LEASE_MS + 3 * Math.max(plannedMs, targetRoundMs);
+  return Math.min(roundDeadlineMs, Math.ceil(lease));
 }
 
 /**
