@@ -80,8 +80,10 @@ export class SyncRounds implements RoundMode {
     const present = this.host.workersOf(run.id);
     const ready = present.filter((w) => w.ready && w.version === run.version).sort((a, b) => a.joinedAt - b.joinedAt || a.id.localeCompare(b.id));
     if (ready.length === 0 || ready.length < run.spec.sync.minWorkers) return;
-    // Start with every worker that will hold the parameters in a moment, not with the first one.
-    const coming = present.some((w) => !w.paused && !(w.ready && w.version === run.version));
+    // Start with every worker that will hold the parameters in a moment, not with the first one:
+    // those that have computed for this run before (a worker still warming up joins the open
+    // round with a task of its own when it is ready, or the next one).
+    const coming = present.some((w) => !w.paused && w.speed.known && !(w.ready && w.version === run.version));
     const now = this.host.clock.now();
     let gather = this.gathers.get(run.id);
     if (coming && (!gather || now < gather.until)) {
