@@ -90,19 +90,19 @@ function scale(r: Json): string {
     '## Scale (`npm run bench -- scale`)',
     '',
     `Measured ${String(r.date ?? '').slice(0, 10)} on ${m.cpus ?? '?'} × ${m.cpu ?? '?'} (${m.platform}/${m.arch}, ${m.memory_gb} GB). The real coordinator (\`buildApp\`, in-memory store) in one process with the default run (MLP 784-128-10, 101,770 parameters, no stop rule, \`sync.maxBatch\` 1,000,000 so that only \`sync.targetRoundMs\` paces the rounds); simulated workers in a child process, each on its own Socket.IO connection speaking the real protocol, starting unmeasured. A simulated worker computes nothing: it waits examples ÷ its speed and answers with a fixed valid gradient, so these rows measure the coordinator and the schedule, not arithmetic. Link delays are applied by the simulator to every message a worker receives (parameters, tasks, acks) and sends (results, ready): latency + bytes ÷ bandwidth, in order.`,
-    'Efficiency: committed ÷ offered examples/s (offered: Σ of the workers\' own speeds), between the first and last commit of the window. Speed-up: committed ÷ the fastest worker\'s speed. Overhead: the time between two commits minus the compute of the round\'s busiest worker (Σ of its tasks\' compute in that round, as it reported). Bytes per example: tensor payload (gradients up; parameters and task indices down) ÷ committed examples. Coordinator CPU: its process\'s CPU time ÷ wall time (1.00 = one core); simulator CPU likewise for the child. On a 2-core machine the coordinator and the simulator share the cores with each other and with whatever else runs.',
+    `Efficiency: committed ÷ offered examples/s (offered: Σ of the workers' own speeds), between the first and last commit of a window of about ${fmt(Math.max(0, ...rows.map((x) => x.window_s as number)), 0)} s that starts after a warm-up past the run's first evaluation. Speed-up: committed ÷ the fastest worker's speed. Overhead: the time between two commits minus the compute of the round's busiest worker (Σ of its tasks' compute in that round, as it reported). Bytes per example: tensor payload (gradients up; parameters and task indices down) ÷ committed examples. Coordinator CPU: its process's CPU time ÷ wall time (1.00 = one core); simulator CPU likewise for the child. On a 2-core machine the coordinator and the simulator share the cores with each other and with whatever else runs.`,
   ];
   for (const link of links) {
     const lr = rows.filter((x) => x.link === link);
     out.push(
       '',
-      `**${link}**: ${(r.links ?? {})[link] ?? link}; target round ${lr[0]?.target_round_ms ?? '?'} ms, ${lr[0]?.window_s !== undefined ? `windows of about ${fmt(Math.max(...lr.map((x) => x.window_s as number)), 0)} s` : ''}.`,
+      `**${link}**: ${(r.links ?? {})[link] ?? link}.`,
       '',
-      '| workers × examples/s | offered /s | committed /s | efficiency | speed-up | rounds/s | overhead p50 / p95 ms | bytes/example up / down | coordinator CPU | RSS MB | simulator CPU |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| workers × examples/s | target round ms | offered /s | committed /s | efficiency | speed-up | rounds/s | overhead p50 / p95 ms | bytes/example up / down | coordinator CPU | RSS MB | simulator CPU |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...lr.map(
         (x) =>
-          `| ${scaleSpeeds(x.speeds)}${x.churn ? ` (${Math.round(x.churn.fraction * 100)} % replaced every ${x.churn.every_s} s)` : ''} | ${fmt(x.offered_sps, 0)} | ${fmt(x.committed_sps, 0)} | ${fmt(x.efficiency)} | ${fmt(x.speedup)}× | ${fmt(x.rounds_per_sec)} | ${fmt(x.p50_overhead_ms, 0)} / ${fmt(x.p95_overhead_ms, 0)} | ${fmt(x.bytes_per_example_up, 0)} / ${fmt(x.bytes_per_example_down, 0)} | ${fmt(x.coordinator_cpu)} | ${fmt(x.rss_mb, 0)} | ${fmt(x.simulator_cpu)} |`,
+          `| ${scaleSpeeds(x.speeds)}${x.churn ? ` (${Math.round(x.churn.fraction * 100)} % replaced every ${x.churn.every_s} s)` : ''} | ${fmt(x.target_round_ms, 0)} | ${fmt(x.offered_sps, 0)} | ${fmt(x.committed_sps, 0)} | ${fmt(x.efficiency)} | ${fmt(x.speedup)}× | ${fmt(x.rounds_per_sec)} | ${fmt(x.p50_overhead_ms, 0)} / ${fmt(x.p95_overhead_ms, 0)} | ${fmt(x.bytes_per_example_up, 0)} / ${fmt(x.bytes_per_example_down, 0)} | ${fmt(x.coordinator_cpu)} | ${fmt(x.rss_mb, 0)} | ${fmt(x.simulator_cpu)} |`,
       ),
     );
   }

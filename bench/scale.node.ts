@@ -6,7 +6,8 @@
 // results file (`time_to_target`) are bench/sim/'s; this file keeps them when it writes.
 //
 // @example npm run bench -- scale --rows 1,4,4mixed --seconds 5 --warmup 2 --links loopback
-// SCALE_DEBUG=1 logs each round of the window (open→close, commit→commit, busiest compute).
+// SCALE_DEBUG=1 logs each round of the window (open→close, commit→commit, busiest compute);
+// SCALE_SIMULATOR_PROF=<dir> writes a CPU profile of the simulator process there (node --cpu-prof).
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../server/app.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
-import { DEFAULT_RUN_SPEC, type RunSpecInput } from '../shared/run-spec.ts';
+import { DEFAULT_RUN_SPEC, DEFAULT_SYNC, type RunSpecInput } from '../shared/run-spec.ts';
 import type { FromWorkers, SimProfile, ToWorkers, WorkerStats } from './scale-worker.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -25,6 +26,8 @@ interface RowPlan {
   /** [examples/s, workers] pairs. */
   speeds: [number, number][];
   churn: { fraction: number; everyMs: number } | null;
+  /** This row's sync.targetRoundMs (others: --target-round-ms, default the spec's). */
+  targetRoundMs?: number;
 }
 
 /** What a simulated worker's network adds to each message. */
@@ -42,6 +45,9 @@ const ROWS: RowPlan[] = [
   { key: '64mixed', speeds: [[2000, 32], [500, 32]], churn: null },
   // A tenth of the grid replaced every 5 s (new workers start unmeasured, so they are probed).
   { key: '64churn', speeds: [[1000, 64]], churn: { fraction: 0.1, everyMs: 5000 } },
+  // Longer rounds spread the coordinator's fixed work per worker and round (a gradient in, the
+  // parameters out) over more examples.
+  { key: '256@2000', speeds: [[1000, 256]], churn: null, targetRoundMs: 2000 },
 ];
 
 const LINKS: LinkProfile[] = [
@@ -76,7 +82,8 @@ const round = (x: number, digits: number) => (Number.isFinite(x) ? Number(x.toFi
 
 /** Forks one simulator process for `profiles` and waits until all its workers hold parameters. */
 async function startSimulator(url: string, profiles: SimProfile[], churn: RowPlan['churn'], seed: number) {
-  const child = fork(join(root, 'bench', 'scale-worker.ts'), [], { cwd: root, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const prof = process.env.SCALE_SIMULATOR_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SCALE_SIMULATOR_PROF}`] : [];
+  const child = fork(join(root, 'bench', 'scale-worker.ts'), [], { cwd: root, execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const messages: FromWorkers[] = [];
   const waiters: (() => void)[] = [];
   child.on('message', (m: FromWorkers) => {
@@ -106,7 +113,8 @@ async function startSimulator(url: string, profiles: SimProfile[], churn: RowPla
 }
 
 async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number; warmup: number; children: number; targetRoundMs: number; dataDir: string }, log: (m: string) => void) {
-  const spec = rowSpec(o.targetRoundMs);
+  const targetRoundMs = plan.targetRoundMs ?? o.targetRoundMs;
+  const spec = rowSpec(targetRoundMs);
   const app: FastifyInstance = await buildApp({ dataDir: o.dataDir, store: new SqliteStore(':memory:'), defaultRun: spec });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -128,7 +136,14 @@ async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number
       sims.push(await startSimulator(url, profiles.filter((_, i) => i % children === c), plan.churn && { ...plan.churn }, 1 + c));
     }
     await Promise.all(sims.map((s) => s.connected()));
-    await sleep(o.warmup * 1000);
+    // Warm-up: the workers get measured, and the run's first evaluation (a cold one: it builds
+    // its network and test tensors) is behind us; later evaluations fall in the window as they come.
+    const warm = performance.now() + o.warmup * 1000;
+    const { evalEvery } = run.spec;
+    while (performance.now() < warm || run.version <= evalEvery) {
+      if (performance.now() > warm + 60_000) throw new Error(`row ${plan.key}: the run did not pass round ${evalEvery} in a minute`);
+      await sleep(100);
+    }
 
     if (process.env.SCALE_DEBUG) {
       const speeds = scheduler.workersOf(run.id).map((w) => Math.round(w.speed.perSec)).sort((a, b) => a - b);
@@ -202,7 +217,7 @@ async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number
       rejected_results: counters.rejected,
       rounds_timed_out: counters.roundsTimedOut,
       workers_replaced: stats.reduce((a, s) => a + s.replaced, 0),
-      target_round_ms: o.targetRoundMs,
+      target_round_ms: targetRoundMs,
       window_s: round(span, 1),
       spec,
     };
@@ -212,6 +227,8 @@ async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number
     );
     return row;
   } finally {
+    // A stopped simulator exits by itself (writing its profile, when asked for one); others are ended.
+    await Promise.all(sims.map((s) => (s.child.exitCode === null ? Promise.race([new Promise((r) => s.child.once('exit', r)), sleep(5000)]) : undefined)));
     for (const s of sims) if (s.child.exitCode === null) s.child.kill('SIGTERM');
     await app.close();
   }
@@ -236,7 +253,7 @@ export async function run(log: (m: string) => void, opts: ScaleOptions = {}): Pr
     seconds: Number(opts.seconds ?? 15),
     warmup: Number(opts.warmup ?? 4),
     children: Number(opts.children ?? 1),
-    targetRoundMs: Number(opts['target-round-ms'] ?? 500),
+    targetRoundMs: Number(opts['target-round-ms'] ?? DEFAULT_SYNC.targetRoundMs),
     dataDir: mkdtempSync(join(tmpdir(), 'crowdtrain-bench-scale-')),
   };
   log(`${plans.length} row(s) × ${links.length} link(s): ${o.warmup} s warm-up, ${o.seconds} s window, ${o.children} simulator process(es), targetRoundMs ${o.targetRoundMs}, ${cpus().length} cores`);
