@@ -1,22 +1,21 @@
-// 2-D convolution (PyTorch's nn.Conv2d with zero padding), computed directly: forward, the input
-// gradient and the weight and bias gradients. Pooling lives in pool.wgsl; the reference is
-// shared/layers/conv2d.ts.
-//   conv2d:                 y[n,o,i,j] = b[o] + sum_{c,kh,kw} w[o,c,kh,kw] x[n,c,i*S+kh-P,j*S+kw-P]
-//   conv2d_backward_input:  dx[n,c,r,q] = sum over (o,kh,kw) and the (i,j) with i*S+kh-P = r,
-//                           j*S+kw-P = q of dy[n,o,i,j] w[o,c,kh,kw]
-//   conv2d_backward_weight: dw[o,c,kh,kw] (+)= sum_{n,i,j} dy[n,o,i,j] x[n,c,i*S+kh-P,j*S+kw-P]
-//   conv2d_backward_bias:   db[o] (+)= sum_{n,i,j} dy[n,o,i,j]
-// Shapes: x, dx f32[B, C, H, W]; w, dw f32[O, C, K, K]; b, db f32[O]; y, dy f32[B, O, Ho, Wo].
-// Outside the image x reads as 0. Every output is written by one invocation or one workgroup (the
-// gradients gather, summing in a fixed order), so nothing needs atomics.
-// Register blocking: forward invocations compute 4 output channels x PX adjacent output columns,
-// input-gradient invocations 4 input channels x PX adjacent input columns, weight-gradient
-// workgroups 4 output channels of one (c, kh, kw) tap, their threads splitting the (n, i) rows.
-// Each entry point declares its own bindings:
-//   conv2d:                 p, x, w, b, y
-//   conv2d_backward_input:  p, dy, w, dx
-//   conv2d_backward_weight: p, dy, x, dw
-//   conv2d_backward_bias:   p, dy, db
+// 2-D convolution (PyTorch's nn.Conv2d with zero padding) as im2col + the shared matmul: the
+// layout changes around the matmuls that client/gpu/ops/conv2d.ts chains. Pooling lives in
+// pool.wgsl; the reference is shared/layers/conv2d.ts. On SwiftShader, on the MNIST CNN's two
+// convolutions at batch 64, a training step of both took half the time of direct kernels
+// (bench/experiments/conv2d/01-direct.wgsl; `npm run bench -- conv2d`): the matmul's tight loop
+// beats per-element index arithmetic, most of all in the weight gradient.
+//   forward:          cols = conv2d_im2col(x); rows = cols · wᵀ; y = conv2d_rows_to_output(rows) + b
+//   input gradient:   dY = conv2d_output_to_rows(dy); dcols = dY · w; dx = conv2d_col2im(dcols)
+//   weight gradient:  dw = dYᵀ · cols; db = column sums of dY
+// Shapes (P = Ho*Wo output positions, CKK = C*K*K taps in weight order (c, kh, kw)):
+//   x, dx f32[B, C, H, W]; cols, dcols f32[B*P, CKK]; rows, dY f32[B*P, O];
+//   y, dy f32[B, O, Ho, Wo]; w f32[O, C, K, K] (= [O, CKK]); b f32[O].
+// Outside the image x reads as 0. col2im gathers (one invocation per input element, its taps in a
+// fixed order), so nothing needs atomics. Each entry point declares its own bindings:
+//   conv2d_im2col:         p, x, cols
+//   conv2d_rows_to_output: p, rows, y, bias
+//   conv2d_output_to_rows: p, dy, dy_rows
+//   conv2d_col2im:         p, dcols, dx
 
 struct Params {
   batch: u32, // B
@@ -26,245 +25,122 @@ struct Params {
   o: u32,     // O, output channels
   k: u32,     // K, kernel size
   s: u32,     // S, stride
-  pad: u32,   // P, zero padding on each side
-  ho: u32,    // Ho = (H + 2P - K) / S + 1
-  wo: u32,    // Wo = (W + 2P - K) / S + 1
+  pad: u32,   // zero padding on each side
+  ho: u32,    // Ho = (H + 2 pad - K) / S + 1
+  wo: u32,    // Wo = (W + 2 pad - K) / S + 1
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// conv2d
-@group(0) @binding(1) var<storage, read> x: array<f32>;             // [B, C, H, W]
-@group(0) @binding(2) var<storage, read> weight: array<f32>;        // [O, C, K, K]
-@group(0) @binding(3) var<storage, read> bias: array<f32>;          // [O]
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;       // [B, O, Ho, Wo]
-// the backward passes
-@group(0) @binding(1) var<storage, read> dy: array<f32>;            // [B, O, Ho, Wo]
-// conv2d_backward_input (weight as above)
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;      // [B, C, H, W]
-// conv2d_backward_weight
-@group(0) @binding(2) var<storage, read> x_saved: array<f32>;       // [B, C, H, W] the forward's input
-@group(0) @binding(3) var<storage, read_write> dweight: array<f32>; // [O, C, K, K]
-// conv2d_backward_bias
-@group(0) @binding(2) var<storage, read_write> dbias: array<f32>;   // [O]
+// conv2d_im2col
+@group(0) @binding(1) var<storage, read> x: array<f32>;              // [B, C, H, W]
+@group(0) @binding(2) var<storage, read_write> cols: array<f32>;     // [B*P, CKK]
+// conv2d_rows_to_output
+@group(0) @binding(1) var<storage, read> rows: array<f32>;           // [B*P, O]
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;        // [B, O, Ho, Wo]
+@group(0) @binding(3) var<storage, read> bias: array<f32>;           // [O]
+// conv2d_output_to_rows
+@group(0) @binding(1) var<storage, read> dy: array<f32>;             // [B, O, Ho, Wo]
+@group(0) @binding(2) var<storage, read_write> dy_rows: array<f32>;  // [B*P, O]
+// conv2d_col2im
+@group(0) @binding(1) var<storage, read> dcols: array<f32>;          // [B*P, CKK]
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;       // [B, C, H, W]
 
-override WG: u32 = 64;
-// Adjacent output (forward) or input (input gradient) columns per invocation.
-override PX: u32 = 4;
-override ACCUMULATE: bool = false;
-
-const MAX_PX: u32 = 8;
+override WG: u32 = 256;
 
 fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-// Four channel indices from c0, clamped to the last (the extra lanes' results are not stored).
-fn lanes(c0: u32, count: u32) -> vec4u {
-  return min(vec4u(c0, c0 + 1u, c0 + 2u, c0 + 3u), vec4u(count - 1u));
-}
-
-// ---- forward: invocation (n, i, column block) along x, a block of 4 output channels along z.
+// One invocation per (row, c, kh): the K taps along kw, adjacent in cols and (mostly) in x.
 @compute @workgroup_size(WG)
-fn conv2d(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let blocks = (p.wo + PX - 1u) / PX;
-  let cell = flat_index(gid, nwg);
-  if (cell >= p.batch * p.ho * blocks) {
+fn conv2d_im2col(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = flat_index(gid, nwg); // (n * P + i * Wo + j) * C*K + c * K + kh
+  let ck = p.c * p.k;
+  let positions = p.ho * p.wo;
+  if (e >= p.batch * positions * ck) {
     return;
   }
-  let j0 = (cell % blocks) * PX;
-  let ni = cell / blocks;
-  let i = ni % p.ho;
-  let n = ni / p.ho;
-  let o4 = lanes(gid.z * 4u, p.o);
-  let kk = p.k * p.k;
-  let ckk = p.c * kk;
-  let wrow = o4 * ckk;
-  var acc: array<vec4f, MAX_PX>;
-  let b4 = vec4f(bias[o4.x], bias[o4.y], bias[o4.z], bias[o4.w]);
-  for (var px = 0u; px < PX; px++) {
-    acc[px] = b4;
-  }
-  for (var c = 0u; c < p.c; c++) {
-    for (var kh = 0u; kh < p.k; kh++) {
-      let r = i32(i * p.s + kh) - i32(p.pad);
-      if (r < 0 || r >= i32(p.h)) {
-        continue;
-      }
-      let xrow = ((n * p.c + c) * p.h + u32(r)) * p.w;
-      let tap = c * kk + kh * p.k;
-      for (var kw = 0u; kw < p.k; kw++) {
-        let wv = vec4f(weight[wrow.x + tap + kw], weight[wrow.y + tap + kw], weight[wrow.z + tap + kw], weight[wrow.w + tap + kw]);
-        for (var px = 0u; px < PX; px++) {
-          let q = i32((j0 + px) * p.s + kw) - i32(p.pad);
-          let inside = q >= 0 && q < i32(p.w);
-          let xv = select(0.0, x[xrow + u32(clamp(q, 0, i32(p.w) - 1))], inside);
-          acc[px] += xv * wv;
-        }
-      }
+  let row = e / ck;
+  let c = (e % ck) / p.k;
+  let kh = e % p.k;
+  let n = row / positions;
+  let ij = row % positions;
+  let i = ij / p.wo;
+  let j = ij % p.wo;
+  let out = e * p.k; // = row * CKK + (c * K + kh) * K
+  let r = i32(i * p.s + kh) - i32(p.pad);
+  if (r < 0 || r >= i32(p.h)) {
+    for (var kw = 0u; kw < p.k; kw++) {
+      cols[out + kw] = 0.0;
     }
+    return;
   }
-  for (var px = 0u; px < PX; px++) {
-    let j = j0 + px;
-    if (j >= p.wo) {
-      break;
-    }
-    let base = (n * p.o * p.ho + i) * p.wo + j;
-    let plane = p.ho * p.wo;
-    y[base + o4.x * plane] = acc[px].x;
-    if (gid.z * 4u + 1u < p.o) { y[base + o4.y * plane] = acc[px].y; }
-    if (gid.z * 4u + 2u < p.o) { y[base + o4.z * plane] = acc[px].z; }
-    if (gid.z * 4u + 3u < p.o) { y[base + o4.w * plane] = acc[px].w; }
+  let xrow = ((n * p.c + c) * p.h + u32(r)) * p.w;
+  let q0 = i32(j * p.s) - i32(p.pad);
+  for (var kw = 0u; kw < p.k; kw++) {
+    let q = q0 + i32(kw);
+    cols[out + kw] = select(0.0, x[xrow + u32(clamp(q, 0, i32(p.w) - 1))], q >= 0 && q < i32(p.w));
   }
 }
 
-// ---- input gradient: invocation (n, r, column block) along x, a block of 4 input channels along z.
 @compute @workgroup_size(WG)
-fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let blocks = (p.w + PX - 1u) / PX;
-  let cell = flat_index(gid, nwg);
-  if (cell >= p.batch * p.h * blocks) {
+fn conv2d_rows_to_output(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = flat_index(gid, nwg); // (n * O + o) * P + pos
+  let positions = p.ho * p.wo;
+  if (e >= p.batch * p.o * positions) {
     return;
   }
-  let q0 = (cell % blocks) * PX;
-  let nr = cell / blocks;
-  let r = nr % p.h;
-  let n = nr / p.h;
-  let c4 = lanes(gid.z * 4u, p.c);
+  let pos = e % positions;
+  let no = e / positions;
+  let o = no % p.o;
+  let n = no / p.o;
+  y[e] = rows[(n * positions + pos) * p.o + o] + bias[o];
+}
+
+@compute @workgroup_size(WG)
+fn conv2d_output_to_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = flat_index(gid, nwg); // (n * P + pos) * O + o
+  let positions = p.ho * p.wo;
+  if (e >= p.batch * p.o * positions) {
+    return;
+  }
+  let o = e % p.o;
+  let row = e / p.o;
+  let pos = row % positions;
+  let n = row / positions;
+  dy_rows[e] = dy[(n * p.o + o) * positions + pos];
+}
+
+@compute @workgroup_size(WG)
+fn conv2d_col2im(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = flat_index(gid, nwg); // ((n * C + c) * H + r) * W + q
+  if (e >= p.batch * p.c * p.h * p.w) {
+    return;
+  }
+  let q = e % p.w;
+  let t = e / p.w;
+  let r = t % p.h;
+  let nc = t / p.h;
+  let c = nc % p.c;
+  let n = nc / p.c;
   let kk = p.k * p.k;
   let ckk = p.c * kk;
   let s = i32(p.s);
-  var acc: array<vec4f, MAX_PX>;
-  for (var o = 0u; o < p.o; o++) {
-    let wo_base = o * ckk;
-    for (var kh = 0u; kh < p.k; kh++) {
-      // Output row i with i*S + kh - P = r.
-      let ti = i32(r + p.pad) - i32(kh);
-      if (ti < 0 || ti % s != 0 || ti / s >= i32(p.ho)) {
-        continue;
-      }
-      let dyrow = ((n * p.o + o) * p.ho + u32(ti / s)) * p.wo;
-      let tap = wo_base + kh * p.k;
-      for (var kw = 0u; kw < p.k; kw++) {
-        let wv = vec4f(weight[tap + c4.x * kk + kw], weight[tap + c4.y * kk + kw], weight[tap + c4.z * kk + kw], weight[tap + c4.w * kk + kw]);
-        for (var px = 0u; px < PX; px++) {
-          let tj = i32(q0 + px + p.pad) - i32(kw);
-          let inside = tj >= 0 && tj % s == 0 && tj / s < i32(p.wo);
-          let g = select(0.0, dy[dyrow + u32(clamp(tj / s, 0, i32(p.wo) - 1))], inside);
-          acc[px] += g * wv;
-        }
-      }
-    }
-  }
-  for (var px = 0u; px < PX; px++) {
-    let q = q0 + px;
-    if (q >= p.w) {
-      break;
-    }
-    let base = (n * p.c * p.h + r) * p.w + q;
-    let plane = p.h * p.w;
-    dx[base + c4.x * plane] = acc[px].x;
-    if (gid.z * 4u + 1u < p.c) { dx[base + c4.y * plane] = acc[px].y; }
-    if (gid.z * 4u + 2u < p.c) { dx[base + c4.z * plane] = acc[px].z; }
-    if (gid.z * 4u + 3u < p.c) { dx[base + c4.w * plane] = acc[px].w; }
-  }
-}
-
-// ---- weight and bias gradients: one workgroup per output (4 output channels of one tap, or one
-// bias), its WG threads striding over the B*Ho rows (n, i), then a tree sum in workgroup memory.
-var<workgroup> partial: array<vec4f, WG>;
-
-fn tree_sum(lid: u32, v: vec4f) -> vec4f {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var half = WG / 2u; half > 0u; half >>= 1u) {
-    if (lid < half) {
-      partial[lid] += partial[lid + half];
-    }
-    workgroupBarrier();
-  }
-  return partial[0];
-}
-
-@compute @workgroup_size(WG)
-fn conv2d_backward_weight(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-) {
-  // Workgroup g: channel block g / (C*K*K), tap (c, kh, kw) = g % (C*K*K).
-  let g = wid.x + wid.y * nwg.x;
-  let kk = p.k * p.k;
-  let ckk = p.c * kk;
-  let blocks = (p.o + 3u) / 4u;
-  if (g >= blocks * ckk) {
-    return; // uniform across the workgroup: the barriers below stay in uniform control flow
-  }
-  let tap = g % ckk;
-  let first = (g / ckk) * 4u;
-  let o4 = lanes(first, p.o);
-  let c = tap / kk;
-  let kh = (tap % kk) / p.k;
-  let kw = tap % p.k;
-  let plane = p.ho * p.wo;
-  var acc = vec4f();
-  for (var row = lid; row < p.batch * p.ho; row += WG) {
-    let i = row % p.ho;
-    let n = row / p.ho;
-    let r = i32(i * p.s + kh) - i32(p.pad);
-    if (r < 0 || r >= i32(p.h)) {
+  var g = 0.0;
+  // The output positions (i, j) whose window holds (r, q) at tap (kh, kw): i*S + kh - pad = r.
+  for (var kh = 0u; kh < p.k; kh++) {
+    let ti = i32(r + p.pad) - i32(kh);
+    if (ti < 0 || ti % s != 0 || ti / s >= i32(p.ho)) {
       continue;
     }
-    let xrow = ((n * p.c + c) * p.h + u32(r)) * p.w;
-    let dyrow = n * p.o * plane + i * p.wo;
-    for (var j = 0u; j < p.wo; j++) {
-      let q = i32(j * p.s + kw) - i32(p.pad);
-      if (q < 0 || q >= i32(p.w)) {
+    for (var kw = 0u; kw < p.k; kw++) {
+      let tj = i32(q + p.pad) - i32(kw);
+      if (tj < 0 || tj % s != 0 || tj / s >= i32(p.wo)) {
         continue;
       }
-      let xv = x_saved[xrow + u32(q)];
-      let at = dyrow + j;
-      acc += xv * vec4f(dy[at + o4.x * plane], dy[at + o4.y * plane], dy[at + o4.z * plane], dy[at + o4.w * plane]);
+      let row = (n * p.ho + u32(ti / s)) * p.wo + u32(tj / s);
+      g += dcols[row * ckk + c * kk + kh * p.k + kw];
     }
   }
-  let total = tree_sum(lid, acc);
-  if (lid == 0u) {
-    for (var u = 0u; u < 4u && first + u < p.o; u++) {
-      let at = (first + u) * ckk + tap;
-      if (ACCUMULATE) {
-        dweight[at] += total[u];
-      } else {
-        dweight[at] = total[u];
-      }
-    }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn conv2d_backward_bias(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-) {
-  let o = wid.x + wid.y * nwg.x;
-  if (o >= p.o) {
-    return;
-  }
-  let plane = p.ho * p.wo;
-  var acc = 0.0;
-  for (var row = lid; row < p.batch * p.ho; row += WG) {
-    let i = row % p.ho;
-    let n = row / p.ho;
-    let base = (n * p.o + o) * plane + i * p.wo;
-    for (var j = 0u; j < p.wo; j++) {
-      acc += dy[base + j];
-    }
-  }
-  let total = tree_sum(lid, vec4f(acc, 0.0, 0.0, 0.0));
-  if (lid == 0u) {
-    if (ACCUMULATE) {
-      dbias[o] += total.x;
-    } else {
-      dbias[o] = total.x;
-    }
-  }
+  dx[e] = g;
 }
