@@ -233,9 +233,10 @@ export class SyncRounds implements RoundMode {
     // Data-parallel workers relay nothing; a relay here is ignored.
   }
 
-  private closeRound(run: Run, how: 'complete' | 'deadline'): void {
+  /** Ends the run's open round: its timers stop, and what was not computed goes back to the cursor (late results are expected). */
+  private release(run: Run): SyncRound | undefined {
     const round = this.rounds.get(run.id);
-    if (!round) return;
+    if (!round) return undefined;
     this.rounds.delete(run.id);
     this.host.clock.clearTimeout(round.deadline);
     for (const task of round.tasks.values()) {
@@ -244,6 +245,12 @@ export class SyncRounds implements RoundMode {
       run.cursor.requeue(task.indices);
     }
     if (round.pending.length) run.cursor.requeue(round.pending);
+    return round;
+  }
+
+  private closeRound(run: Run, how: 'complete' | 'deadline'): void {
+    const round = this.release(run);
+    if (!round) return;
     if (how === 'deadline') {
       run.counters.roundsTimedOut++;
       this.host.log.warn({ runId: run.id, version: round.version, missing: round.tasks.size }, 'round closed at its deadline');
@@ -273,19 +280,10 @@ export class SyncRounds implements RoundMode {
   }
 
   stop(run: Run): void {
-    const round = this.rounds.get(run.id);
     const gather = this.gathers.get(run.id);
     if (gather) this.host.clock.clearTimeout(gather.timer);
     this.gathers.delete(run.id);
-    if (!round) return;
-    this.rounds.delete(run.id);
-    this.host.clock.clearTimeout(round.deadline);
-    for (const task of round.tasks.values()) {
-      this.host.clock.clearTimeout(task.lease);
-      this.rememberExpired(task);
-      run.cursor.requeue(task.indices);
-    }
-    if (round.pending.length) run.cursor.requeue(round.pending);
+    this.release(run);
   }
 
   /** Examples each open task holds, by worker (tests and the benchmark read the schedule). */

@@ -1,19 +1,7 @@
 // avgpool2d: the mean of each window; its gradient is shared equally by the window.
-import { registerLayer } from './layer.ts';
-import { checkPool, poolGeometry, type PoolConfig } from './pool2d.ts';
+import { poolGeometry, registerPool } from './pool2d.ts';
 
-registerLayer<PoolConfig>({
-  kind: 'avgpool2d',
-  check: checkPool,
-  outShape(cfg, inShape) {
-    const g = poolGeometry(cfg, inShape);
-    return [g.c, g.ho, g.wo];
-  },
-  params: () => [],
-  macs(cfg, inShape) {
-    const g = poolGeometry(cfg, inShape);
-    return g.c * g.ho * g.wo * g.k * g.k;
-  },
+registerPool('avgpool2d', {
   forward(cfg, inShape, _p, x, batch) {
     const g = poolGeometry(cfg, inShape);
     const inSize = g.c * g.h * g.w;

@@ -1,20 +1,8 @@
 // maxpool2d: the largest value of each window; its gradient goes to that value's position
 // (the first one on ties, as PyTorch).
-import { registerLayer } from './layer.ts';
-import { checkPool, poolGeometry, type PoolConfig } from './pool2d.ts';
+import { poolGeometry, registerPool } from './pool2d.ts';
 
-registerLayer<PoolConfig>({
-  kind: 'maxpool2d',
-  check: checkPool,
-  outShape(cfg, inShape) {
-    const g = poolGeometry(cfg, inShape);
-    return [g.c, g.ho, g.wo];
-  },
-  params: () => [],
-  macs(cfg, inShape) {
-    const g = poolGeometry(cfg, inShape);
-    return g.c * g.ho * g.wo * g.k * g.k;
-  },
+registerPool('maxpool2d', {
   forward(cfg, inShape, _p, x, batch) {
     const g = poolGeometry(cfg, inShape);
     const inSize = g.c * g.h * g.w;
