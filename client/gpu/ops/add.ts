@@ -71,7 +71,7 @@ export function addInPlace(gpu: Gpu, args: AddInPlaceArgs): Dispatch {
 }
 
 function checkShape(n: number, nb = n): number {
-  if (!Number.isInteger(n) || !Number.isInteger(nb) || n < 1 || nb < 1 || n % nb !== 0) {
+  if (!Number.isInteger(n) || !Number.isInteger(nb) || n < 1 || nb < 1 || n % nb !== 0 || n >= 2 ** 32) {
     throw new Error(`add needs positive integer sizes with n a multiple of nb, got n=${n} nb=${nb}`);
   }
   return nb;

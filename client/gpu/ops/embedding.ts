@@ -30,6 +30,7 @@ function params(s: EmbeddingShape): Uint32Array {
     if (!Number.isInteger(v) || v < 1) throw new Error(`embedding: ${name} must be a positive integer, got ${v}`);
   }
   if (s.vocab > 2 ** 24) throw new Error(`embedding: token ids travel as float32, exact only below 2^24; vocab is ${s.vocab}`);
+  if (Math.max(s.positions, s.vocab) * s.dim >= 2 ** 32) throw new Error('embedding: a tensor has 2^32 elements or more');
   return new Uint32Array([s.positions, s.dim, s.vocab]);
 }
 

@@ -42,6 +42,7 @@ function params(a: RowsCols, eps: number): Uint8Array {
   if (!Number.isInteger(a.rows) || !Number.isInteger(a.cols) || a.rows < 1 || a.cols < 1) {
     throw new Error(`layerNorm needs positive integer rows and cols, got ${a.rows}x${a.cols}`);
   }
+  if (a.rows * a.cols >= 2 ** 32) throw new Error('layerNorm: the input has 2^32 elements or more');
   if (!(eps > 0)) throw new Error(`layerNorm needs a positive eps, got ${eps}`);
   const buf = new ArrayBuffer(12);
   new Uint32Array(buf, 0, 2).set([a.rows, a.cols]);
