@@ -1,5 +1,5 @@
 // maxpool2d: the largest value of each window; its gradient goes to that value's position
-// (the first one on ties, as PyTorch).
+// (the first one on ties, as PyTorch; the window's first element when it holds no number above −∞).
 import { poolGeometry, registerPool } from './pool2d.ts';
 
 registerPool('maxpool2d', {
@@ -18,7 +18,7 @@ registerPool('maxpool2d', {
             for (let a = 0; a < g.k; a++) {
               for (let b = 0; b < g.k; b++) {
                 const xi = n * inSize + (c * g.h + i * g.s + a) * g.w + j * g.s + b;
-                if (x[xi] > best) {
+                if (x[xi] > best || at < 0) {
                   best = x[xi];
                   at = xi;
                 }
