@@ -33,7 +33,7 @@ const { values, positionals } = parseArgs({
 
 if (values.help || positionals.length === 0) {
   console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']\n` +
-    `  scale: [--rows 1,4,16,64,256,4mixed,64mixed,64churn,256@2000] [--links loopback,lan] [--seconds 15] [--warmup 4] [--children 1] [--target-round-ms 500]`);
+    `  scale: [--rows 1,4,16,64,256,4mixed,64mixed,64churn,256@2000] [--links loopback,lan] [--seconds 12] [--warmup 3] [--children 1] [--target-round-ms 500]`);
   process.exit(values.help ? 0 : 2);
 }
 for (const name of positionals) {

@@ -31,6 +31,8 @@ export interface WorkerStats {
   rejected: number;
   /** Workers replaced by churn since the mark. */
   replaced: number;
+  /** Tasks dropped because they named parameters the worker did not hold (its lease then runs out). */
+  stale: number;
   /** How late this process's timers fired, p95 ms since the mark (a busy simulator shows here). */
   timerLagP95: number;
 }
@@ -41,9 +43,15 @@ type WorkerSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
 
 const send = (m: FromWorkers) => process.send?.(m);
 
-/** A one-way link: messages are serialised at its bandwidth, in order, then delayed by its latency. */
+/**
+ * A one-way link: messages are serialised at its bandwidth, then delayed by its latency, and
+ * delivered in the order they were sent. One queue and one timer per link keep that order:
+ * separate timers would not (Node rounds their start to the loop's millisecond).
+ */
 class Link {
   private freeAt = 0;
+  private readonly queue: { at: number; fn: () => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly bps: number,
@@ -56,7 +64,24 @@ class Link {
     const now = performance.now();
     const start = Math.max(now, this.freeAt);
     this.freeAt = start + (this.bps > 0 ? (bytes * 8 * 1000) / this.bps : 0);
-    timer(this.freeAt + this.latencyMs - now, fn);
+    this.queue.push({ at: this.freeAt + this.latencyMs, fn });
+    if (!this.timer) this.arm();
+  }
+
+  private arm(): void {
+    const head = this.queue[0];
+    this.timer = head ? setTimeout(() => this.deliver(), Math.max(0, head.at - performance.now())) : null;
+  }
+
+  private deliver(): void {
+    const now = performance.now();
+    // Everything due (a timer may fire a little early or late): in order.
+    while (this.queue.length && this.queue[0].at <= now + 1) {
+      const m = this.queue.shift()!;
+      lags.push(Math.max(0, now - m.at));
+      m.fn();
+    }
+    this.arm();
   }
 }
 
@@ -65,7 +90,7 @@ const lags: number[] = [];
 function timer(ms: number, fn: () => void): void {
   const due = performance.now() + ms;
   setTimeout(() => {
-    lags.push(performance.now() - due);
+    lags.push(Math.max(0, performance.now() - due));
     fn();
   }, ms);
 }
@@ -75,6 +100,7 @@ const computeByVersion = new Map<number, Map<number, number>>();
 let results = 0;
 let rejected = 0;
 let replaced = 0;
+let stale = 0;
 let gradient: Float32Array | undefined;
 
 class SimWorker {
@@ -141,6 +167,8 @@ class SimWorker {
     if (!meta) return;
     if (meta.version !== this.params) {
       // A stale task (the real worker drops it the same way and asks again).
+      stale++;
+      if (process.env.SCALE_DEBUG) console.error(`[scale] worker ${this.index}: task ${meta.taskId} for version ${meta.version}, holds ${this.params}`);
       this.ready();
       return this.drain();
     }
@@ -230,7 +258,7 @@ function stats(): WorkerStats {
   const cpu = process.cpuUsage(markCpu);
   const busiestMs: [number, number][] = [];
   for (const [version, byWorker] of computeByVersion) busiestMs.push([version, Math.max(...byWorker.values())]);
-  return { busiestMs, cpu: (cpu.user + cpu.system) / 1000 / (performance.now() - markAt), results, rejected, replaced, timerLagP95: quantile(lags, 0.95) };
+  return { busiestMs, cpu: (cpu.user + cpu.system) / 1000 / (performance.now() - markAt), results, rejected, replaced, stale, timerLagP95: quantile(lags, 0.95) };
 }
 
 process.on('message', (m: ToWorkers) => {
@@ -238,7 +266,7 @@ process.on('message', (m: ToWorkers) => {
   else if (m.type === 'mark') {
     // computeByVersion is kept: a round open at the mark has tasks from before it.
     lags.length = 0;
-    results = rejected = replaced = 0;
+    results = rejected = replaced = stale = 0;
     markCpu = process.cpuUsage();
     markAt = performance.now();
   } else if (m.type === 'stop') {

@@ -217,6 +217,7 @@ async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number
       rejected_results: counters.rejected,
       rounds_timed_out: counters.roundsTimedOut,
       workers_replaced: stats.reduce((a, s) => a + s.replaced, 0),
+      stale_tasks: stats.reduce((a, s) => a + s.stale, 0),
       target_round_ms: targetRoundMs,
       window_s: round(span, 1),
       spec,
@@ -250,8 +251,8 @@ export async function run(log: (m: string) => void, opts: ScaleOptions = {}): Pr
     return l;
   });
   const o = {
-    seconds: Number(opts.seconds ?? 15),
-    warmup: Number(opts.warmup ?? 4),
+    seconds: Number(opts.seconds ?? 12),
+    warmup: Number(opts.warmup ?? 3),
     children: Number(opts.children ?? 1),
     targetRoundMs: Number(opts['target-round-ms'] ?? DEFAULT_SYNC.targetRoundMs),
     dataDir: mkdtempSync(join(tmpdir(), 'crowdtrain-bench-scale-')),
