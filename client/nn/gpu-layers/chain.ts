@@ -6,10 +6,10 @@ import type { PlacedLayer } from '../../../shared/layers/sequence.ts';
 import type { Binding, Dispatch } from '../../gpu/runtime.ts';
 import { createGpuLayer, type GpuLayer, type GpuLayerSetup } from './layer.ts';
 
+/** A GpuLayerSetup for a list of layers; params and grads hold one binding per tensor of every layer, in the layers' order. */
 export interface ChainSetup extends Omit<GpuLayerSetup, 'config' | 'inShape' | 'outShape'> {
   /** At least one layer; each one's inShape is the outShape of the one before. */
   layers: readonly PlacedLayer[];
-  /** params and grads: one binding per tensor of every layer, in the layers' order. */
 }
 
 export interface ChainStash {
