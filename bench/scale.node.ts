@@ -7,11 +7,13 @@
 //
 // @example npm run bench -- scale --rows 1,4,4mixed --seconds 5 --warmup 2 --links loopback
 // SCALE_DEBUG=1 logs each round of the window (open→close, commit→commit, busiest compute);
+// SCALE_PROF=<dir> writes the coordinator's CPU profile of each row's window there;
 // SCALE_SIMULATOR_PROF=<dir> writes a CPU profile of the simulator process there (node --cpu-prof).
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../server/app.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
@@ -79,6 +81,24 @@ const quantile = (xs: number[], q: number) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, digits: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+
+/** The coordinator's CPU profile over the window only (SCALE_PROF=<dir>; open it in Chrome's DevTools). */
+async function startProfile() {
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) => new Promise<T>((res, rej) => session.post(method, params, (err, r) => (err ? rej(err) : res(r as T))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stop(file: string): Promise<string> {
+      const { profile } = await post<{ profile: object }>('Profiler.stop');
+      session.disconnect();
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      return file;
+    },
+  };
+}
 
 /** Forks one simulator process for `profiles` and waits until all its workers hold parameters. */
 async function startSimulator(url: string, profiles: SimProfile[], churn: RowPlan['churn'], seed: number) {
@@ -150,19 +170,21 @@ async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number
       log(`after warm-up: ${speeds.length} workers, measured speeds min ${speeds[0]} median ${speeds[speeds.length >> 1]} max ${speeds.at(-1)}; version ${run.version}; open tasks ${scheduler.sync.openTasks(run.id).map((t) => t.examples).join(',')}`);
     }
     for (const s of sims) s.mark();
+    const profile = process.env.SCALE_PROF ? await startProfile() : undefined;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const counters0 = { ...run.counters };
-    let rss = process.memoryUsage().rss;
+    let rss = process.memoryUsage.rss();
     const end = t0 + o.seconds * 1000;
     while (performance.now() < end) {
       await sleep(Math.min(500, end - performance.now()));
-      rss = Math.max(rss, process.memoryUsage().rss);
+      rss = Math.max(rss, process.memoryUsage.rss());
     }
     const cpu = process.cpuUsage(cpu0);
     const cpuWall = (performance.now() - t0) / 1000;
     const counters = { late: run.counters.late - counters0.late, rejected: run.counters.rejected - counters0.rejected, roundsTimedOut: run.counters.roundsTimedOut - counters0.roundsTimedOut };
     const stats = await Promise.all(sims.map((s) => s.stop()));
+    if (profile) log(`coordinator profile of the window: ${await profile.stop(join(process.env.SCALE_PROF!, `scale-${link.name}-${plan.key}.cpuprofile`))}`);
 
     // Rates between the first and the last commit of the window, so that a window's edges do not
     // cut a round in two; bytes over the same span.
