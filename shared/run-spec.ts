@@ -7,7 +7,7 @@ import { describeIssue } from './run-spec-messages.ts';
 export const MAX_MODEL_PARAMS = 4_000_000;
 
 /** Round pacing defaults (see docs/architecture.md, "Batch policy"). */
-export const DEFAULT_SYNC = { roundDeadlineMs: 15_000, minWorkers: 1, targetRoundMs: 500, maxBatch: 1024, lrScaling: 'sqrt' as const, taskSizing: 'speed' as const };
+export const DEFAULT_SYNC = { roundDeadlineMs: 15_000, minWorkers: 1, targetRoundMs: 500, maxBatch: 1024, lrScaling: 'linear' as const, taskSizing: 'speed' as const };
 
 export const OptimizerSchema = z
   .object({
@@ -61,7 +61,8 @@ export const RunSpecSchema = z
         maxBatch: z.number().int().min(1).max(1_000_000).default(DEFAULT_SYNC.maxBatch),
         /**
          * How the learning rate follows a round's batch when globalBatch is unset, relative to
-         * batchPerTask (the batch the rate was chosen for): 'sqrt' (Adam's rule), 'linear' (SGD's), 'none'.
+         * batchPerTask (the batch the rate was chosen for): 'linear' (default: fastest to the target
+         * on the simulator, docs/benchmarks.md "Time to target"), 'sqrt' (Adam's theory), 'none'.
          */
         lrScaling: z.enum(['sqrt', 'linear', 'none']).default(DEFAULT_SYNC.lrScaling),
         /**
