@@ -2,6 +2,7 @@
 // machine and the adapter each was measured on. Run by bench/run.ts after every benchmark.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { timeToTargetSection } from './time-to-target-report.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -115,6 +116,7 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['pipeline', pipeline],
   ['cpu', cpu],
   ['scale', scale],
+  ['scale', timeToTargetSection],
 ];
 
 export function writeBenchmarksDoc(root: string): void {

@@ -44,6 +44,8 @@ for (const name of positionals) {
 }
 
 function writeResult(name: string, result: Record<string, unknown>, started: number, browserVersion?: string): void {
+  // time-to-target writes its own key of scale.json (read-modify-write), not a file of its own.
+  if (name === 'time-to-target') return;
   const out = {
     ...result,
     machine: { platform: platform(), arch: arch(), cpus: cpus().length, cpu: cpus()[0]?.model ?? '', memory_gb: Math.round(totalmem() / 2 ** 30) },
