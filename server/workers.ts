@@ -12,12 +12,19 @@ export class SpeedEstimate {
   perSec = 0;
   /** Tasks timed so far. */
   samples = 0;
+  /** Decayed sums of examples and milliseconds (halved at each task: recent tasks weigh most). */
+  private examples = 0;
+  private ms = 0;
 
-  /** Folds one timed task in (recent tasks weigh most: speeds change as tabs get busy). */
+  /**
+   * Folds one timed task in. Sums, not an average of rates: a small task's rate is mostly its
+   * transfer time, and averaging rates would let a few small tasks drag a fast worker's figure down.
+   */
   observe(examples: number, ms: number): void {
     if (!(examples > 0) || !(ms > 0)) return;
-    const rate = (examples * 1000) / ms;
-    this.perSec = this.samples === 0 ? rate : 0.5 * this.perSec + 0.5 * rate;
+    this.examples = this.examples * 0.5 + examples;
+    this.ms = this.ms * 0.5 + ms;
+    this.perSec = (this.examples * 1000) / this.ms;
     this.samples++;
   }
 
