@@ -2,7 +2,7 @@
 // stage) behind the same WorkerClient the tabs use. Usage: pipeline-worker.ts <coordinator URL>
 import { CpuStage } from '../client/cpu/stage-cpu.ts';
 import { microBatchOf } from '../shared/run-spec.ts';
-import { CpuBackend } from '../client/worker/backend.ts';
+import { cpuBackendFor } from '../client/worker/backend.ts';
 import { WorkerClient } from '../client/worker/worker-client.ts';
 
 const url = process.argv[2];
@@ -13,7 +13,7 @@ if (!url) {
 const w = new WorkerClient({
   url,
   backend: 'cpu',
-  makeBackend: async (run) => new CpuBackend(run.model, microBatchOf(run.spec)),
+  makeBackend: async (run) => cpuBackendFor(run, microBatchOf(run.spec)),
   makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
 });
 w.start();

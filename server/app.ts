@@ -15,6 +15,7 @@ import { DATASET_PREFIX } from './data/dataset-files.ts';
 import { DatasetRegistry } from './data/registry.ts';
 import type { Clock } from './clock.ts';
 import { Evaluator } from './evaluator.ts';
+import { modelLine } from '../shared/run-model.ts';
 import { EventLog } from './event-log.ts';
 import { Run } from './run.ts';
 import { adminPlugin } from './routes/admin.ts';
@@ -88,7 +89,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     traffic,
     clock: opts.clock,
     log: app.log,
-    evaluate: (run) => evaluatorFor(run.dataset.name).evaluate(run.model, run.params),
+    evaluate: (run) => evaluatorFor(run.dataset.name).evaluate(run.net, run.params, run.spec.evalExamples),
     maxGradientNorm: opts.maxGradientNorm,
     onFold: opts.onFold,
     events,
@@ -138,7 +139,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const run = new Run(spec, datasetFor(spec).info);
       scheduler.addRun(run);
       store.saveRun(run.record());
-      events.append(run.id, 'created', `run ${run.name} created: ${run.model.layers.join('-')} ${run.model.activation}, ${spec.optimizer.kind} lr ${spec.optimizer.lr}`);
+      events.append(run.id, 'created', `run ${run.name} created: ${modelLine(run.net)}, ${spec.optimizer.kind} lr ${spec.optimizer.lr}`);
       app.log.info({ runId: run.id, name: run.name }, 'run created');
       return run;
     },
@@ -211,7 +212,21 @@ function restoreRuns(ctx: CoordinatorContext, app: FastifyInstance): void {
       app.log.error({ runId: rec.id, dataset: rec.spec.dataset }, 'run not restored: its dataset is gone');
       continue;
     }
-    const run = new Run(rec.spec, ds.info, rec.id);
+    // Specs stored before a field was added get its default (their checkpoints still load).
+    let spec;
+    try {
+      spec = parseRunSpec(rec.spec);
+    } catch (err) {
+      app.log.error({ runId: rec.id, err }, 'run not restored: its stored spec no longer validates');
+      continue;
+    }
+    let run: Run;
+    try {
+      run = new Run(spec, ds.info, rec.id);
+    } catch (err) {
+      app.log.error({ runId: rec.id, err }, 'run not restored: its model does not fit its dataset');
+      continue;
+    }
     run.createdAt = rec.createdAt;
     run.state = rec.state;
     run.stopReason = rec.stopReason;

@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { mlpLayout } from '../shared/model.ts';
+import type { LayerConfig } from '../shared/layers/layer.ts';
+import { describeModel } from '../shared/layers/sequence.ts';
+import { parseRunSpec } from '../shared/run-spec.ts';
 import { optimizerStateCount } from '../shared/reference/optimizer.ts';
 import { decodeSafetensors, encodeSafetensors, type F32Tensor } from '../shared/safetensors.ts';
 import type { Run } from './run.ts';
@@ -20,9 +22,22 @@ export function specHash(run: Run): string {
   return createHash('sha256').update(JSON.stringify(run.spec)).digest('hex').slice(0, 16);
 }
 
+/**
+ * A checkpoint written under an older version of the spec schema (before a field with a default
+ * was added) belongs to the run when its spec, with today's defaults filled in, is the run's.
+ */
+function sameSpec(written: string | undefined, run: Run): boolean {
+  if (!written) return false;
+  try {
+    return JSON.stringify(parseRunSpec(JSON.parse(written))) === JSON.stringify(run.spec);
+  } catch {
+    return false;
+  }
+}
+
 /** The run's state as safetensors bytes. */
 export function encodeCheckpoint(run: Run): Uint8Array {
-  const layout = mlpLayout(run.model);
+  const layout = tensorLayout(run);
   const tensors: F32Tensor[] = layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: run.params.subarray(t.offset, t.offset + t.size) }));
   const kind = run.spec.optimizer.kind;
   const states = [run.optimizerState.m, run.optimizerState.v].slice(0, optimizerStateCount(kind));
@@ -38,7 +53,11 @@ export function encodeCheckpoint(run: Run): Uint8Array {
     samples: String(run.samples),
     spec_hash: specHash(run),
     spec: JSON.stringify(run.spec),
-    model: JSON.stringify({ kind: 'mlp', layers: run.model.layers, activation: run.model.activation, torch: torchSequential(run) }),
+    model: JSON.stringify(
+      run.model
+        ? { kind: 'mlp', layers: run.model.layers, activation: run.model.activation, torch: torchSequential(run.net.layers, run.net.inputShape) }
+        : { kind: 'layers', layers: run.net.layers, inputShape: run.net.inputShape, torch: torchSequential(run.net.layers, run.net.inputShape) },
+    ),
     input_preprocessing: INPUT_PREPROCESSING,
     cursor: JSON.stringify({ epoch: run.cursor.epoch, position: run.cursor.position }),
     loss: String(run.loss ?? ''),
@@ -46,15 +65,50 @@ export function encodeCheckpoint(run: Run): Uint8Array {
   });
 }
 
-/** The PyTorch module these weights load into, as text for people. */
-function torchSequential(run: Run): string {
-  const act = run.model.activation === 'relu' ? 'nn.ReLU()' : "nn.GELU(approximate='tanh')";
-  const parts: string[] = [];
-  for (let i = 0; i + 1 < run.model.layers.length; i++) {
-    if (i > 0) parts.push(act);
-    parts.push(`nn.Linear(${run.model.layers[i]}, ${run.model.layers[i + 1]})`);
-  }
-  return `nn.Sequential(${parts.join(', ')})`;
+/** Every parameter tensor of the run's model: PyTorch state_dict names, shapes, places in the flat vector. */
+function tensorLayout(run: Run): { tensors: { name: string; shape: number[]; offset: number; size: number }[] } {
+  return { tensors: run.net.description.layers.flatMap((l) => l.params.map(({ name, shape, offset, size }) => ({ name, shape, offset, size }))) };
+}
+
+/**
+ * The PyTorch module these weights load into, as text for people: nn.Sequential of torch.nn
+ * modules, with the three small classes docs/pytorch.md defines (Residual, CausalSelfAttention,
+ * LearnedPositions) where torch.nn has no exact equivalent.
+ */
+export function torchSequential(layers: readonly LayerConfig[], inputShape: readonly number[]): string {
+  const d = describeModel(layers, inputShape);
+  const module = (l: (typeof d.layers)[number]): string => {
+    const c = l.config as Record<string, unknown> & { kind: string };
+    const inp = l.inShape;
+    switch (c.kind) {
+      case 'dense':
+        return `nn.Linear(${inp[inp.length - 1]}, ${c.out}${c.bias === false ? ', bias=False' : ''})`;
+      case 'conv2d':
+        return `nn.Conv2d(${inp[0]}, ${c.out}, ${c.kernel}${c.stride ? `, stride=${c.stride}` : ''}${c.padding ? `, padding=${c.padding}` : ''})`;
+      case 'relu':
+        return 'nn.ReLU()';
+      case 'gelu':
+        return "nn.GELU(approximate='tanh')";
+      case 'maxpool2d':
+      case 'avgpool2d':
+        return `nn.${c.kind === 'maxpool2d' ? 'MaxPool2d' : 'AvgPool2d'}(${c.size}${c.stride ? `, stride=${c.stride}` : ''})`;
+      case 'flatten':
+        return 'nn.Flatten()';
+      case 'layernorm':
+        return `nn.LayerNorm(${inp[inp.length - 1]}${c.eps ? `, eps=${c.eps}` : ''})`;
+      case 'embedding':
+        return `nn.Embedding(${c.vocab}, ${c.dim})`;
+      case 'positional':
+        return `LearnedPositions(${inp[0]}, ${inp[1]})`;
+      case 'attention':
+        return `CausalSelfAttention(${inp[1]}, ${c.heads})`;
+      case 'residual':
+        return `Residual(${torchSequential(c.layers as LayerConfig[], inp)})`;
+      default:
+        return `# ${c.kind}`;
+    }
+  };
+  return `nn.Sequential(${d.layers.map(module).join(', ')})`;
 }
 
 /** Writes bytes so that a reader sees the old file or the whole new one, never half. */
@@ -97,8 +151,8 @@ export class CheckpointMismatchError extends Error {
 export function restoreCheckpoint(run: Run, bytes: Uint8Array): void {
   const file = decodeSafetensors(bytes);
   if (file.metadata.format !== CHECKPOINT_FORMAT) throw new CheckpointMismatchError(`not a crowdtrain checkpoint (format ${file.metadata.format ?? 'missing'})`);
-  if (file.metadata.spec_hash !== specHash(run)) throw new CheckpointMismatchError(`checkpoint of another spec (hash ${file.metadata.spec_hash}, run has ${specHash(run)})`);
-  const layout = mlpLayout(run.model);
+  if (file.metadata.spec_hash !== specHash(run) && !sameSpec(file.metadata.spec, run)) throw new CheckpointMismatchError(`checkpoint of another spec (hash ${file.metadata.spec_hash}, run has ${specHash(run)})`);
+  const layout = tensorLayout(run);
   const take = (name: string, into: Float32Array, offset: number, size: number) => {
     const t = file.tensors.get(name);
     if (!t || t.data.length !== size) throw new CheckpointMismatchError(`checkpoint lacks ${name} of ${size} values`);

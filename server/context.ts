@@ -13,6 +13,8 @@ import type { Store } from './store/store.ts';
 export interface DatasetInfo {
   name: string;
   features: number;
+  /** Shape of one example ([1, 28, 28] for MNIST's images); unset: [features]. */
+  exampleShape?: number[];
   classes: number;
   trainCount: number;
   testCount: number;

@@ -2,7 +2,9 @@
 // (float32), the example cursor, metrics and counters. Rounds and workers live in the scheduler.
 import { randomUUID } from 'node:crypto';
 import { ExampleCursor } from '../shared/epoch-order.ts';
-import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
+import { initModelParams } from '../shared/layers/sequence.ts';
+import type { MlpSpec } from '../shared/model.ts';
+import { describeRunModel, type RunModel } from '../shared/run-model.ts';
 import type { MetricPoint, RunInfo, RunState, RunSummary, RunUpdate, ShardInfo } from '../shared/protocol.ts';
 import { optimizerStepRef } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
@@ -23,7 +25,10 @@ export interface RunCounters {
 
 export class Run {
   readonly id: string;
-  readonly model: MlpSpec;
+  /** The MLP form's widths and activation (its fast whole-model paths); null for a layer list. */
+  readonly model: MlpSpec | null;
+  /** The model as layers: shapes, PyTorch names and offsets of every parameter. */
+  readonly net: RunModel;
   readonly paramCount: number;
   state: RunState = 'running';
   /** Rounds committed. */
@@ -46,13 +51,15 @@ export class Run {
   constructor(
     readonly spec: RunSpec,
     /** The dataset's shape and the shards workers fetch. */
-    readonly dataset: { name: string; features: number; classes: number; trainCount: number; shards: ShardInfo[] },
+    readonly dataset: { name: string; features: number; classes: number; trainCount: number; shards: ShardInfo[]; exampleShape?: number[] },
     id?: string,
   ) {
     this.id = id ?? randomUUID().slice(0, 8);
-    this.model = { layers: spec.model.layers, activation: spec.model.activation };
-    this.paramCount = mlpLayout(this.model).count;
-    this.params = initMlpParams(this.model, spec.seed);
+    this.net = describeRunModel(spec, dataset);
+    this.model = this.net.mlp;
+    this.paramCount = this.net.description.paramCount;
+    // PyTorch's default initialisation of each module, drawn in parameter order from the seed.
+    this.params = initModelParams(this.net.description, spec.seed);
     this.optimizerState = { m: new Float32Array(this.paramCount), v: new Float32Array(this.paramCount) };
     this.cursor = new ExampleCursor(dataset.trainCount, spec.seed);
   }
@@ -90,6 +97,8 @@ export class Run {
       state: this.state,
       version: this.version,
       model: this.model,
+      layers: this.net.layers,
+      inputShape: this.net.inputShape,
       paramCount: this.paramCount,
       spec: this.spec,
       dataset: { name: this.dataset.name, features: this.dataset.features, classes: this.dataset.classes, shards: this.dataset.shards },
@@ -156,6 +165,7 @@ export class Run {
       createdAt: new Date(this.createdAt).toISOString(),
       counters: { ...this.counters },
       spec: this.spec,
+      net: { model: this.model, layers: this.net.layers, inputShape: this.net.inputShape },
     };
   }
 }

@@ -3,7 +3,9 @@
 // Tensors travel as binary attachments (ArrayBuffer), never as JSON arrays.
 import { z } from 'zod';
 import type { MlpSpec } from './model.ts';
+import type { LayerConfig } from './layers/layer.ts';
 import type { RunSpec } from './run-spec.ts';
+import type { NetInfo } from './run-model.ts';
 
 /** Bumped on any incompatible change; a worker of another version is refused at connect. */
 export const PROTOCOL_VERSION = 2;
@@ -55,7 +57,11 @@ export interface RunInfo {
   name: string;
   state: RunState;
   version: number;
-  model: MlpSpec;
+  /** The MLP form's widths and activation; null for a layer-list model. */
+  model: MlpSpec | null;
+  /** The model as layers (shorthands expanded) and the shape of one example they take. */
+  layers: LayerConfig[];
+  inputShape: number[];
   paramCount: number;
   spec: RunSpec;
   dataset: { name: string; features: number; classes: number; shards: ShardInfo[] };
@@ -167,6 +173,8 @@ export interface RunSummary {
   createdAt: string;
   counters: { folded: number; late: number; rejected: number; roundsTimedOut: number };
   spec: RunSpec;
+  /** The model as a worker builds it (the MLP form, or the layers and the example shape they take). */
+  net: NetInfo;
 }
 
 export interface ResultAck {

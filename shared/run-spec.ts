@@ -2,6 +2,8 @@
 // one zod schema that validates REST bodies, files and forms and gives the TypeScript types.
 import { z } from 'zod';
 import { describeIssue } from './run-spec-messages.ts';
+import { LayerError } from './layers/layer.ts';
+import { describeRunModel } from './run-model.ts';
 
 /** Largest model a run may have: its parameters travel as one Socket.IO binary message. */
 export const MAX_MODEL_PARAMS = 4_000_000;
@@ -21,13 +23,34 @@ export const OptimizerSchema = z
   })
   .strict();
 
-export const ModelSchema = z
+/** The MLP shorthand: `{ kind: mlp, layers: [784, 128, 10], activation: relu }` (dense layers). */
+export const MlpModelSchema = z
   .object({
     kind: z.literal('mlp').default('mlp'),
     layers: z.array(z.number().int().min(1).max(65536)).min(2).max(16).default([784, 128, 10]),
     activation: z.enum(['relu', 'gelu']).default('relu'),
   })
   .strict();
+
+/** One layer as a spec writes it; its fields are checked by its kind (shared/layers) against the dataset. */
+export const LayerConfigSchema = z.object({ kind: z.string().min(1).max(40) }).catchall(z.unknown());
+
+/** A model as a list of typed layers: `{ layers: [{ kind: conv2d, out: 8, kernel: 5 }, ...] }`. */
+export const LayerListModelSchema = z
+  .object({
+    kind: z.literal('layers'),
+    layers: z.array(LayerConfigSchema).min(1).max(64),
+  })
+  .strict();
+
+/** Either form; a `layers` list of objects is a layer list, anything else the MLP shorthand. */
+export const ModelSchema = z.preprocess((v) => {
+  if (v && typeof v === 'object' && !Array.isArray(v) && !('kind' in v)) {
+    const layers = (v as { layers?: unknown }).layers;
+    return { kind: Array.isArray(layers) && layers.some((l) => l !== null && typeof l === 'object') ? 'layers' : 'mlp', ...v };
+  }
+  return v;
+}, z.discriminatedUnion('kind', [MlpModelSchema, LayerListModelSchema]));
 
 export const RunSpecSchema = z
   .object({
@@ -86,6 +109,8 @@ export const RunSpecSchema = z
     checkpointEvery: z.number().int().min(1).max(1_000_000).default(50),
     /** Rounds between test-set evaluations. */
     evalEvery: z.number().int().min(1).max(100_000).default(10),
+    /** Test examples each evaluation uses (the first ones of the test split, so always the same); unset: all. */
+    evalExamples: z.number().int().min(10).max(1_000_000).optional(),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
     /**
      * Model parallelism: the layers cut into `stages` held by different workers (a pipeline), and
@@ -103,6 +128,11 @@ export const RunSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.model.kind === 'layers') {
+      // Shapes and sizes need the dataset's example shape: checkSpecAgainstDataset checks them.
+      if (spec.parallelism.stages > 1) ctx.addIssue({ code: 'custom', path: ['parallelism', 'stages'], message: 'pipeline stages are for the mlp model form for now; a layer-list model trains data-parallel (stages: 1)' });
+      return;
+    }
     const { layers } = spec.model;
     let params = 0;
     for (let i = 0; i + 1 < layers.length; i++) params += layers[i] * layers[i + 1] + layers[i + 1];
@@ -121,7 +151,8 @@ export function microBatchOf(spec: Pick<RunSpec, 'batchPerTask' | 'globalBatch'>
 }
 
 /** The model must fit the dataset: as many inputs as features, as many outputs as classes. */
-export function checkSpecAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number }): void {
+export function checkSpecAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number; exampleShape?: number[] }): void {
+  if (spec.model.kind === 'layers') return checkLayersAgainstDataset(spec, dataset);
   const { layers } = spec.model;
   const issues: { path: string; message: string }[] = [];
   if (layers[0] !== dataset.features) issues.push({ path: 'model.layers.0', message: `${dataset.name} has ${dataset.features} features, so model.layers[0] must be ${dataset.features} (got ${layers[0]})` });
@@ -129,6 +160,24 @@ export function checkSpecAgainstDataset(spec: RunSpec, dataset: { name: string; 
   if (last !== dataset.classes) issues.push({ path: `model.layers.${layers.length - 1}`, message: `${dataset.name} has ${dataset.classes} classes, so the last layer must be ${dataset.classes} wide (got ${last})` });
   if (issues.length) throw new RunSpecError(issues);
 }
+
+function checkLayersAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number; exampleShape?: number[] }): void {
+  let model;
+  try {
+    model = describeRunModel(spec, dataset).description;
+  } catch (err) {
+    if (!(err instanceof LayerError)) throw err;
+    const at = /^layer (\d+)/.exec(err.message);
+    throw new RunSpecError([{ path: at ? `model.layers.${at[1]}` : 'model.layers', message: err.message }]);
+  }
+  const out = model.outShape;
+  const last = `model.layers.${spec.model.layers.length - 1}`;
+  if (out.length !== 1 || out[0] !== dataset.classes) {
+    throw new RunSpecError([{ path: last, message: `${dataset.name} has ${dataset.classes} classes, so the model must end in [${dataset.classes}] logits (it ends in [${out.join(', ')}])` }]);
+  }
+  if (model.paramCount > MAX_MODEL_PARAMS) throw new RunSpecError([{ path: 'model.layers', message: `the model has ${model.paramCount} parameters; at most ${MAX_MODEL_PARAMS} are allowed` }]);
+}
+
 export type RunSpecInput = z.input<typeof RunSpecSchema>;
 
 export class RunSpecError extends Error {

@@ -9,6 +9,7 @@ import { Run } from '../server/run.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { parseRunSpec } from '../shared/run-spec.ts';
 import { createRng } from '../shared/rng.ts';
+import { readSafetensors } from './helpers/safetensors-reader.ts';
 
 const dataset = { name: 'mnist', features: 784, classes: 10, trainCount: 8000, shards: [] };
 
@@ -23,21 +24,6 @@ function trainedRun(kind: 'adam' | 'momentum' | 'sgd' = 'adam', layers = [784, 3
   run.loss = 0.5;
   run.accuracy = 0.75;
   return run;
-}
-
-/** An independent safetensors reader: u64 header length, JSON header, byte offsets. */
-function readSafetensors(bytes: Uint8Array) {
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8'));
-  const body = bytes.subarray(8 + n);
-  const tensors: Record<string, { shape: number[]; values: Float32Array }> = {};
-  for (const [name, e] of Object.entries<any>(header)) {
-    if (name === '__metadata__') continue;
-    expect(e.dtype).toBe('F32');
-    const [a, b] = e.data_offsets;
-    tensors[name] = { shape: e.shape, values: new Float32Array(body.slice(a, b).buffer) };
-  }
-  return { headerLength: n, metadata: header.__metadata__, tensors, header };
 }
 
 describe('checkpoints', () => {

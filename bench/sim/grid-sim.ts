@@ -66,11 +66,11 @@ export class GridSim {
       traffic: this.port.traffic,
       log: pino({ level: 'silent' }),
       clock: this.clock,
-      evaluate: opts.evaluate ?? ((run) => evaluator!.evaluate(run.model, run.params)),
+      evaluate: opts.evaluate ?? ((run) => evaluator!.evaluate(run.net, run.params)),
       labels: (_run, indices) => Uint32Array.from(indices, (i) => dataset.train.y[i]),
     });
     this.run = new Run(spec, dataset.info, 'sim');
-    this.engine = opts.engine ?? new CpuGradients(this.run.model, microBatchOf(spec), datasetSource(dataset.train));
+    this.engine = opts.engine ?? new CpuGradients(this.run.model!, microBatchOf(spec), datasetSource(dataset.train));
     this.scheduler.addRun(this.run);
     this.scheduler.onCommit((_run, point) => {
       this.commits.push(point);

@@ -530,7 +530,7 @@ class RunDetail {
     state.dataset.state = run.state;
     const s = run.spec;
     const c = run.counters;
-    const what = [`id ${run.id}`, `${s.model.layers.join('-')} ${s.model.activation}`, `${s.optimizer.kind} lr ${s.optimizer.lr}`, `${s.batchPerTask} examples/task`, `dataset ${s.dataset}`];
+    const what = [`id ${run.id}`, s.model.kind === 'mlp' ? `${s.model.layers.join('-')} ${s.model.activation}` : `${s.model.layers.length} layers: ${s.model.layers.map((l) => l.kind).join(', ')}`, `${s.optimizer.kind} lr ${s.optimizer.lr}`, `${s.batchPerTask} examples/task`, `dataset ${s.dataset}`];
     const progress = [
       `round ${run.version}`,
       `${fmt.int(run.samples)} samples (epoch ${run.epochs.toFixed(2)})`,
@@ -694,8 +694,10 @@ function fillForm(spec: RunSpec): void {
   };
   set('name', spec.name);
   set('dataset', spec.dataset);
-  set('hidden', spec.model.layers.slice(1, -1).join(','));
-  set('activation', spec.model.activation);
+  if (spec.model.kind === 'mlp') {
+    set('hidden', spec.model.layers.slice(1, -1).join(','));
+    set('activation', spec.model.activation);
+  }
   set('optimizer', spec.optimizer.kind);
   set('lr', spec.optimizer.lr);
   set('momentum', spec.optimizer.momentum);

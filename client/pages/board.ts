@@ -494,7 +494,8 @@ class Board {
     if (!this.started) {
       this.started = true;
       document.title = `crowdtrain · ${run.name} · board`;
-      void this.models.start(run.spec.dataset, { layers: run.spec.model.layers, activation: run.spec.model.activation }).catch((err: unknown) => {
+      // The drawing pad and the wrong-digits strip serve the MLP form's digit classifiers.
+      if (run.spec.model.kind === 'mlp') void this.models.start(run.spec.dataset, { layers: run.spec.model.layers, activation: run.spec.model.activation }).catch((err: unknown) => {
         $('wrong-digits').replaceChildren(el('p', 'empty', `The test digits did not load: ${err instanceof Error ? err.message : String(err)}`));
       });
     }

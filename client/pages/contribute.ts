@@ -10,6 +10,7 @@ import { mlpLayout, type MlpSpec } from '../../shared/model.ts';
 import { randomNickname, sanitizeNickname } from '../../shared/nickname.ts';
 import type { Backend } from '../../shared/protocol.ts';
 import { microBatchOf } from '../../shared/run-spec.ts';
+import type { NetInfo } from '../../shared/run-model.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 const button = $('contribute') as HTMLButtonElement;
@@ -66,7 +67,8 @@ interface RunListing {
   name: string;
   state: string;
   version: number;
-  spec: { model: MlpSpec; batchPerTask: number; globalBatch?: number; parallelism: { stages: number } };
+  spec: { batchPerTask: number; globalBatch?: number; parallelism: { stages: number } };
+  net: NetInfo;
 }
 
 /** The run a joining worker is given: the newest running one, else the newest. */
@@ -76,24 +78,24 @@ async function currentRun(): Promise<RunListing> {
   const { runs } = (await res.json()) as { runs: RunListing[] };
   const run = runs.filter((r) => r.state === 'running').at(-1) ?? runs.at(-1);
   if (!run) throw new Error('the coordinator has no run yet');
-  tryModel.know(run.id, run.spec.model);
+  tryModel.know(run.id, run.net.model);
   return run;
 }
 
-async function currentModel(): Promise<{ spec: MlpSpec; batch: number; name: string }> {
+async function currentModel(): Promise<{ net: NetInfo; batch: number; name: string }> {
   const run = await currentRun();
   pipelineStages = run.spec.parallelism.stages;
-  return { spec: run.spec.model, batch: Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0), name: run.name };
+  return { net: run.net, batch: Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0), name: run.name };
 }
 
 async function start(): Promise<void> {
   button.disabled = true;
   render({ ...emptyStats(), state: 'warming-up' });
   try {
-    const { spec, batch, name } = await currentModel();
+    const { net, batch, name } = await currentModel();
     $('run-name').textContent = name;
     const forced = new URLSearchParams(location.search).get('backend') as Backend | null;
-    choice ??= await chooseBackend(spec, batch, forced ?? undefined);
+    choice ??= await chooseBackend(net, batch, forced ?? undefined);
     const a = choice.adapter;
     $('adapter').textContent = a ? [a.vendor, a.architecture].filter(Boolean).join(' · ') || a.description || 'unknown' : 'none';
     $('backend').textContent = choice.kind === 'webgpu' ? 'WebGPU' : 'CPU';
@@ -108,7 +110,7 @@ async function start(): Promise<void> {
         ...(nickname !== null ? { nickname } : {}),
       },
       cap: Number(cap.value) / 100,
-      makeBackend: (run) => makeBackend(picked, run.model, microBatchOf(run.spec)),
+      makeBackend: (run) => makeBackend(picked, run, microBatchOf(run.spec)),
       makeStageBackend: async (_run, plan, maxMicroBatch) => makeStageBackend(picked, plan, maxMicroBatch),
       onChange: render,
     });
@@ -298,8 +300,9 @@ class TryModelFeed {
   }
 
   /** The model of a run, when the page already knows it. */
-  know(runId: string, spec: MlpSpec): void {
-    this.models.set(runId, spec);
+  know(runId: string, spec: MlpSpec | null): void {
+    // The drawing pad serves the MLP form's 784-input digit classifiers.
+    if (spec) this.models.set(runId, spec);
   }
 
   /** The run is at `version`: fetch its parameters (throttled). */
@@ -324,7 +327,7 @@ class TryModelFeed {
     if (!this.models.has(runId)) {
       const res = await fetch(`/api/runs/${encodeURIComponent(runId)}`);
       if (!res.ok) return undefined;
-      this.know(runId, ((await res.json()) as RunListing).spec.model);
+      this.know(runId, ((await res.json()) as RunListing).net.model);
     }
     return this.models.get(runId);
   }

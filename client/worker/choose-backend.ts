@@ -3,10 +3,12 @@
 import type { AdapterSummary } from '../gpu/device.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
-import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
+import { labelsPerExample } from '../../shared/layers/head.ts';
+import { describeModel, initModelParams } from '../../shared/layers/sequence.ts';
 import type { Backend } from '../../shared/protocol.ts';
-import { CpuBackend, type GradientBackend } from './backend.ts';
-import { WebGpuBackend } from './webgpu-backend.ts';
+import type { NetInfo } from '../../shared/run-model.ts';
+import { cpuBackendFor, type GradientBackend } from './backend.ts';
+import { webgpuBackendFor } from './webgpu-backend.ts';
 import { CpuStage } from '../cpu/stage-cpu.ts';
 import { GpuStage } from '../nn/stage-gpu.ts';
 import type { StagePlan } from '../../shared/stage.ts';
@@ -21,11 +23,16 @@ export interface BackendChoice {
   gpu: Gpu | null;
 }
 
-async function timeBackend(b: GradientBackend, spec: MlpSpec, batch: number, reps = 3): Promise<number> {
+async function timeBackend(b: GradientBackend, net: NetInfo, batch: number, reps = 3): Promise<number> {
   const rng = createRng(1);
-  const x = randomUniform(rng, batch * spec.layers[0], 0, 1);
-  const labels = Array.from({ length: batch }, () => rng.int(spec.layers[spec.layers.length - 1]));
-  b.setParams(initMlpParams(spec, 1));
+  const model = describeModel(net.layers, net.inputShape);
+  const first = net.layers[0];
+  // Token ids for a model that starts with an embedding, pixel-like values otherwise.
+  const n = batch * model.inShape.reduce((a, c) => a * c, 1);
+  const x = first.kind === 'embedding' ? Float32Array.from({ length: n }, () => rng.int(first.vocab as number)) : randomUniform(rng, n, 0, 1);
+  const classes = model.outShape[model.outShape.length - 1];
+  const labels = Array.from({ length: batch * labelsPerExample(model.outShape) }, () => rng.int(classes));
+  b.setParams(initModelParams(model, 1));
   await b.gradients(x, labels, batch); // warm-up: compiles pipelines, fills caches
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -37,7 +44,7 @@ async function timeBackend(b: GradientBackend, spec: MlpSpec, batch: number, rep
 }
 
 /** `force` skips the timing (a person or a test may insist on one backend). */
-export async function chooseBackend(spec: MlpSpec, batch: number, force?: Backend): Promise<BackendChoice> {
+export async function chooseBackend(net: NetInfo, batch: number, force?: Backend): Promise<BackendChoice> {
   let gpu: Gpu | null = null;
   let noGpu = '';
   if (force !== 'cpu') {
@@ -51,9 +58,9 @@ export async function chooseBackend(spec: MlpSpec, batch: number, force?: Backen
   const adapter = gpu.info;
   if (force === 'webgpu') return { kind: 'webgpu', reason: 'WebGPU chosen by request', adapter, timings: {}, gpu };
   const small = Math.min(batch, 64);
-  const webgpu = new WebGpuBackend(gpu, spec, small);
-  const cpu = new CpuBackend(spec, small);
-  const timings = { webgpu: await timeBackend(webgpu, spec, small), cpu: await timeBackend(cpu, spec, small) };
+  const webgpu = webgpuBackendFor(gpu, net, small);
+  const cpu = cpuBackendFor(net, small);
+  const timings = { webgpu: await timeBackend(webgpu, net, small), cpu: await timeBackend(cpu, net, small) };
   webgpu.dispose();
   cpu.dispose();
   const per = `${timings.webgpu.toFixed(1)} ms on WebGPU vs ${timings.cpu.toFixed(1)} ms on the CPU per ${small} examples`;
@@ -70,9 +77,9 @@ export function makeStageBackend(choice: BackendChoice, plan: StagePlan, maxMicr
 }
 
 /** Makes (and warms up) the chosen backend for a run's model. */
-export async function makeBackend(choice: BackendChoice, spec: MlpSpec, maxBatch: number): Promise<GradientBackend> {
-  const b: GradientBackend = choice.kind === 'webgpu' && choice.gpu ? new WebGpuBackend(choice.gpu, spec, maxBatch) : new CpuBackend(spec, maxBatch);
-  await timeBackend(b, spec, maxBatch, 1); // shader warm-up at the task size, before the first task
+export async function makeBackend(choice: BackendChoice, net: NetInfo, maxBatch: number): Promise<GradientBackend> {
+  const b: GradientBackend = choice.kind === 'webgpu' && choice.gpu ? webgpuBackendFor(choice.gpu, net, maxBatch) : cpuBackendFor(net, maxBatch);
+  await timeBackend(b, net, maxBatch, 1); // shader warm-up at the task size, before the first task
   return b;
 }
 

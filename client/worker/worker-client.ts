@@ -175,7 +175,7 @@ export class WorkerClient {
       this.params = undefined;
       this.shards = new ShardStore(run.dataset.shards, this.opts.url ?? '');
     }
-    const key = `${run.id}:${run.model.layers.join('-')}`;
+    const key = `${run.id}:${JSON.stringify(run.layers)}`;
     if (this.backendFor !== key) {
       this.set({ state: 'warming-up' });
       this.backend?.dispose();
@@ -206,6 +206,10 @@ export class WorkerClient {
     if (!socket || !run || !this.shards || !this.opts.makeStageBackend) return;
     this.stageRunner?.cancel();
     const st = meta.stage;
+    if (!run.model) {
+      this.set({ message: 'pipeline stages need the mlp model form' });
+      return;
+    }
     const plan = partitionLayers(run.model, st.stages)[st.index];
     if (plan.paramOffset !== st.paramOffset || plan.paramCount !== st.paramCount) {
       this.set({ message: `stage ${st.index} of ${st.stages} does not match this worker's partition of the model` });

@@ -248,6 +248,7 @@ export class DatasetRegistry implements Datasets {
     const info: DatasetInfo = {
       name: 'mnist',
       features: train.features,
+      exampleShape: [1, 28, 28],
       classes: train.classes,
       trainCount: train.count,
       testCount: test.count,
@@ -275,6 +276,7 @@ export class DatasetRegistry implements Datasets {
     const info: DatasetInfo = {
       name: meta.name,
       features: meta.features,
+      ...(meta.exampleShape ? { exampleShape: meta.exampleShape } : {}),
       classes: meta.classes,
       trainCount: meta.trainCount,
       testCount: meta.testCount,
@@ -282,7 +284,7 @@ export class DatasetRegistry implements Datasets {
       source: 'upload',
       createdAt: meta.createdAt,
     };
-    const { shards: _omit, ...rest } = info;
+    const { shards: _omit, exampleShape: _shape, ...rest } = info;
     const summary: DatasetSummary = {
       ...rest,
       format: meta.format,

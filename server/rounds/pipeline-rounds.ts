@@ -105,6 +105,7 @@ export class PipelineRounds implements RoundMode {
     if (ready.length < run.spec.sync.minWorkers) return;
     const d = replicas === 'auto' ? Math.floor(ready.length / stages) : ready.length >= replicas * stages ? replicas : 0;
     if (d < 1) return;
+    if (!run.model) return; // the spec refuses stages for layer lists
     const plans = partitionLayers(run.model, stages);
 
     // Keep workers where they were (their stage's parameters stay warm), then fill the gaps.

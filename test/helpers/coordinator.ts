@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../server/app.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import { CpuStage } from '../../client/cpu/stage-cpu.ts';
-import { CpuBackend } from '../../client/worker/backend.ts';
+import { cpuBackendFor } from '../../client/worker/backend.ts';
 import { WorkerClient, type WorkerClientOptions, type WorkerStats } from '../../client/worker/worker-client.ts';
 
 /** One data dir for the whole test process: MNIST is converted once. */
@@ -34,7 +34,7 @@ export function startCpuWorker(url: string, opts: Partial<WorkerClientOptions> =
   const w = new WorkerClient({
     url,
     backend: 'cpu',
-    makeBackend: async (run) => new CpuBackend(run.model, microBatchOf(run.spec)),
+    makeBackend: async (run) => cpuBackendFor(run, microBatchOf(run.spec)),
     makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
     ...opts,
   });
