@@ -9,6 +9,8 @@
 //   GET    /api/admin/session                 -> {admin: boolean}   (public; cookie only)
 //   POST   /api/runs                 spec as JSON, or YAML/JSON text (application/yaml, text/yaml,
 //                                     application/x-yaml, text/plain) -> 201 {run, url} | 400 invalid_spec {issues}
+//   POST   /api/specs/preview        the same body; nothing is created -> 200 SpecPreview (each layer's
+//                                     output shape and parameters) | 400 invalid_spec {issues}
 //   POST   /api/runs/:id/pause|resume|start|stop -> {run} | 404 unknown_run | 409 bad_transition
 //   DELETE /api/runs/:id                      -> 204 | 404 unknown_run
 //   GET    /api/runs/:id/workers              -> {workers: AdminWorker[]} (connected first, then seen earlier)
@@ -26,7 +28,9 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Namespace } from 'socket.io';
-import { RunSpecError } from '../../shared/run-spec.ts';
+import { describeRunModel, modelLine } from '../../shared/run-model.ts';
+import { checkSpecAgainstDataset, parseRunSpec, RunSpecError } from '../../shared/run-spec.ts';
+import { parseRunSpecText } from '../../shared/run-spec-text.ts';
 import type { Placement, RunState } from '../../shared/protocol.ts';
 import { AdminAuth, ADMIN_LOGIN_REQUIRED, requireAdmin } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
@@ -58,6 +62,17 @@ export interface AdminWorker {
   placement: Placement | null;
   /** Bytes it reported allocating for its model or stage. */
   allocatedBytes: number | null;
+}
+
+/** What POST /api/specs/preview answers: the model a spec would train, before any run exists. */
+export interface SpecPreview {
+  /** Shape of one example as the first layer sees it ([1, 28, 28] for mnist's images). */
+  inputShape: number[];
+  /** Shorthands expanded (a transformer-block is two residual layers; the mlp form dense layers). */
+  layers: { index: number; kind: string; outShape: number[]; params: number }[];
+  paramCount: number;
+  /** The model in one line, as the board shows it. */
+  line: string;
 }
 
 /** The admin namespace's events, server to admin page. */
@@ -252,6 +267,25 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
       feed.pushRuns();
       req.log.info({ runId: run.id, name: run.name }, 'run created by admin');
       return reply.code(201).send({ run: run.summary(ctx.scheduler.workersOf(run.id).length), url: `${req.protocol}://${req.host}/admin#run=${run.id}` });
+    });
+
+    // The admin page calls this as a spec is typed, so a wrong layer list is seen before creating.
+    admin.post('/api/specs/preview', async (req: FastifyRequest): Promise<SpecPreview> => {
+      const body = req.body;
+      if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
+        throw new HttpError(400, 'invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
+      }
+      const spec = typeof body === 'string' ? parseRunSpecText(body) : parseRunSpec(body);
+      const ds = ctx.datasets.get(spec.dataset);
+      if (!ds) throw new RunSpecError([{ path: 'dataset', message: `no dataset named "${spec.dataset}"; available: ${ctx.datasets.list().map((d) => d.name).join(', ')}` }]);
+      checkSpecAgainstDataset(spec, ds.info);
+      const model = describeRunModel(spec, ds.info);
+      return {
+        inputShape: model.inputShape,
+        layers: model.description.layers.map((l) => ({ index: l.index, kind: l.config.kind, outShape: l.outShape, params: l.paramCount })),
+        paramCount: model.description.paramCount,
+        line: modelLine(model),
+      };
     });
 
     for (const verb of Object.keys(VERBS) as Verb[]) {
