@@ -1,22 +1,28 @@
-// `npm run demo -- --workers N [--target-accuracy A] [--max-seconds S] [--json]`: a coordinator on
-// a free port and N headless Chromium contributors training the default MNIST run together.
-// Exits 0 when the target accuracy is reached, 1 when it is not reached in time.
-import { mkdtempSync } from 'node:fs';
+// `npm run demo -- [--spec FILE] --workers N [--target-accuracy A] [--max-seconds S] [--json]`: a
+// coordinator on a free port and N headless Chromium contributors training one run together: the
+// spec in FILE (YAML or JSON), else the default MNIST run. Exits 0 when the target accuracy is
+// reached, 1 when it is not reached in time, 2 on a usage error or a bad spec.
+// Example: npm run demo -- --spec examples/mnist-cnn.yaml --workers 2 --max-seconds 300
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_RUN_SPEC } from '../shared/run-spec.ts';
+import { modelLine } from '../shared/run-model.ts';
+import { DEFAULT_RUN_SPEC, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
+import { parseRunSpecText } from '../shared/run-spec-text.ts';
 import { buildApp } from './app.ts';
 import { buildPagesIfStale } from './build-pages.ts';
 import { HeadlessWorkers } from './headless-workers.ts';
 
-const usage = 'usage: npm run demo -- --workers N [--target-accuracy A] [--max-seconds S] [--json] [--backend webgpu|cpu]';
+const usage = 'usage: npm run demo -- [--spec FILE] --workers N [--target-accuracy A] [--max-seconds S] [--json] [--backend webgpu|cpu]';
 let args;
 try {
   args = parseArgs({
     options: {
+      spec: { type: 'string' },
       workers: { type: 'string', default: '3' },
-      'target-accuracy': { type: 'string', default: '0.93' },
+      // Unset: the spec's stop.targetAccuracy, else 0.93.
+      'target-accuracy': { type: 'string' },
       'max-seconds': { type: 'string', default: '600' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -31,12 +37,30 @@ if (args.help) {
   console.log(usage);
   process.exit(0);
 }
+/** The run to train: the --spec file (validated as the coordinator would), else the default run. */
+function readSpec(file: string | undefined): RunSpecInput {
+  if (!file) return { ...DEFAULT_RUN_SPEC, evalEvery: 5 };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    console.error(`demo: cannot read the spec ${file}: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  try {
+    return parseRunSpecText(text);
+  } catch (err) {
+    console.error(`demo: ${file} is not a valid run spec: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
+const spec = readSpec(args.spec);
 const workers = Number(args.workers);
-const target = Number(args['target-accuracy']);
+const target = Number(args['target-accuracy'] ?? spec.stop?.targetAccuracy ?? 0.93);
 const maxSeconds = Number(args['max-seconds']);
 const problems = [
   !Number.isInteger(workers) || workers < 1 || workers > 64 ? `--workers must be an integer in [1, 64], got ${args.workers}` : '',
-  !(target > 0 && target <= 1) ? `--target-accuracy must be in (0, 1], got ${args['target-accuracy']}` : '',
+  !(target > 0 && target <= 1) ? `--target-accuracy must be in (0, 1], got ${target}` : '',
   !(maxSeconds > 0) ? `--max-seconds must be a positive number, got ${args['max-seconds']}` : '',
   args.backend && !['webgpu', 'cpu'].includes(args.backend) ? `--backend must be webgpu or cpu, got ${args.backend}` : '',
 ].filter(Boolean);
@@ -53,12 +77,20 @@ const say = (msg: string) => {
 };
 await buildPagesIfStale(root, pagesDir, (m) => say(`demo: ${m}`));
 const dataDir = process.env.CROWDTRAIN_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'crowdtrain-demo-'));
-const app = await buildApp({ dataDir, pagesDir, defaultRun: { ...DEFAULT_RUN_SPEC, evalEvery: 5, stop: { targetAccuracy: target } } });
+let app;
+try {
+  app = await buildApp({ dataDir, pagesDir, defaultRun: { ...spec, stop: { ...spec.stop, targetAccuracy: target } } });
+} catch (err) {
+  // The schema passed; the model may still not fit the dataset (checkSpecAgainstDataset).
+  if (!(err instanceof RunSpecError)) throw err;
+  console.error(`demo: ${args.spec ?? 'the default run'} does not fit its dataset: ${err.message}`);
+  process.exit(2);
+}
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 const run = [...app.crowdtrain.scheduler.runs.values()][0];
-say(`demo: coordinator at ${url}, run ${run.id} (${run.name}), target test accuracy ${target}; starting ${workers} headless workers…`);
+say(`demo: coordinator at ${url}, run ${run.id} (${run.name}: ${modelLine(run.net)}), target test accuracy ${target}; starting ${workers} headless workers…`);
 
 const started = Date.now();
 const tabs = await HeadlessWorkers.launch(url);
