@@ -240,6 +240,7 @@ function enterConsole(): void {
   connectSocket();
   void loadRuns();
   void loadDatasets();
+  schedulePreview(0);
   runsPoll ??= setInterval(() => void loadRuns(), RUNS_POLL_MS);
 }
 
@@ -753,6 +754,57 @@ async function createRun(body: { json: unknown } | { text: string }, onIssues: (
   }
 }
 
+// ---- Preview of the YAML box's model: each layer's output shape and parameters, before creating ----
+
+/** POST /api/specs/preview's answer (server/routes/admin.ts SpecPreview). */
+interface SpecPreviewView {
+  inputShape: number[];
+  layers: { index: number; kind: string; outShape: number[]; params: number }[];
+  paramCount: number;
+  line: string;
+}
+
+const PREVIEW_DEBOUNCE_MS = 400;
+let previewTimer: ReturnType<typeof setTimeout> | undefined;
+/** Answers to older texts are dropped: only the latest request may draw. */
+let previewSeq = 0;
+
+const shapeText = (shape: number[]) => `[${shape.join(', ')}]`;
+
+/** Asks the coordinator what the YAML box's spec would train; a wrong layer list lists its issues instead. */
+async function previewSpec(): Promise<void> {
+  const seq = ++previewSeq;
+  const text = $<HTMLTextAreaElement>('yaml').value;
+  const box = $('spec-preview');
+  if (text.trim() === '') {
+    box.hidden = true;
+    fillIssues($('yaml-errors'), []);
+    return;
+  }
+  try {
+    const p = await api<SpecPreviewView>('/api/specs/preview', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: text });
+    if (seq !== previewSeq) return;
+    fillIssues($('yaml-errors'), []);
+    setMessage($('spec-preview-summary'), `Input ${shapeText(p.inputShape)} · ${p.line}`);
+    $('spec-preview-layers').replaceChildren(
+      ...p.layers.map((l) =>
+        el('tr', {}, el('td', { className: 'num', text: String(l.index) }), el('td', { text: l.kind }), el('td', { text: shapeText(l.outShape) }), el('td', { className: 'num', text: l.params.toLocaleString('en-US') })),
+      ),
+    );
+    box.hidden = false;
+  } catch (err) {
+    if (seq !== previewSeq) return;
+    box.hidden = true;
+    fillIssues($('yaml-errors'), issuesOf(err));
+  }
+}
+
+/** Previews once the text has been still for a moment (typing sends one request, not one a key). */
+function schedulePreview(delayMs = PREVIEW_DEBOUNCE_MS): void {
+  clearTimeout(previewTimer);
+  previewTimer = setTimeout(() => void previewSpec(), delayMs);
+}
+
 function defaultYaml(): string {
   return runSpecToYaml(parseRunSpec(DEFAULT_RUN_SPEC));
 }
@@ -839,6 +891,7 @@ $('form-to-yaml').addEventListener('click', () => {
   try {
     $<HTMLTextAreaElement>('yaml').value = runSpecToYaml(parseRunSpec(specFromForm()));
     showFormIssues([]);
+    schedulePreview(0);
   } catch (err) {
     showFormIssues(issuesOf(err));
   }
@@ -849,6 +902,7 @@ $('classroom-preset').addEventListener('click', () => {
   $<HTMLTextAreaElement>('yaml').value = classroomYaml;
   showFormIssues([]);
   fillIssues($('yaml-errors'), []);
+  schedulePreview(0);
   setMessage($('create-result'), 'Classroom preset: a 784-32-10 model, 3 s rounds, stops at 0.92 test accuracy. Create the run, then open its board on the projector.');
 });
 $('create-yaml').addEventListener('click', () => {
@@ -861,7 +915,9 @@ $<HTMLInputElement>('yaml-file').addEventListener('change', async (e) => {
   $<HTMLTextAreaElement>('yaml').value = await file.text();
   fillIssues($('yaml-errors'), []);
   input.value = '';
+  schedulePreview(0);
 });
+$('yaml').addEventListener('input', () => schedulePreview());
 $<HTMLFormElement>('dataset-form').addEventListener('submit', (e) => {
   e.preventDefault();
   void uploadDataset(e.currentTarget as HTMLFormElement);
