@@ -14,6 +14,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { Session } from 'node:inspector';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../server/app.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
@@ -72,6 +74,12 @@ export interface ScaleOptions {
   links?: string;
   children?: string;
   'target-round-ms'?: string;
+}
+
+/** A full garbage collection (the flag can be set at run time; `gc` is then global in a new context). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 const quantile = (xs: number[], q: number) => {
@@ -135,6 +143,8 @@ async function startSimulator(url: string, profiles: SimProfile[], churn: RowPla
 async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number; warmup: number; children: number; targetRoundMs: number; dataDir: string }, log: (m: string) => void) {
   const targetRoundMs = plan.targetRoundMs ?? o.targetRoundMs;
   const spec = rowSpec(targetRoundMs);
+  // The rows share this process: collect what earlier rows left, so each row's RSS is its own.
+  collectGarbage();
   const app: FastifyInstance = await buildApp({ dataDir: o.dataDir, store: new SqliteStore(':memory:'), defaultRun: spec });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
