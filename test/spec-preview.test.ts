@@ -1,13 +1,18 @@
 // POST /api/specs/preview: what the admin page shows before a run is created (each layer's output
 // shape and parameter count), the error naming the layer and the shape when a layer list does
-// not fit the dataset, and the same admin credential as POST /api/runs.
+// not fit the dataset, and the same admin credential as POST /api/runs; then the admin page in
+// real Chromium drawing that table as a spec is pasted, and the issue for a wrong one.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../server/app.ts';
+import { buildPagesIfStale } from '../server/build-pages.ts';
+import { chromiumLaunchOptions } from '../server/chromium.ts';
 import type { SpecPreview } from '../server/routes/admin.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
-import { sharedDataDir } from './helpers/coordinator.ts';
+import { sharedDataDir, startCoordinator, type TestCoordinator } from './helpers/coordinator.ts';
 
 const TOKEN = 'test-admin-token-spec-preview-0123';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -80,4 +85,45 @@ describe('POST /api/specs/preview', () => {
     expect((await preview(spec, {})).statusCode).toBe(401);
     expect((await preview(spec, { authorization: 'Bearer wrong-token-wrong-token-wrong' })).statusCode).toBe(401);
   });
+});
+
+describe('the admin page previews the pasted spec', () => {
+  const root = resolve(import.meta.dirname, '..');
+  const pagesDir = resolve(root, 'dist/pages');
+  let coord: TestCoordinator;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await buildPagesIfStale(root, pagesDir, () => {});
+    coord = await startCoordinator({ pagesDir, defaultRun: false, adminToken: TOKEN });
+    browser = await chromium.launch(chromiumLaunchOptions());
+  }, 240_000);
+  afterAll(async () => {
+    await browser?.close();
+    await coord?.close();
+  });
+
+  test('a table of shapes for the CNN, the layer and shape for a wrong list, and no run created', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${coord.url}/admin`);
+    await page.locator('#token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect.poll(() => page.locator('#console').isVisible()).toBe(true);
+
+    await page.locator('#yaml').fill(readFileSync('examples/mnist-cnn.yaml', 'utf8'));
+    const rows = page.locator('#spec-preview-layers tr');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(8);
+    expect(await rows.nth(0).locator('td').allTextContents()).toEqual(['0', 'conv2d', '[8, 24, 24]', '208']);
+    expect(await rows.nth(7).locator('td').allTextContents()).toEqual(['7', 'dense', '[10]', '2,570']);
+    expect(await page.locator('#spec-preview-summary').textContent()).toContain('5,994 parameters');
+
+    await page.locator('#yaml').fill('name: wrong\nmodel:\n  layers:\n    - { kind: conv2d, out: 8, kernel: 5 }\n    - { kind: dense, out: 10 }\n');
+    await expect.poll(() => page.locator('#yaml-errors').textContent(), { timeout: 10_000 }).toMatch(/model\.layers\.1.*layer 1 \(dense\) on input \[8, 24, 24\]/);
+    expect(await page.locator('#spec-preview').isVisible()).toBe(false);
+    expect(coord.app.crowdtrain.scheduler.runs.size).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
 });
