@@ -81,9 +81,9 @@ let app;
 try {
   app = await buildApp({ dataDir, pagesDir, defaultRun: { ...spec, stop: { ...spec.stop, targetAccuracy: target } } });
 } catch (err) {
-  // The schema passed; the model may still not fit the dataset (checkSpecAgainstDataset).
+  // The schema passed; the dataset may be unknown or the model not fit it (checkSpecAgainstDataset).
   if (!(err instanceof RunSpecError)) throw err;
-  console.error(`demo: ${args.spec ?? 'the default run'} does not fit its dataset: ${err.message}`);
+  console.error(`demo: ${args.spec ?? 'the default run'} cannot be trained here: ${err.message}`);
   process.exit(2);
 }
 await app.listen({ host: '127.0.0.1', port: 0 });
