@@ -22,6 +22,9 @@ export interface RoundPlan {
   plannedMs: number;
 }
 
+/** Milliseconds of round per worker below which a round does not go: the coordinator receives, checks and folds results one after another. */
+export const ROUND_MS_PER_WORKER = 8;
+
 /** Examples of a task too small to be worth a message. */
 export function minTaskExamples(spec: RunSpec): number {
   return Math.max(1, Math.ceil(spec.batchPerTask / 4));
@@ -62,19 +65,22 @@ export function planRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
   const probes = workers.length - known.length;
   const budget = Math.max(0, maxBatch - probes * probe);
   const offered = known.reduce((a, w) => a + w.speed, 0);
-  // The round lasts targetRoundMs unless the batch cap binds first; a round of probes only, as
-  // long as the probes take (nobody's speed is known to plan more).
-  const plannedMs = offered > 0 ? Math.min(targetRoundMs, (budget * 1000) / offered) : 0;
+  // The round lasts targetRoundMs, longer on a big grid (the coordinator takes each result in
+  // turn), unless the batch cap binds first; a round of probes only lasts as long as the probes
+  // take (nobody's speed is known to plan more).
+  const baseMs = Math.max(targetRoundMs, ROUND_MS_PER_WORKER * workers.length);
+  const plannedMs = offered > 0 ? Math.min(baseMs, (budget * 1000) / offered) : 0;
   const min = minTaskExamples(spec);
-  const sizes = workers.map((w): number => {
-    if (!(w.speed > 0)) return Math.min(probe, maxBatch);
-    const n = Math.floor((w.speed * plannedMs) / 1000);
-    return n >= min ? n : 0;
-  });
-  // When the cap is so tight that every task is below the minimum, the fastest worker takes one.
-  if (!sizes.some((n) => n > 0) && workers.length) {
-    const fastest = workers.reduce((a, b) => (b.speed > a.speed ? b : a));
-    sizes[workers.indexOf(fastest)] = Math.min(maxBatch, Math.max(min, 1));
+  // A measured worker always gets at least the minimum task: sized to nothing, it would never be
+  // timed again, and one slow measurement would keep it out for good.
+  const sizes = workers.map((w): number => (w.speed > 0 ? Math.max(min, Math.floor((w.speed * plannedMs) / 1000)) : Math.min(probe, maxBatch)));
+  // Minimums can overshoot a tight cap: then the slowest measured workers sit this round out.
+  let total = sizes.reduce((a, b) => a + b, 0);
+  const slowestFirst = workers.map((w, i) => ({ i, speed: w.speed })).filter((w) => w.speed > 0).sort((a, b) => a.speed - b.speed);
+  for (const { i } of slowestFirst) {
+    if (total <= maxBatch || sizes.filter((n) => n > 0).length === 1) break;
+    total -= sizes[i];
+    sizes[i] = 0;
   }
   return { sizes, plannedMs };
 }
@@ -84,8 +90,11 @@ export function planRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
  * the parameters late): the time left in the round at its speed, within what the round may still
  * take. 0: nothing worth sending.
  */
-export function lateTaskSize(spec: RunSpec, speed: number, msLeft: number, budgetLeft: number): number {
+export function lateTaskSize(spec: RunSpec, speed: number, msLeft: number, budgetLeft: number, plannedMs: number): number {
   if (budgetLeft <= 0 || spec.sync.taskSizing === 'fixed') return 0;
+  // A measured worker gets more only when at least half a round is left: each task costs a whole
+  // gradient upload, however few examples it holds.
+  if (speed > 0 && msLeft < plannedMs / 2) return 0;
   const min = minTaskExamples(spec);
   const want = speed > 0 ? Math.floor((speed * msLeft) / 1000) : spec.batchPerTask;
   const n = Math.min(want, budgetLeft);

@@ -153,7 +153,7 @@ export class SyncRounds implements RoundMode {
     }
     if (run.spec.globalBatch !== undefined) return; // the batch is fixed and handed out
     const msLeft = round.openedAt + round.plannedMs - this.host.clock.now();
-    const n = lateTaskSize(run.spec, w.speed.perSec, msLeft, round.budget - round.assigned);
+    const n = lateTaskSize(run.spec, w.speed.perSec, msLeft, round.budget - round.assigned, round.plannedMs);
     if (n > 0) this.give(run, round, w, n);
   }
 
