@@ -21,6 +21,9 @@ interface SchemaNode {
       innerType?: SchemaNode;
       element?: SchemaNode;
       in?: SchemaNode;
+      out?: SchemaNode;
+      options?: SchemaNode[];
+      values?: unknown[];
       checks?: { _zod: { def: CheckDef } }[];
     };
   };
@@ -40,27 +43,43 @@ const FIELD_HINTS: Record<string, string> = {
   'model.layers': 'the layer widths from inputs to classes, e.g. [784, 128, 10]',
 };
 
-/** The schema of the field at `path`, looking through defaults, optionals and pipes. */
-function schemaAt(root: SchemaNode, path: readonly Key[]): SchemaNode | undefined {
-  let node: SchemaNode | undefined = unwrap(root);
+/**
+ * The schema of the field at `path`, looking through defaults, optionals and pipes; in a union
+ * of objects told apart by `kind` (the model's two forms), the one the input's value takes.
+ */
+function schemaAt(root: SchemaNode, path: readonly Key[], input: unknown): SchemaNode | undefined {
+  let node: SchemaNode | undefined = unwrap(root, input);
+  let value = input;
   for (const key of path) {
     if (!node) return undefined;
+    value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
     const def: SchemaNode['_zod']['def'] = node._zod.def;
     if (def.type === 'object') node = def.shape?.[String(key)];
     else if (def.type === 'array') node = def.element;
     else return undefined;
-    node = node && unwrap(node);
+    node = node && unwrap(node, value);
   }
   return node;
 }
 
-function unwrap(node: SchemaNode): SchemaNode {
+/** The `kind` a model-like value takes: its own, else 'layers' for a list of layer objects, else 'mlp'. */
+function kindOf(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const v = value as { kind?: unknown; layers?: unknown };
+  if (typeof v.kind === 'string') return v.kind;
+  return Array.isArray(v.layers) && v.layers.some((l) => l !== null && typeof l === 'object') ? 'layers' : 'mlp';
+}
+
+function unwrap(node: SchemaNode, value?: unknown): SchemaNode {
   let n = node;
   for (;;) {
     const def = n._zod.def;
     if (def.innerType && ['default', 'optional', 'nullable', 'prefault', 'readonly', 'catch', 'nonoptional'].includes(def.type)) n = def.innerType;
-    else if (def.type === 'pipe' && def.in) n = def.in;
-    else return n;
+    else if (def.type === 'pipe' && def.in) n = def.in._zod.def.type === 'transform' && def.out ? def.out : def.in;
+    else if (def.type === 'union' && def.options?.length) {
+      const kind = kindOf(value);
+      n = def.options.find((o) => (unwrap(o)._zod.def.shape?.kind as SchemaNode | undefined)?._zod.def.values?.includes(kind)) ?? def.options[0];
+    } else return n;
   }
 }
 
@@ -166,7 +185,7 @@ export function describeIssue(issue: Issue, schema: z.ZodType, input: unknown): 
   const root = schema as unknown as SchemaNode;
   const path = issue.path as Key[];
   const dotted = path.map(String).join('.');
-  const field = schemaAt(root, path);
+  const field = schemaAt(root, path, input);
   const got = valueAt(input, path);
   const hint = FIELD_HINTS[dotted] ? `: ${FIELD_HINTS[dotted]}` : '';
 

@@ -1,6 +1,6 @@
 // Run specs as text: YAML or JSON (JSON is YAML) in, YAML out. The CLI, the REST route and the
 // admin page all read spec files through here; validation itself is parseRunSpec's.
-import { Document, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { Document, isMap, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import { parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from './run-spec.ts';
 
 /** Largest spec text accepted: a spec is a few hundred bytes, so anything near this is a mistake. */
@@ -45,8 +45,12 @@ export function parseRunSpecText(text: string): RunSpec {
 export function runSpecToYaml(spec: RunSpec | RunSpecInput): string {
   const doc = new Document(spec);
   visit(doc, {
+    // Lists of numbers on one line ([784, 128, 10]); a list of layers one layer a line, each in braces.
     Seq(_key, node) {
-      if (isSeq(node)) node.flow = true;
+      if (!isSeq(node)) return;
+      const ofMaps = node.items.some((item) => isMap(item));
+      node.flow = !ofMaps;
+      if (ofMaps) for (const item of node.items) if (isMap(item)) item.flow = true;
     },
   });
   return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
