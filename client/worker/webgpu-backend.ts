@@ -1,4 +1,5 @@
-// The WebGPU gradient backend: the WGSL executor (client/nn/mlp.ts) behind GradientBackend.
+// The WebGPU gradient backends: the whole-MLP WGSL executor (client/nn/mlp.ts) for the MLP form,
+// and the layer executor (client/nn/layer-executor.ts) for layer lists, behind GradientBackend.
 import type { Gpu } from '../gpu/runtime.ts';
 import { LayerExecutor } from '../nn/layer-executor.ts';
 import { MlpExecutor } from '../nn/mlp.ts';
@@ -7,33 +8,39 @@ import type { MlpSpec } from '../../shared/model.ts';
 import type { NetInfo } from '../../shared/run-model.ts';
 import type { GradientBackend, GradientResult } from './backend.ts';
 
+interface Executor {
+  setParams(params: Float32Array): void;
+  destroy(): void;
+}
+
 /**
  * One executor per batch size seen (tasks of a round may differ by one example, and a task's last
  * micro-batch is shorter); the three used most recently are kept, older ones freed.
  */
-export class WebGpuBackend implements GradientBackend {
+abstract class ExecutorCacheBackend<E extends Executor> implements GradientBackend {
   readonly kind = 'webgpu' as const;
-  private execs = new Map<number, { exec: MlpExecutor; version: number }>();
+  private execs = new Map<number, { exec: E; version: number }>();
   private params?: Float32Array;
   private version = 0;
 
-  constructor(
-    private readonly gpu: Gpu,
-    private readonly spec: MlpSpec,
-    readonly maxBatch: number,
-  ) {}
+  constructor(readonly maxBatch: number) {}
+
+  protected abstract create(batch: number): E;
+  /** Bytes an executor holds on the GPU (what the page and the coordinator are told). */
+  protected abstract bytesOf(exec: E): number;
+  abstract gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult>;
 
   setParams(params: Float32Array): void {
     this.params = params;
     this.version++;
   }
 
-  private executor(batch: number): MlpExecutor {
+  protected executor(batch: number): E {
     if (batch > this.maxBatch) throw new RangeError(`batch of ${batch} examples exceeds this backend's ${this.maxBatch}`);
     let e = this.execs.get(batch);
     if (e) this.execs.delete(batch); // re-inserted below: the map's order is the use order
     else {
-      e = { exec: new MlpExecutor(this.gpu, { spec: this.spec, batch, optimizer: { kind: 'sgd', lr: 0 } }), version: -1 };
+      e = { exec: this.create(batch), version: -1 };
       while (this.execs.size >= 3) {
         const [oldest, old] = this.execs.entries().next().value!;
         old.exec.destroy();
@@ -48,17 +55,9 @@ export class WebGpuBackend implements GradientBackend {
     return e.exec;
   }
 
-  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
-    const exec = this.executor(batch);
-    exec.setBatch(x, labels);
-    exec.computeGradients();
-    const grads = await exec.getGrads();
-    return { loss: await exec.readLoss(), grads };
-  }
-
   get allocatedBytes(): number {
     let n = 0;
-    for (const { exec } of this.execs.values()) n += exec.parameterBytes;
+    for (const { exec } of this.execs.values()) n += this.bytesOf(exec);
     return n;
   }
 
@@ -68,57 +67,53 @@ export class WebGpuBackend implements GradientBackend {
   }
 }
 
-/** A layer-list model on WebGPU: the layer executor (client/nn/layer-executor.ts), one per batch size seen (three kept). */
-export class LayerGpuBackend implements GradientBackend {
-  readonly kind = 'webgpu' as const;
-  private execs = new Map<number, { exec: LayerExecutor; version: number }>();
-  private params?: Float32Array;
-  private version = 0;
+/** The MLP form: the fused whole-model executor. */
+export class WebGpuBackend extends ExecutorCacheBackend<MlpExecutor> {
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly spec: MlpSpec,
+    maxBatch: number,
+  ) {
+    super(maxBatch);
+  }
 
+  protected create(batch: number): MlpExecutor {
+    return new MlpExecutor(this.gpu, { spec: this.spec, batch, optimizer: { kind: 'sgd', lr: 0 } });
+  }
+
+  protected bytesOf(exec: MlpExecutor): number {
+    return exec.parameterBytes;
+  }
+
+  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
+    const exec = this.executor(batch);
+    exec.setBatch(x, labels);
+    exec.computeGradients();
+    const grads = await exec.getGrads();
+    return { loss: await exec.readLoss(), grads };
+  }
+}
+
+/** A layer-list model: the layer executor. */
+export class LayerGpuBackend extends ExecutorCacheBackend<LayerExecutor> {
   constructor(
     private readonly gpu: Gpu,
     private readonly model: ModelDescription,
-    readonly maxBatch: number,
-  ) {}
-
-  setParams(params: Float32Array): void {
-    this.params = params;
-    this.version++;
+    maxBatch: number,
+  ) {
+    super(maxBatch);
   }
 
-  private executor(batch: number): LayerExecutor {
-    if (batch > this.maxBatch) throw new RangeError(`batch of ${batch} examples exceeds this backend's ${this.maxBatch}`);
-    let e = this.execs.get(batch);
-    if (e) this.execs.delete(batch);
-    else {
-      e = { exec: new LayerExecutor(this.gpu, this.model, { maxBatch: batch }), version: -1 };
-      while (this.execs.size >= 3) {
-        const [oldest, old] = this.execs.entries().next().value!;
-        old.exec.destroy();
-        this.execs.delete(oldest);
-      }
-    }
-    this.execs.set(batch, e);
-    if (e.version !== this.version && this.params) {
-      e.exec.setParams(this.params);
-      e.version = this.version;
-    }
-    return e.exec;
+  protected create(batch: number): LayerExecutor {
+    return new LayerExecutor(this.gpu, this.model, { maxBatch: batch });
+  }
+
+  protected bytesOf(exec: LayerExecutor): number {
+    return exec.allocatedBytes;
   }
 
   async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
     return this.executor(batch).computeGradients(x, labels, batch);
-  }
-
-  get allocatedBytes(): number {
-    let n = 0;
-    for (const { exec } of this.execs.values()) n += exec.allocatedBytes;
-    return n;
-  }
-
-  dispose(): void {
-    for (const { exec } of this.execs.values()) exec.destroy();
-    this.execs.clear();
   }
 }
 
