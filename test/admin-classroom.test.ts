@@ -3,38 +3,26 @@
 // has an "Open board" link to its projector board in a new tab.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { buildPagesIfStale } from '../server/build-pages.ts';
-import { chromiumLaunchOptions } from '../server/chromium.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
-import { startCoordinator, type TestCoordinator } from './helpers/coordinator.ts';
+import { startAdminBrowser, type AdminBrowser } from './helpers/admin-browser.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const pagesDir = resolve(root, 'dist/pages');
 const TOKEN = 'admin-classroom-test-token-0123456789';
-let coord: TestCoordinator;
-let browser: Browser;
+let admin: AdminBrowser;
+let coord: AdminBrowser['coord'];
 
 beforeAll(async () => {
-  await buildPagesIfStale(root, pagesDir, () => {});
-  coord = await startCoordinator({ pagesDir, defaultRun: false, adminToken: TOKEN });
-  browser = await chromium.launch(chromiumLaunchOptions());
+  admin = await startAdminBrowser(TOKEN);
+  coord = admin.coord;
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await coord?.close();
+  await admin?.close();
 });
 
 test('the Classroom preset creates the classroom recipe from the form, and each run links to its board', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${coord.url}/admin`);
-  await page.locator('#token').fill(TOKEN);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#console').waitFor({ state: 'visible', timeout: 10_000 });
+  const { page, errors } = await admin.login();
 
   await page.getByRole('button', { name: 'Classroom preset' }).click();
   const field = (name: string) => page.locator(`#create-form [name="${name}"]`).inputValue();

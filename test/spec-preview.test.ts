@@ -3,16 +3,13 @@
 // not fit the dataset, and the same admin credential as POST /api/runs; then the admin page in
 // real Chromium drawing that table as a spec is pasted, and the issue for a wrong one.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../server/app.ts';
-import { buildPagesIfStale } from '../server/build-pages.ts';
-import { chromiumLaunchOptions } from '../server/chromium.ts';
 import type { SpecPreview } from '../server/routes/admin.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
-import { sharedDataDir, startCoordinator, type TestCoordinator } from './helpers/coordinator.ts';
+import { sharedDataDir } from './helpers/coordinator.ts';
+import { startAdminBrowser, type AdminBrowser } from './helpers/admin-browser.ts';
 
 const TOKEN = 'test-admin-token-spec-preview-0123';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -88,29 +85,19 @@ describe('POST /api/specs/preview', () => {
 });
 
 describe('the admin page previews the pasted spec', () => {
-  const root = resolve(import.meta.dirname, '..');
-  const pagesDir = resolve(root, 'dist/pages');
-  let coord: TestCoordinator;
-  let browser: Browser;
+  let admin: AdminBrowser;
+  let coord: AdminBrowser['coord'];
 
   beforeAll(async () => {
-    await buildPagesIfStale(root, pagesDir, () => {});
-    coord = await startCoordinator({ pagesDir, defaultRun: false, adminToken: TOKEN });
-    browser = await chromium.launch(chromiumLaunchOptions());
+    admin = await startAdminBrowser(TOKEN);
+    coord = admin.coord;
   }, 240_000);
   afterAll(async () => {
-    await browser?.close();
-    await coord?.close();
+    await admin?.close();
   });
 
   test('a table of shapes for the CNN, the layer and shape for a wrong list, and no run created', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${coord.url}/admin`);
-    await page.locator('#token').fill(TOKEN);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await expect.poll(() => page.locator('#console').isVisible()).toBe(true);
+    const { page, errors } = await admin.login({ width: 1280, height: 900 });
 
     await page.locator('#yaml').fill(readFileSync('examples/mnist-cnn.yaml', 'utf8'));
     const rows = page.locator('#spec-preview-layers tr');
