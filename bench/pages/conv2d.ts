@@ -12,6 +12,7 @@ import { Gpu, type Dispatch } from '../../client/gpu/runtime.ts';
 import { layerKind } from '../../shared/layers/index.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
 import { compare } from '../../test/helpers/check-op.ts';
+import { timeInterleaved, type Timer } from './timing.ts';
 
 const query = new URLSearchParams(location.search);
 const logEl = document.getElementById('log')!;
@@ -159,10 +160,6 @@ async function check(gpu: Gpu, s: Conv2dShape, d: Data, b: Built): Promise<strin
   return undefined;
 }
 
-interface Timer {
-  run: (inner: number) => Promise<void>;
-}
-
 function timer(gpu: Gpu, dispatches: Dispatch[]): Timer {
   return {
     run: async (inner) => {
@@ -170,27 +167,6 @@ function timer(gpu: Gpu, dispatches: Dispatch[]): Timer {
       await gpu.sync();
     },
   };
-}
-
-/** Median seconds per run of each timer, sampled interleaved so machine noise hits all alike. */
-async function timeInterleaved(runners: Timer[], samples: number, targetS = 0.3): Promise<number[]> {
-  const inner: number[] = [];
-  for (const r of runners) {
-    await r.run(1);
-    const t0 = performance.now();
-    await r.run(1);
-    const once = (performance.now() - t0) / 1000;
-    inner.push(Math.max(1, Math.min(32, Math.round(targetS / Math.max(once, 1e-5)))));
-  }
-  const times: number[][] = runners.map(() => []);
-  for (let s = 0; s < samples; s++) {
-    for (let i = 0; i < runners.length; i++) {
-      const t0 = performance.now();
-      await runners[i].run(inner[i]);
-      times[i].push((performance.now() - t0) / 1000 / inner[i]);
-    }
-  }
-  return times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]);
 }
 
 /** tfjs's conv2d (NHWC, the layout it is built for) forward, and one training step's gradients. */
@@ -278,7 +254,7 @@ async function run(): Promise<unknown> {
     for (const [pass, pick, f] of passes) {
       const timers = built.map(({ b }) => timer(gpu, pick(b)));
       const peer = pass === 'forward' ? tfjs?.forward : pass === 'step' ? tfjs?.step : undefined;
-      const secs = await timeInterleaved(peer ? [...timers, peer] : timers, samples);
+      const secs = await timeInterleaved(peer ? [...timers, peer] : timers, samples, 0.3, 32);
       const row: Record<string, unknown> = { layer: layer.name, pass };
       built.forEach(({ name }, i) => {
         row[name] = { ms: round(secs[i] * 1e3, 2), gflops: round(f / secs[i] / 1e9) };

@@ -11,6 +11,7 @@ import { Gpu } from '../../client/gpu/runtime.ts';
 import { matmulRef } from '../../shared/reference/matmul.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
 import { compare } from '../../test/helpers/check-op.ts';
+import { timeInterleaved, type Timer } from './timing.ts';
 
 const sources = import.meta.glob('../experiments/matmul/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>;
 const query = new URLSearchParams(location.search);
@@ -44,31 +45,6 @@ function experiments(): Experiment[] {
 }
 
 /** Median of `samples` per-op times in seconds, `inner` ops back to back per sample, one sync. */
-interface Timer {
-  run: (inner: number) => Promise<void>;
-}
-
-/** Times several runners interleaved (sample i of each in turn) so machine noise hits all alike. */
-async function timeInterleaved(runners: Timer[], samples: number, targetS = 0.2): Promise<number[]> {
-  const inner: number[] = [];
-  for (const r of runners) {
-    await r.run(1); // warm-up: compile, first-touch
-    const t0 = performance.now();
-    await r.run(1);
-    const once = (performance.now() - t0) / 1000;
-    inner.push(Math.max(1, Math.min(64, Math.round(targetS / Math.max(once, 1e-5)))));
-  }
-  const times: number[][] = runners.map(() => []);
-  for (let s = 0; s < samples; s++) {
-    for (let i = 0; i < runners.length; i++) {
-      const t0 = performance.now();
-      await runners[i].run(inner[i]);
-      times[i].push((performance.now() - t0) / 1000 / inner[i]);
-    }
-  }
-  return times.map((t) => t.sort((x, y) => x - y)[Math.floor(t.length / 2)]);
-}
-
 interface Operands {
   a: Float32Array;
   b: Float32Array;
@@ -180,7 +156,7 @@ async function compareWithTfjs(gpu: Gpu, o: Operands, samples: number, variant?:
     return { error: err, variant: ours.variant };
   }
   const peer = tfjsTimer(o);
-  const [t, tt] = await timeInterleaved([ours, peer], samples);
+  const [t, tt] = await timeInterleaved([ours, peer], samples, 0.2, 64);
   ours.dispose();
   peer.dispose();
   return { ours: round(gflops(o, t)), tfjs: round(gflops(o, tt)), variant: ours.variant };
@@ -234,7 +210,7 @@ async function run(): Promise<unknown> {
         continue;
       }
       const peer = tfjsTimer(o);
-      const [t, tt] = await timeInterleaved([ours, peer], samples);
+      const [t, tt] = await timeInterleaved([ours, peer], samples, 0.2, 64);
       ours.dispose();
       peer.dispose();
       const row = { name: e.name, m: size, n: size, k: size, ok: true, gflops: round(gflops(o, t)), tfjs_gflops: round(gflops(o, tt)) };
