@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Server } from 'socket.io';
+import { labelWidthOf } from '../shared/dataset.ts';
 import { WORKER_NAMESPACE } from '../shared/protocol.ts';
 import { checkSpecAgainstDataset, DEFAULT_RUN_SPEC, MAX_MODEL_PARAMS, parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
@@ -94,8 +95,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     onFold: opts.onFold,
     events,
     labels: (run, indices) => {
-      const y = datasets.get(run.dataset.name)!.train.y;
-      return Uint32Array.from(indices, (i) => y[i]);
+      const train = datasets.get(run.dataset.name)!.train;
+      const width = labelWidthOf(train);
+      const out = new Uint32Array(indices.length * width);
+      indices.forEach((i, row) => out.set(train.y.subarray(i * width, (i + 1) * width), row * width));
+      return out;
     },
   });
   attachWorkerNamespace(workers, port, scheduler, app.log);
@@ -121,7 +125,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   const datasetFor = (spec: ReturnType<typeof parseRunSpec>) => {
-    const ds = datasets.get(spec.dataset);
+    const ds = datasets.forSpec(spec);
     if (!ds) throw new RunSpecError([{ path: 'dataset', message: `no dataset named "${spec.dataset}"; available: ${datasets.list().map((d) => d.name).join(', ')}` }]);
     checkSpecAgainstDataset(spec, ds.info);
     return ds;
@@ -207,7 +211,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
  */
 function restoreRuns(ctx: CoordinatorContext, app: FastifyInstance): void {
   for (const rec of ctx.store.listRuns()) {
-    const ds = ctx.datasets.get(rec.spec.dataset);
+    const ds = ctx.datasets.forSpec(rec.spec);
     if (!ds) {
       app.log.error({ runId: rec.id, dataset: rec.spec.dataset }, 'run not restored: its dataset is gone');
       continue;

@@ -1,7 +1,7 @@
 // What every coordinator plugin (routes, namespaces, metrics) is given: the scheduler, the
 // store, the event log and the run verbs. Built once by buildApp; `app.crowdtrain` holds it.
 import type { Server } from 'socket.io';
-import type { Dataset } from '../shared/dataset.ts';
+import type { Dataset, InputCoding } from '../shared/dataset.ts';
 import type { ShardInfo } from '../shared/protocol.ts';
 import type { HttpAnswer } from './data/dataset-files.ts';
 import type { DatasetRegistry } from './data/registry.ts';
@@ -16,6 +16,16 @@ export interface DatasetInfo {
   /** Shape of one example ([1, 28, 28] for MNIST's images); unset: [features]. */
   exampleShape?: number[];
   classes: number;
+  /** Labels per example: 1, or the window length of a text (the next character at each position). */
+  labelWidth?: number;
+  /** How example bytes become inputs: byte/255 (default) or token ids (a text). */
+  inputs?: InputCoding;
+  /** Names of the classes, index = label (Fashion-MNIST's 'T-shirt/top', ...); unset: the digits. */
+  classNames?: string[];
+  /** A text's characters, index = token id. */
+  vocab?: string[];
+  /** A text cut into windows: the corpus's name and the window length (the spec's `context`). */
+  text?: { corpus: string; context: number };
   trainCount: number;
   testCount: number;
   /** The train split in content-hashed shards: what workers fetch. */
@@ -33,6 +43,11 @@ export interface LoadedDataset {
 /** The datasets runs can name: the built-in MNIST and uploaded ones. */
 export interface Datasets {
   get(name: string): LoadedDataset | undefined;
+  /**
+   * The examples a spec trains on: the named dataset, or for a text corpus its windows of the
+   * spec's `context` characters (named '<corpus>@<context>', made on first use).
+   */
+  forSpec(spec: { dataset: string; context?: number }): LoadedDataset | undefined;
   list(): DatasetInfo[];
   /** Answers GET requests under /api/datasets/ (indexes and content-hashed shards). */
   answer(path: string): HttpAnswer | undefined;

@@ -100,6 +100,8 @@ export const RunSpecSchema = z
     stop: z
       .object({
         targetAccuracy: z.number().gt(0).lte(1).optional(),
+        /** Stop once an evaluation's loss (nats per label) is at or below this. */
+        targetLoss: z.number().gt(0).optional(),
         maxRounds: z.number().int().min(1).max(10_000_000).optional(),
         maxSamples: z.number().int().min(1).optional(),
       })
@@ -112,6 +114,8 @@ export const RunSpecSchema = z
     /** Test examples each evaluation uses (the first ones of the test split, so always the same); unset: all. */
     evalExamples: z.number().int().min(10).max(1_000_000).optional(),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
+    /** For a text dataset: characters per training window (the model's positions); unset: 64. */
+    context: z.number().int().min(2).max(4096).optional(),
     /**
      * Model parallelism: the layers cut into `stages` held by different workers (a pipeline), and
      * `replicas` copies of that pipeline training on different examples ('auto': as many as the
@@ -150,18 +154,34 @@ export function microBatchOf(spec: Pick<RunSpec, 'batchPerTask' | 'globalBatch'>
   return Math.min(1024, Math.max(spec.batchPerTask, spec.globalBatch ?? 0));
 }
 
+/** What checkSpecAgainstDataset needs to know about a dataset. */
+export interface DatasetShape {
+  name: string;
+  features: number;
+  classes: number;
+  exampleShape?: number[];
+  /** Labels per example (a text's window length: one next character per position). */
+  labelWidth?: number;
+  /** Set for a text cut into windows. */
+  text?: { corpus: string; context: number };
+}
+
 /** The model must fit the dataset: as many inputs as features, as many outputs as classes. */
-export function checkSpecAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number; exampleShape?: number[] }): void {
+export function checkSpecAgainstDataset(spec: RunSpec, dataset: DatasetShape): void {
+  if (spec.context !== undefined && !dataset.text) {
+    throw new RunSpecError([{ path: 'context', message: `${dataset.name} is not a text dataset; context (a window length) applies to text datasets only` }]);
+  }
   if (spec.model.kind === 'layers') return checkLayersAgainstDataset(spec, dataset);
   const { layers } = spec.model;
   const issues: { path: string; message: string }[] = [];
+  if (dataset.text) issues.push({ path: 'model', message: `${dataset.name} is a text: the mlp form cannot model it; give a layer list (embedding, positional, transformer-block, ..., dense to ${dataset.classes})` });
   if (layers[0] !== dataset.features) issues.push({ path: 'model.layers.0', message: `${dataset.name} has ${dataset.features} features, so model.layers[0] must be ${dataset.features} (got ${layers[0]})` });
   const last = layers[layers.length - 1];
   if (last !== dataset.classes) issues.push({ path: `model.layers.${layers.length - 1}`, message: `${dataset.name} has ${dataset.classes} classes, so the last layer must be ${dataset.classes} wide (got ${last})` });
   if (issues.length) throw new RunSpecError(issues);
 }
 
-function checkLayersAgainstDataset(spec: RunSpec, dataset: { name: string; features: number; classes: number; exampleShape?: number[] }): void {
+function checkLayersAgainstDataset(spec: RunSpec, dataset: DatasetShape): void {
   let model;
   try {
     model = describeRunModel(spec, dataset).description;
@@ -172,7 +192,12 @@ function checkLayersAgainstDataset(spec: RunSpec, dataset: { name: string; featu
   }
   const out = model.outShape;
   const last = `model.layers.${spec.model.layers.length - 1}`;
-  if (out.length !== 1 || out[0] !== dataset.classes) {
+  const width = dataset.labelWidth ?? 1;
+  if (width > 1) {
+    if (out.length !== 2 || out[0] !== width || out[1] !== dataset.classes) {
+      throw new RunSpecError([{ path: last, message: `${dataset.name} has ${width} next-character labels per window and ${dataset.classes} characters, so the model must end in [${width}, ${dataset.classes}] logits (it ends in [${out.join(', ')}])` }]);
+    }
+  } else if (out.length !== 1 || out[0] !== dataset.classes) {
     throw new RunSpecError([{ path: last, message: `${dataset.name} has ${dataset.classes} classes, so the model must end in [${dataset.classes}] logits (it ends in [${out.join(', ')}])` }]);
   }
   if (model.paramCount > MAX_MODEL_PARAMS) throw new RunSpecError([{ path: 'model.layers', message: `the model has ${model.paramCount} parameters; at most ${MAX_MODEL_PARAMS} are allowed` }]);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { decodeDataset, DatasetFormatError, encodeDataset } from '../shared/dataset.ts';
+import { decodeDataset, DatasetFormatError, encodeDataset, featuresAsFloat, selectExamples } from '../shared/dataset.ts';
 import { stratifiedSplit } from '../shared/split.ts';
 import { loadMnist, loadMnistAll, MNIST_TEST_COUNT } from '../server/data/mnist.ts';
 
@@ -65,10 +65,12 @@ describe('dataset wire format', () => {
     expect([...back.y]).toEqual([...ds.y]);
   });
   test.for([
-    ['truncated', (b: Uint8Array) => b.subarray(0, b.length - 1), /should be 28 bytes, got 27/],
+    // Version 2 header: 8 words and the shape (one word for [3]) = 36 bytes, then labels, then features.
+    ['truncated', (b: Uint8Array) => b.subarray(0, b.length - 1), /should be 44 bytes, got 43/],
     ['bad magic', (b: Uint8Array) => (b[0] = 0, b), /magic/],
-    ['label out of range', (b: Uint8Array) => (b[20] = 9, b), /label 9 of example 0 is not below classes=4/],
+    ['label out of range', (b: Uint8Array) => (b[36] = 9, b), /label 9 of example 0 is not below classes=4/],
     ['too short for a header', () => new Uint8Array(3), /shorter than its 20-byte header/],
+    ['shape that does not hold the features', (b: Uint8Array) => (b[32] = 4, b), /example shape \[4\] does not hold 3 features/],
   ] as const)('rejects %s with a clear error', ([, damage, message]) => {
     const bytes = damage(encodeDataset(ds));
     expect(() => decodeDataset(bytes)).toThrow(DatasetFormatError);

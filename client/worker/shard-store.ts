@@ -1,6 +1,6 @@
 // The worker's copy of the training data: shards fetched over HTTP at their content-hashed
 // URLs, each once (concurrent requests for one shard share a fetch), then batches cut from them.
-import { decodeDataset, type Dataset } from '../../shared/dataset.ts';
+import { decodeDataset, decodeInputs, inputCodingOf, labelWidthOf, type Dataset } from '../../shared/dataset.ts';
 import type { ShardInfo } from '../../shared/protocol.ts';
 
 export class ShardStore {
@@ -37,20 +37,25 @@ export class ShardStore {
     return p;
   }
 
-  /** Inputs [n, features] as pixel/255 and labels [n] of the examples at `indices`. */
+  /**
+   * Inputs [n, features] (pixel/255, or token ids for a text) and labels [n, labelWidth] (one per
+   * example, or the next token at each position) of the examples at `indices`.
+   */
   async batch(indices: Uint32Array): Promise<{ x: Float32Array; labels: Uint8Array }> {
     const infos = [...new Set([...indices].map((i) => this.shardFor(i)))];
     const loaded = new Map(await Promise.all(infos.map(async (info) => [info, await this.load(info)] as const)));
-    const features = loaded.values().next().value!.features;
+    const first = loaded.values().next().value!;
+    const { features } = first;
+    const width = labelWidthOf(first);
+    const coding = inputCodingOf(first);
     const x = new Float32Array(indices.length * features);
-    const labels = new Uint8Array(indices.length);
+    const labels = new Uint8Array(indices.length * width);
     indices.forEach((index, row) => {
       const info = this.shardFor(index);
       const ds = loaded.get(info)!;
       const local = index - info.start;
-      labels[row] = ds.y[local];
-      const src = ds.x.subarray(local * features, (local + 1) * features);
-      for (let f = 0; f < features; f++) x[row * features + f] = src[f] / 255;
+      labels.set(ds.y.subarray(local * width, (local + 1) * width), row * width);
+      decodeInputs(coding, ds.x.subarray(local * features, (local + 1) * features), x, row * features);
     });
     return { x, labels };
   }

@@ -130,6 +130,10 @@ export class DatasetRegistry implements Datasets {
     return this.entries.get(name)?.loaded;
   }
 
+  forSpec(spec: { dataset: string; context?: number }): LoadedDataset | undefined {
+    return this.get(spec.dataset);
+  }
+
   /** The built-in datasets first, then the uploads by name. */
   list(): DatasetInfo[] {
     return this.sorted().map((e) => e.loaded.info);

@@ -276,7 +276,7 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
         throw new HttpError(400, 'invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
       }
       const spec = typeof body === 'string' ? parseRunSpecText(body) : parseRunSpec(body);
-      const ds = ctx.datasets.get(spec.dataset);
+      const ds = ctx.datasets.forSpec(spec);
       if (!ds) throw new RunSpecError([{ path: 'dataset', message: `no dataset named "${spec.dataset}"; available: ${ctx.datasets.list().map((d) => d.name).join(', ')}` }]);
       checkSpecAgainstDataset(spec, ds.info);
       const model = describeRunModel(spec, ds.info);
