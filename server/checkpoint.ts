@@ -15,6 +15,8 @@ import type { CheckpointRecord } from './store/store.ts';
 export const CHECKPOINT_FORMAT = 'crowdtrain-checkpoint-v1';
 /** How inputs are preprocessed, so that the weights are usable elsewhere as they are. */
 export const INPUT_PREPROCESSING = 'x = pixel / 255 (uint8 image, row-major, flattened); no other normalisation';
+/** What a text model's inputs are (its checkpoint's input_preprocessing). */
+export const TOKEN_PREPROCESSING = 'x = token ids (index into the vocab metadata: the characters of the text sorted by code point); labels: the next character at each position';
 
 const STATE_NAMES = { momentum: ['momentum_buffer'], adam: ['exp_avg', 'exp_avg_sq'], adamw: ['exp_avg', 'exp_avg_sq'], sgd: [] } as const;
 
@@ -44,6 +46,8 @@ export function encodeCheckpoint(run: Run): Uint8Array {
   STATE_NAMES[kind].forEach((stateName, i) => {
     for (const t of layout.tensors) tensors.push({ name: `optimizer.${stateName}.${t.name}`, shape: t.shape, data: states[i]!.subarray(t.offset, t.offset + t.size) });
   });
+  // Set for a text dataset (the character of each token id) and for named classes (Fashion-MNIST).
+  const { vocab: text, classNames } = run.dataset as { vocab?: string[]; classNames?: string[] };
   return encodeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
     run_id: run.id,
@@ -58,7 +62,10 @@ export function encodeCheckpoint(run: Run): Uint8Array {
         ? { kind: 'mlp', layers: run.model.layers, activation: run.model.activation, torch: torchSequential(run.net.layers, run.net.inputShape) }
         : { kind: 'layers', layers: run.net.layers, inputShape: run.net.inputShape, torch: torchSequential(run.net.layers, run.net.inputShape) },
     ),
-    input_preprocessing: INPUT_PREPROCESSING,
+    input_preprocessing: text ? TOKEN_PREPROCESSING : INPUT_PREPROCESSING,
+    dataset: run.dataset.name,
+    ...(text ? { vocab: JSON.stringify(text) } : {}),
+    ...(classNames ? { class_names: JSON.stringify(classNames) } : {}),
     cursor: JSON.stringify({ epoch: run.cursor.epoch, position: run.cursor.position }),
     loss: String(run.loss ?? ''),
     accuracy: String(run.accuracy ?? ''),
