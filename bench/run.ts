@@ -27,12 +27,15 @@ const { values, positionals } = parseArgs({
     links: { type: 'string' },
     children: { type: 'string' },
     'target-round-ms': { type: 'string' },
+    // Worker processes of the accuracy benchmark (bench/accuracy.node.ts); default one per core.
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 
 if (values.help || positionals.length === 0) {
   console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']\n` +
+    `  accuracy: [--rows cnn-mnist,cnn-fashion,transformer] [--workers N]\n` +
     `  scale: [--rows 1,4,16,64,256,4mixed,64mixed,64churn,256@2000] [--links loopback,lan] [--seconds 12] [--warmup 3] [--children 1] [--target-round-ms 500]`);
   process.exit(values.help ? 0 : 2);
 }
