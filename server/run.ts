@@ -5,7 +5,7 @@ import { ExampleCursor } from '../shared/epoch-order.ts';
 import { initModelParams } from '../shared/layers/sequence.ts';
 import type { MlpSpec } from '../shared/model.ts';
 import { describeRunModel, type RunModel } from '../shared/run-model.ts';
-import type { MetricPoint, RunInfo, RunState, RunSummary, RunUpdate, ShardInfo } from '../shared/protocol.ts';
+import type { DatasetLabels, MetricPoint, RunInfo, RunState, RunSummary, RunUpdate, ShardInfo } from '../shared/protocol.ts';
 import { optimizerStepRef } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
 import type { RunRecord } from './store/store.ts';
@@ -51,7 +51,7 @@ export class Run {
   constructor(
     readonly spec: RunSpec,
     /** The dataset's shape and the shards workers fetch. */
-    readonly dataset: { name: string; features: number; classes: number; trainCount: number; shards: ShardInfo[]; exampleShape?: number[] },
+    readonly dataset: { name: string; features: number; classes: number; trainCount: number; shards: ShardInfo[]; exampleShape?: number[] } & DatasetLabels,
     id?: string,
   ) {
     this.id = id ?? randomUUID().slice(0, 8);
@@ -101,7 +101,7 @@ export class Run {
       inputShape: this.net.inputShape,
       paramCount: this.paramCount,
       spec: this.spec,
-      dataset: { name: this.dataset.name, features: this.dataset.features, classes: this.dataset.classes, shards: this.dataset.shards },
+      dataset: { ...this.datasetLabels(), shards: this.dataset.shards },
     };
   }
 
@@ -166,6 +166,13 @@ export class Run {
       counters: { ...this.counters },
       spec: this.spec,
       net: { model: this.model, layers: this.net.layers, inputShape: this.net.inputShape },
+      dataset: this.datasetLabels(),
     };
+  }
+
+  /** The dataset as the pages show it: its shape and the names of its classes or characters. */
+  private datasetLabels(): RunSummary['dataset'] {
+    const { name, features, classes, classNames, vocab, text } = this.dataset;
+    return { name, features, classes, ...(classNames && { classNames }), ...(vocab && { vocab }), ...(text && { text }) };
   }
 }

@@ -64,7 +64,17 @@ export interface RunInfo {
   inputShape: number[];
   paramCount: number;
   spec: RunSpec;
-  dataset: { name: string; features: number; classes: number; shards: ShardInfo[] };
+  dataset: { name: string; features: number; classes: number; shards: ShardInfo[] } & DatasetLabels;
+}
+
+/** What the pages need of a run's dataset beyond its shape, to show its examples and outputs. */
+export interface DatasetLabels {
+  /** Names of the classes, index = label (Fashion-MNIST's); unset: the labels are shown as numbers. */
+  classNames?: string[];
+  /** A text's characters, index = token id. */
+  vocab?: string[];
+  /** Set for a text cut into windows: the corpus and the window length. */
+  text?: { corpus: string; context: number };
 }
 
 export interface Welcome {
@@ -175,6 +185,8 @@ export interface RunSummary {
   spec: RunSpec;
   /** The model as a worker builds it (the MLP form, or the layers and the example shape they take). */
   net: NetInfo;
+  /** The examples it trains on: their shape, and the names of their classes or characters. */
+  dataset: { name: string; features: number; classes: number } & DatasetLabels;
 }
 
 export interface ResultAck {

@@ -30,12 +30,30 @@ interface ModelField {
   model: { kind: 'mlp'; layers: number[]; activation: 'relu' | 'gelu' } | { kind: 'layers'; layers: LayerConfig[] };
 }
 
-/** The model in one line: 'mlp 784-128-10 relu, 101,770 parameters' or 'conv2d, relu, ... dense: 8 layers, 4,594 parameters'. */
+/**
+ * The model in one line: its kind, its layers, its parameters. 'mlp 784-128-10 relu, 101,770 parameters',
+ * '10-class classifier of 5 layers (conv2d, relu, maxpool2d, flatten, dense), 4,594 parameters',
+ * 'language model of 8 layers (embedding, positional, residual ×4, layernorm, dense), 215,105 parameters'.
+ */
 export function modelLine(net: Pick<RunModel, 'mlp' | 'layers' | 'description'>): string {
   const params = `${net.description.paramCount.toLocaleString('en-US')} parameters`;
   if (net.mlp) return `mlp ${net.mlp.layers.join('-')} ${net.mlp.activation}, ${params}`;
-  const kinds = net.layers.map((l) => l.kind);
-  return `${kinds.join(', ')}: ${kinds.length} layers, ${params}`;
+  const out = net.description.outShape;
+  const kind = out.length === 2 ? 'language model' : out.length === 1 ? `${out[0]}-class classifier` : `model to ${out.join('×')}`;
+  // Runs of one kind (a transformer's residual blocks) read as 'residual ×4'.
+  const runs: { kind: string; n: number }[] = [];
+  for (const l of net.layers) {
+    const last = runs.at(-1);
+    if (last?.kind === l.kind) last.n++;
+    else runs.push({ kind: l.kind, n: 1 });
+  }
+  const kinds = runs.map((r) => (r.n > 1 ? `${r.kind} ×${r.n}` : r.kind)).join(', ');
+  return `${kind} of ${net.layers.length} layers (${kinds}), ${params}`;
+}
+
+/** modelLine of a run's net as the pages get it (RunSummary.net). */
+export function netLine(net: NetInfo): string {
+  return modelLine({ mlp: net.model, layers: net.layers, description: describeModel(net.layers, net.inputShape) });
 }
 
 /** @example describeRunModel(spec, { features: 784, exampleShape: [1, 28, 28] }).description.paramCount */

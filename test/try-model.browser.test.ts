@@ -1,17 +1,32 @@
-// The try-the-model panel and the wrong-digits strip in real Chromium: a held-out digit set onto
-// the canvas gets the model's own prediction of that digit, pointer strokes draw and predict,
-// Clear empties, and the strip of mistakes is shorter for a trained model than an untrained one.
+// The try-the-model panel and the wrong-examples strip in real Chromium: a held-out digit set onto
+// the canvas gets the model's own prediction of that digit (an MLP and a CNN, both run with the
+// shared layer kernels), pointer strokes draw and predict, Clear empties, class names label the
+// bars and captions, a character language model writes a continuation of its prompt from its own
+// alphabet that follows its parameters, and the strip of mistakes is shorter for a trained model.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { CpuMlp } from '../client/cpu/mlp-cpu.ts';
 import { fetchDatasetSplit } from '../client/data/fetch-dataset.ts';
+import { PageModel } from '../client/ui/page-model.ts';
 import { mountTryModel, type TryModelSource } from '../client/ui/try-model.ts';
 import { mountWrongDigits } from '../client/ui/wrong-digits.ts';
+import { cpuKernels } from '../shared/cpu/index.ts';
 import { featuresAsFloat, type Dataset } from '../shared/dataset.ts';
-import { initMlpParams, type MlpSpec } from '../shared/model.ts';
+import { lossAndGradient } from '../shared/layers/head.ts';
+import type { LayerConfig } from '../shared/layers/layer.ts';
+import { backwardRange, describeModel, forwardRange, initModelParams } from '../shared/layers/sequence.ts';
+import { expandLayers, mlpLayers } from '../shared/layers/shorthand.ts';
+import { optimizerStepRef } from '../shared/reference/optimizer.ts';
+import type { NetInfo } from '../shared/run-model.ts';
 
-const spec: MlpSpec = { layers: [784, 128, 10], activation: 'relu' };
-const untrained = initMlpParams(spec, 7);
+const net: NetInfo = { model: { layers: [784, 128, 10], activation: 'relu' }, layers: mlpLayers([784, 128, 10], 'relu'), inputShape: [784] };
+const cnn: NetInfo = {
+  model: null,
+  layers: [{ kind: 'conv2d', out: 8, kernel: 5 }, { kind: 'relu' }, { kind: 'maxpool2d', size: 2 }, { kind: 'flatten' }, { kind: 'dense', out: 10 }],
+  inputShape: [1, 28, 28],
+};
+const FASHION = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const untrained = initModelParams(describeModel(net.layers, net.inputShape), 7);
 let trained: Float32Array;
+let trainedCnn: Float32Array;
 let held: Dataset;
 
 const argmax = (v: ArrayLike<number>, offset = 0, n = 10) => {
@@ -20,22 +35,38 @@ const argmax = (v: ArrayLike<number>, offset = 0, n = 10) => {
   return best;
 };
 
-beforeAll(async () => {
-  const train = await fetchDatasetSplit('mnist', 'train');
-  held = await fetchDatasetSplit('mnist', 'test');
-  // A quick model on the cpu backend: 3 epochs of adam over the 8,000 training digits (~90%).
-  const mlp = new CpuMlp(spec, 100);
-  mlp.setParams(initMlpParams(spec, 1));
-  const x = featuresAsFloat(train);
+/** A quick model on the shared CPU kernels: `epochs` of adam over the first `count` training digits. */
+function train(model: NetInfo, data: Dataset, count: number, epochs: number, seed: number): Float32Array {
+  const description = describeModel(model.layers, model.inputShape);
+  const params = initModelParams(description, seed);
+  const state = { m: new Float32Array(params.length), v: new Float32Array(params.length) };
+  const x = featuresAsFloat(data);
+  const batch = 100;
   let t = 0;
-  for (let epoch = 0; epoch < 3; epoch++) {
-    for (let s = 0; s + 100 <= train.count; s += 100) {
-      const { grads } = mlp.computeGradients(x.subarray(s * 784, (s + 100) * 784), train.y.subarray(s, s + 100), 100);
-      mlp.step(grads, { kind: 'adam', lr: 1e-3 }, ++t);
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let s = 0; s + batch <= Math.min(count, data.count); s += batch) {
+      const { y, caches } = forwardRange(description, params, x.subarray(s * 784, (s + batch) * 784), batch, { kernels: cpuKernels });
+      const { dlogits } = lossAndGradient(description.outShape, y, data.y.subarray(s, s + batch), batch);
+      const grads = new Float32Array(params.length);
+      backwardRange(description, params, caches, dlogits, batch, grads, { kernels: cpuKernels });
+      optimizerStepRef(params, grads, state, { kind: 'adam', lr: 1e-3 }, ++t);
     }
   }
-  trained = mlp.getParams();
-});
+  return params;
+}
+
+/** The model's own logits for one example, through the same executor the pages use. */
+function ownPrediction(model: NetInfo, params: Float32Array, pixels: Float32Array): number {
+  return argmax(new PageModel().forward(model, params, pixels, 1));
+}
+
+beforeAll(async () => {
+  const data = await fetchDatasetSplit('mnist', 'train');
+  held = await fetchDatasetSplit('mnist', 'test');
+  // ~90% after 3 epochs over 8,000 digits (MLP), and one epoch of 4,000 for the small CNN.
+  trained = train(net, data, 8000, 3, 1);
+  trainedCnn = train(cnn, data, 4000, 1, 2);
+}, 120_000);
 
 const mounted: { destroy(): void }[] = [];
 afterEach(() => {
@@ -80,15 +111,13 @@ function stroke(canvas: HTMLCanvasElement, points: [number, number][]): void {
 
 describe('try the model', () => {
   test('a held-out digit set onto the canvas gets the same prediction as the model gives that digit', () => {
-    const model = new CpuMlp(spec, 64);
-    model.setParams(trained);
-    const { p, host } = panel(() => ({ spec, params: trained, version: 1 }));
+    const { p, host } = panel(() => ({ net, params: trained, version: 1 }));
     const n = 30;
     let agree = 0;
     const disagreements: string[] = [];
     for (let i = 0; i < n; i++) {
       const pixels = featuresAsFloat(held, i, 1);
-      const own = argmax(model.predict(pixels, 1));
+      const own = ownPrediction(net, trained, pixels);
       p.setDigit(pixels);
       const shown = p.predict();
       expect(shown).not.toBeNull();
@@ -104,7 +133,7 @@ describe('try the model', () => {
   });
 
   test('a pen stroke draws and predicts; Clear empties the pad and the bars', () => {
-    const { p, host } = panel(() => ({ spec, params: trained, version: 1 }));
+    const { p, host } = panel(() => ({ net, params: trained, version: 1 }));
     const canvas = host.querySelector<HTMLCanvasElement>('canvas.try-canvas')!;
     expect(getComputedStyle(canvas).touchAction).toBe('none');
     expect(p.predict()).toBeNull();
@@ -132,7 +161,7 @@ describe('try the model', () => {
   });
 
   test('a loop drawn with strokes reads as a 0', () => {
-    const { p, host } = panel(() => ({ spec, params: trained, version: 1 }));
+    const { p, host } = panel(() => ({ net, params: trained, version: 1 }));
     const canvas = host.querySelector<HTMLCanvasElement>('canvas.try-canvas')!;
     const loop: [number, number][] = Array.from({ length: 25 }, (_, k) => {
       const a = (2 * Math.PI * k) / 24;
@@ -149,10 +178,10 @@ describe('try the model', () => {
     expect(p.predict()).toBeNull();
     expect(host.querySelector('.try-top')!.textContent).toMatch(/waiting/i);
 
-    source = { spec, params: untrained, version: 1 };
+    source = { net, params: untrained, version: 1 };
     p.redraw();
     const before = host.querySelector<HTMLElement>(`[data-digit="${held.y[0]}"]`)!.dataset.probability;
-    source = { spec, params: trained, version: 2 };
+    source = { net, params: trained, version: 2 };
     p.redraw();
     const after = host.querySelector<HTMLElement>(`[data-digit="${held.y[0]}"]`)!.dataset.probability;
     expect(Number(after)).toBeGreaterThan(Number(before));
@@ -167,24 +196,22 @@ describe('wrong digits', () => {
     const strip = mountWrongDigits(host, { test: held, max: 24 });
     mounted.push({ destroy: () => (strip.destroy(), host.remove()) });
 
-    const raw = strip.update({ spec, params: untrained });
+    const raw = strip.update({ net, params: untrained });
     expect(raw.shown).toBe(24);
     expect(host.querySelectorAll('.wrong-digit')).toHaveLength(24);
 
-    const learnt = strip.update({ spec, params: trained });
+    const learnt = strip.update({ net, params: trained });
     console.log(`wrong digits: untrained ${raw.wrong}, trained ${learnt.wrong} of ${held.count}`);
     expect(raw.wrong).toBeGreaterThan(held.count / 2);
     expect(learnt.wrong).toBeLessThan(held.count * 0.15);
     expect(learnt.wrong).toBeLessThan(raw.wrong);
 
     // Every tile is a digit the trained model gets wrong, captioned with what it said.
-    const model = new CpuMlp(spec, 64);
-    model.setParams(trained);
     const tiles = [...host.querySelectorAll<HTMLElement>('.wrong-digit')];
     expect(tiles).toHaveLength(Math.min(24, learnt.wrong));
     for (const tile of tiles) {
       const i = Number(tile.dataset.index);
-      const predicted = argmax(model.predict(featuresAsFloat(held, i, 1), 1));
+      const predicted = ownPrediction(net, trained, featuresAsFloat(held, i, 1));
       expect(predicted).not.toBe(held.y[i]);
       expect(tile.querySelector('figcaption')!.textContent).toBe(`predicted ${predicted}, is ${held.y[i]}`);
     }
@@ -192,7 +219,7 @@ describe('wrong digits', () => {
     // A strip with room for everything shows every mistake.
     const all = mountWrongDigits(host, { test: held, max: held.count });
     mounted.push(all);
-    expect(all.update({ spec, params: trained })).toEqual({ wrong: learnt.wrong, shown: learnt.wrong });
+    expect(all.update({ net, params: trained })).toEqual({ wrong: learnt.wrong, shown: learnt.wrong });
     expect(all.update(null)).toEqual({ wrong: 0, shown: 0 });
   });
 });

@@ -7,12 +7,14 @@ import { io, type Socket } from 'socket.io-client';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
+import type { BoardRun } from '../../shared/board-protocol.ts';
 import type { Dataset } from '../../shared/dataset.ts';
-import type { MlpSpec } from '../../shared/model.ts';
 import type { MetricPoint, Placement } from '../../shared/protocol.ts';
+import { netLine } from '../../shared/run-model.ts';
 import { fetchDatasetSplit } from '../data/fetch-dataset.ts';
-import { mountTryModel } from '../ui/try-model.ts';
-import { mountWrongDigits } from '../ui/wrong-digits.ts';
+import { modelUse, type ModelUse } from '../ui/page-model.ts';
+import { mountTryModel, type TryModelSource } from '../ui/try-model.ts';
+import { imageShapeOf, mountWrongDigits } from '../ui/wrong-digits.ts';
 
 /** New parameters for "try the model" at most this often. */
 const PARAMS_EVERY_MS = 2000;
@@ -363,12 +365,6 @@ class Leaderboard {
 
 // ---- Try the model and the wrong digits: the run's latest parameters, fetched now and then ----
 
-interface BoardModel {
-  spec: MlpSpec;
-  params: Float32Array;
-  version: number;
-}
-
 /**
  * How many wrong digits the strip's box holds, from the cell sizes board.css gives them (in rem):
  * 5.6 wide, about 4.3 high with the caption, 0.4 apart, under a two-line count.
@@ -392,9 +388,16 @@ function hideOverflowing(box: Element | null): void {
   }
 }
 
+/** The try panel's title for what it offers. */
+function tryTitle(use: ModelUse): string {
+  if (use.kind === 'text') return 'Try the model: start a sentence';
+  if (use.kind === 'image') return 'Try the model: draw';
+  return 'Try the model';
+}
+
 class ModelPanels {
-  private model: BoardModel | null = null;
-  private spec: MlpSpec | null = null;
+  private model: TryModelSource | null = null;
+  private run: Pick<BoardRun, 'net' | 'dataset'> | null = null;
   private wanted = 0;
   private lastFetch = 0;
   private fetching = false;
@@ -405,19 +408,42 @@ class ModelPanels {
   private wrongDigits: ReturnType<typeof mountWrongDigits> | undefined;
 
   constructor(private readonly runId: string) {
-    this.tryModel = mountTryModel($('try-model'), { getModel: () => this.model });
+    this.tryModel = mountTryModel($('try-model'), {
+      getModel: () => this.model,
+      onUse: (use) => {
+        const names = this.run?.dataset.classNames;
+        $('try-title').textContent = use.kind === 'image' && !names ? 'Try the model: draw a digit' : tryTitle(use);
+      },
+    });
   }
 
-  /** Loads the test split for the wrong-digits strip (MNIST-shaped runs only). */
-  async start(dataset: string, spec: MlpSpec): Promise<void> {
-    this.spec = spec;
-    if (spec.layers[0] !== 784) {
-      $('wrong-digits').replaceChildren(el('p', 'empty', 'This run does not classify 28×28 images.'));
+  /** Starts fetching parameters, and loads the test split for the wrong-examples strip (image classifiers only). */
+  async start(run: Pick<BoardRun, 'net' | 'dataset'>): Promise<void> {
+    this.run = run;
+    this.schedule();
+    let use: ModelUse;
+    try {
+      use = modelUse(run.net, run.dataset);
+    } catch (err) {
+      use = { kind: 'other', why: `This model cannot run here: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    if (use.kind === 'text') {
+      // A language model makes no image mistakes: the strip's panel gives its room to the others.
+      $('wrong-panel').hidden = true;
       return;
     }
-    const test: Dataset = await fetchDatasetSplit(dataset, 'test');
+    if (use.kind !== 'image') {
+      $('wrong-digits').replaceChildren(el('p', 'empty', 'This run does not classify images.'));
+      return;
+    }
+    const test: Dataset = await fetchDatasetSplit(run.dataset.name, 'test');
+    if (!imageShapeOf(test)) {
+      $('wrong-digits').replaceChildren(el('p', 'empty', 'This run does not classify images.'));
+      return;
+    }
+    if (run.dataset.classNames) $('wrong-title').textContent = 'Test images it gets wrong now';
     const box = $('wrong-digits');
-    this.wrongDigits = mountWrongDigits(box, { test, max: digitsThatFit(box) });
+    this.wrongDigits = mountWrongDigits(box, { test, classNames: run.dataset.classNames, max: digitsThatFit(box) });
     new ResizeObserver(() => hideOverflowing(box.querySelector('.wrong-strip'))).observe(box);
     this.refreshWrong();
   }
@@ -429,7 +455,7 @@ class ModelPanels {
   }
 
   private schedule(): void {
-    if (this.timer || this.fetching || !this.spec || this.wanted === this.model?.version) return;
+    if (this.timer || this.fetching || !this.run || this.wanted === this.model?.version) return;
     const wait = Math.max(0, this.lastFetch + PARAMS_EVERY_MS - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -438,7 +464,8 @@ class ModelPanels {
   }
 
   private async fetchParams(): Promise<void> {
-    if (!this.spec) return;
+    const run = this.run;
+    if (!run) return;
     this.fetching = true;
     this.lastFetch = Date.now();
     try {
@@ -446,7 +473,7 @@ class ModelPanels {
       if (!res.ok) throw new Error(`the coordinator answered ${res.status} for the parameters`);
       const version = Number(res.headers.get(PARAMS_VERSION_HEADER));
       const params = new Float32Array(await res.arrayBuffer());
-      this.model = { spec: this.spec, params, version };
+      this.model = { net: run.net, labels: run.dataset, params, version };
       this.tryModel.redraw();
       this.refreshWrong();
     } catch (err) {
@@ -494,10 +521,15 @@ class Board {
     if (!this.started) {
       this.started = true;
       document.title = `crowdtrain · ${run.name} · board`;
-      // The drawing pad and the wrong-digits strip serve the MLP form's digit classifiers.
-      if (run.spec.model.kind === 'mlp') void this.models.start(run.spec.dataset, { layers: run.spec.model.layers, activation: run.spec.model.activation }).catch((err: unknown) => {
-        $('wrong-digits').replaceChildren(el('p', 'empty', `The test digits did not load: ${err instanceof Error ? err.message : String(err)}`));
+      // The try panel follows the model; the wrong-examples strip serves image classifiers.
+      void this.models.start(run).catch((err: unknown) => {
+        $('wrong-digits').replaceChildren(el('p', 'empty', `The test examples did not load: ${err instanceof Error ? err.message : String(err)}`));
       });
+      try {
+        $('model-line').textContent = netLine(run.net);
+      } catch {
+        $('model-line').textContent = '';
+      }
     }
     $('run-name').textContent = run.name;
     $('run-state').textContent = run.state;

@@ -4,13 +4,13 @@
 // Nicknames (anyone's) are only ever set as textContent.
 import { chooseBackend, makeBackend, makeStageBackend, type BackendChoice } from '../worker/choose-backend.ts';
 import { WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
+import type { ModelUse } from '../ui/page-model.ts';
 import { mountTryModel, type TryModelPanel, type TryModelSource } from '../ui/try-model.ts';
 import { PARAMS_VERSION_HEADER } from '../../shared/board-protocol.ts';
-import { mlpLayout, type MlpSpec } from '../../shared/model.ts';
 import { randomNickname, sanitizeNickname } from '../../shared/nickname.ts';
-import type { Backend } from '../../shared/protocol.ts';
+import type { Backend, RunSummary } from '../../shared/protocol.ts';
 import { microBatchOf } from '../../shared/run-spec.ts';
-import type { NetInfo } from '../../shared/run-model.ts';
+import { netLine, type NetInfo } from '../../shared/run-model.ts';
 
 const $ = (id: string) => document.getElementById(id)!;
 const button = $('contribute') as HTMLButtonElement;
@@ -69,6 +69,7 @@ interface RunListing {
   version: number;
   spec: { batchPerTask: number; globalBatch?: number; parallelism: { stages: number } };
   net: NetInfo;
+  dataset: RunSummary['dataset'];
 }
 
 /** The run a joining worker is given: the newest running one, else the newest. */
@@ -78,7 +79,7 @@ async function currentRun(): Promise<RunListing> {
   const { runs } = (await res.json()) as { runs: RunListing[] };
   const run = runs.filter((r) => r.state === 'running').at(-1) ?? runs.at(-1);
   if (!run) throw new Error('the coordinator has no run yet');
-  tryModel.know(run.id, run.net.model);
+  tryModel.know(run);
   return run;
 }
 
@@ -280,8 +281,14 @@ const leaderboard = new LeaderboardView();
 
 const PARAMS_EVERY_MS = 2000;
 
+const TRY_HINT: Record<ModelUse['kind'], string> = {
+  image: 'Draw: the model being trained right now guesses what it is, and gets better as the class trains it.',
+  text: 'Type the start of a sentence: the model being trained right now writes on, and writes better as the class trains it.',
+  other: 'The model being trained right now cannot be tried on this page.',
+};
+
 class TryModelFeed {
-  private readonly models = new Map<string, MlpSpec>();
+  private readonly models = new Map<string, Pick<RunListing, 'net' | 'dataset'>>();
   private latest: (TryModelSource & { runId: string }) | null = null;
   private wanted: { runId: string; version: number } | undefined;
   /** The last version asked for: a coordinator without the route is not asked again for it. */
@@ -293,16 +300,20 @@ class TryModelFeed {
 
   constructor(container: HTMLElement) {
     try {
-      this.panel = mountTryModel(container, { getModel: () => this.latest });
+      this.panel = mountTryModel(container, { getModel: () => this.latest, onUse: (use) => ($('try-hint').textContent = TRY_HINT[use.kind]) });
     } catch (err) {
       container.textContent = `The drawing pad is not available in this browser: ${(err as Error).message}`;
     }
   }
 
   /** The model of a run, when the page already knows it. */
-  know(runId: string, spec: MlpSpec | null): void {
-    // The drawing pad serves the MLP form's 784-input digit classifiers.
-    if (spec) this.models.set(runId, spec);
+  know(run: Pick<RunListing, 'id' | 'net' | 'dataset'>): void {
+    this.models.set(run.id, { net: run.net, dataset: run.dataset });
+    try {
+      $('model-line').textContent = `Model: ${netLine(run.net)}`;
+    } catch {
+      $('model-line').textContent = '';
+    }
   }
 
   /** The run is at `version`: fetch its parameters (throttled). */
@@ -323,11 +334,11 @@ class TryModelFeed {
     }, wait);
   }
 
-  private async model(runId: string): Promise<MlpSpec | undefined> {
+  private async model(runId: string): Promise<Pick<RunListing, 'net' | 'dataset'> | undefined> {
     if (!this.models.has(runId)) {
       const res = await fetch(`/api/runs/${encodeURIComponent(runId)}`);
       if (!res.ok) return undefined;
-      this.know(runId, ((await res.json()) as RunListing).net.model);
+      this.know((await res.json()) as RunListing);
     }
     return this.models.get(runId);
   }
@@ -338,13 +349,13 @@ class TryModelFeed {
     this.lastFetch = Date.now();
     this.tried = w;
     try {
-      const spec = await this.model(w.runId);
+      const run = await this.model(w.runId);
       const res = await fetch(`/api/runs/${encodeURIComponent(w.runId)}/params`, { cache: 'no-store' });
-      if (!spec || !res.ok) return;
+      if (!run || !res.ok) return;
       const version = Number(res.headers.get(PARAMS_VERSION_HEADER) ?? w.version);
       const params = new Float32Array(await res.arrayBuffer());
-      if (params.length !== mlpLayout(spec).count) return; // the run changed under us; the next version fixes it
-      this.latest = { runId: w.runId, spec, params, version };
+      // Parameters of another model (the run changed under us) fail in the panel; the next version fixes it.
+      this.latest = { runId: w.runId, net: run.net, labels: run.dataset, params, version };
       this.tried = { runId: w.runId, version: Math.max(version, w.version) };
       $('try-version').textContent = `(round ${version})`;
       this.panel!.redraw();

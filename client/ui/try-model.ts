@@ -1,45 +1,80 @@
-// The "try the model" panel of the classroom board and the contributor page: draw a digit with a
-// mouse, finger or pen and see the current model's ten class probabilities. The drawing is read
-// back from the canvas and processed as the MNIST digits were (shared/preprocess.ts), then run
-// through the cpu backend's MLP on this page. Fetching parameters belongs to the host, which
-// hands them in through getModel and calls redraw() when a new version arrives.
+// The "try the model" panel of the classroom board and the contributor page; what it offers follows
+// the model. A classifier of 28×28 one-channel images gets a drawing pad (mouse, finger or pen)
+// and its class probabilities, named by the dataset's class names or as digits; the drawing is
+// processed as the MNIST digits were (shared/preprocess.ts). A character language model gets a
+// prompt box and a sampled continuation, re-sampled when new parameters arrive. Any other model
+// gets one line saying why there is nothing to try. Models run on this tab's CPU with the shared
+// layer kernels (client/ui/page-model.ts). Fetching parameters belongs to the host, which hands
+// them in through getModel and calls redraw() when a new version arrives.
 //
 // @example
 //   const panel = mountTryModel(document.getElementById('try')!, {
-//     getModel: () => (latest ? { spec: run.model, params: latest.params, version: latest.version } : null),
+//     getModel: () => (latest ? { net: run.net, labels: run.dataset, params: latest.params, version: latest.version } : null),
 //   });
 //   socket.on('params', () => panel.redraw());
-import { CpuMlp } from '../cpu/mlp-cpu.ts';
-import type { MlpSpec } from '../../shared/model.ts';
+import { createRng } from '../../shared/rng.ts';
+import type { NetInfo } from '../../shared/run-model.ts';
 import { MNIST_SIDE, mnistFromDrawing } from '../../shared/preprocess.ts';
+import { modelUse, PageModel, softmax, type ModelLabels, type ModelUse } from './page-model.ts';
 
 export interface TryModelSource {
-  spec: MlpSpec;
-  /** Dense layout of shared/model.ts, f32[N]. */
+  /** The run's model (RunSummary.net, or RunInfo's model, layers and inputShape). */
+  net: NetInfo;
+  /** The model's flat parameter vector, f32[paramCount]. */
   params: Float32Array;
-  /** Changes whenever params do; the panel copies params into its MLP only when it changes. */
+  /** Changes whenever params do. */
   version: number;
+  /** The dataset's class names or a text's characters (RunSummary.dataset). */
+  labels?: ModelLabels;
 }
 
 export interface TryModelOptions {
   /** The latest model, or null while there is none yet. Called on every recompute. */
   getModel: () => TryModelSource | null;
+  /** Characters a language model writes after the prompt (default 120). */
+  continuationLength?: number;
+  /** Sampling temperature of a language model (default 0.8). */
+  temperature?: number;
+  /** Shortest time between two continuations re-sampled because new parameters came (default 3000 ms). */
+  resampleEveryMs?: number;
+  /** Called when what the panel offers changes: the host can retitle its section. */
+  onUse?: (use: ModelUse) => void;
 }
 
 export interface TryModelPrediction {
-  /** Softmax of the logits, one per class 0..9. */
+  /** Softmax of the logits, one per class. */
   probabilities: number[];
   /** The most probable class. */
   label: number;
+  /** Its name: the dataset's class name, or the digit. */
+  name: string;
+}
+
+export interface TryModelText {
+  /** The prompt as the model saw it (characters outside its vocabulary left out). */
+  prompt: string;
+  /** The sampled continuation. */
+  text: string;
+  /** Characters of the typed prompt the model does not know, each once. */
+  dropped: string[];
+  /** The parameters' version it was sampled with. */
+  version: number;
 }
 
 export interface TryModelPanel {
-  /** Recomputes the probabilities with whatever getModel returns now (call it on new parameters). */
+  /** Recomputes with whatever getModel returns now (call it on new parameters). */
   redraw(): void;
-  /** Paints a 28x28 digit (f32[784] in [0, 1], row-major) onto the canvas, each pixel a 10x10 block, and recomputes. */
+  /** Paints a 28x28 image (f32[784] in [0, 1], row-major) onto the canvas, each pixel a 10x10 block, and recomputes. */
   setDigit(pixels: Float32Array): void;
-  /** Recomputes and returns the prediction for the drawing, or null when the canvas is empty or there is no model. */
+  /** Recomputes and returns the prediction for the drawing, or null when the canvas is empty or there is no image model. */
   predict(): TryModelPrediction | null;
+  /**
+   * Samples a language model's continuation of `prompt` (default: the prompt box's text; a given
+   * prompt is put in the box) and shows it; null when the model is not a language model or a
+   * newer sampling superseded this one. Seeded by the version, so the same parameters and prompt
+   * give the same text.
+   */
+  generate(prompt?: string): Promise<TryModelText | null>;
   /** Wipes the drawing. */
   clear(): void;
   /** Removes the panel and its listeners from the page. */
@@ -54,23 +89,35 @@ const BLOCK = TRY_CANVAS_SIDE / MNIST_SIDE;
  * this gives strokes 2 to 3 MNIST pixels wide, like the pen strokes in the training data.
  */
 const STROKE_WIDTH = 22;
-const CLASSES = 10;
 const STYLE_ID = 'crowdtrain-try-model-style';
+/** A continuation is sampled in slices of about this many milliseconds, so the page stays responsive. */
+const SLICE_MS = 12;
+/** After typing, the continuation is re-sampled once the keys have been still this long. */
+const TYPING_MS = 350;
 
 const CSS = `
 .try-model { display: flex; flex-wrap: wrap; gap: 1rem 1.5rem; align-items: flex-start; }
+.try-model [hidden] { display: none !important; }
 .try-pad { display: flex; flex-direction: column; gap: 0.5rem; align-items: stretch; }
 .try-canvas { width: 280px; max-width: 100%; aspect-ratio: 1; background: #000; border-radius: 8px; touch-action: none; cursor: crosshair; display: block; }
 .try-side { flex: 1 1 12rem; min-width: 12rem; }
 .try-top { font-size: 1.4em; font-weight: 600; margin: 0 0 0.5rem; font-variant-numeric: tabular-nums; }
 .try-bars { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.25rem; }
 .try-bar { display: grid; grid-template-columns: 1.4em 1fr 3.2em; gap: 0.5rem; align-items: center; font-variant-numeric: tabular-nums; }
+.try-bars.try-named .try-bar { grid-template-columns: minmax(5em, max-content) 1fr 3.2em; }
 .try-digit { font-weight: 600; text-align: center; }
+.try-named .try-digit { text-align: left; font-weight: 500; white-space: nowrap; }
 .try-track { height: 0.9em; background: color-mix(in srgb, var(--muted, #888) 25%, transparent); border-radius: 4px; overflow: hidden; }
 .try-fill { height: 100%; width: 0; background: var(--muted, #888); transition: width 0.15s ease-out; }
 .try-value { text-align: right; color: var(--muted, #888); font-size: 0.9em; }
 .try-bar.try-best .try-fill { background: var(--accent, #2f6fed); }
 .try-bar.try-best .try-digit, .try-bar.try-best .try-value { color: var(--accent, #2f6fed); }
+.try-text { flex: 1 1 100%; display: flex; flex-direction: column; gap: 0.5rem; }
+.try-text label { display: flex; flex-direction: column; gap: 0.25rem; font-weight: 600; }
+.try-prompt { font: inherit; font-weight: normal; padding: 0.4rem 0.5rem; }
+.try-continuation { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, monospace; line-height: 1.4; min-height: 4.2em; }
+.try-sampled { color: var(--accent, #2f6fed); }
+.try-note, .try-none { margin: 0; color: var(--muted, #888); font-size: 0.9em; }
 `;
 
 function injectStyle(): void {
@@ -88,43 +135,56 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
   return node;
 }
 
-/** Softmax of logits[offset, offset + n) in float64. */
-function softmax(logits: Float32Array, offset: number, n: number): number[] {
-  let max = -Infinity;
-  for (let c = 0; c < n; c++) max = Math.max(max, logits[offset + c]);
-  const exps = Array.from({ length: n }, (_, c) => Math.exp(logits[offset + c] - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
-}
+/** What the panel shows for a model: the pad, the prompt box, or a line saying why neither. */
+type Mode = { kind: 'pad'; classes: number; names: string[] | null } | { kind: 'text'; context: number; vocabSize: number; vocab: string[] } | { kind: 'none'; why: string };
 
-/**
- * Keeps one CpuMlp for the latest model: rebuilt when the spec changes, refilled when the
- * version does. Returns null for a model that does not map 784 pixels to 10 classes.
- */
-class ModelCache {
-  private mlp: CpuMlp | undefined;
-  private specKey = '';
-  private version: number | undefined;
-
-  load(source: TryModelSource): CpuMlp | null {
-    const { layers } = source.spec;
-    if (layers[0] !== MNIST_SIDE * MNIST_SIDE || layers[layers.length - 1] !== CLASSES) return null;
-    const key = JSON.stringify(source.spec);
-    if (!this.mlp || key !== this.specKey) {
-      this.mlp = new CpuMlp(source.spec, 1);
-      this.specKey = key;
-      this.version = undefined;
-    }
-    if (this.version !== source.version) {
-      this.mlp.setParams(source.params);
-      this.version = source.version;
-    }
-    return this.mlp;
+function modeOf(use: ModelUse, labels: ModelLabels | undefined): Mode {
+  if (use.kind === 'text') return use;
+  if (use.kind === 'other') return { kind: 'none', why: use.why };
+  if (use.side !== MNIST_SIDE || use.channels !== 1) {
+    return { kind: 'none', why: `The drawing pad serves models of 28×28 one-channel images; this one reads ${use.channels}×${use.side}×${use.side}.` };
   }
+  const names = labels?.classNames && labels.classNames.length === use.classes ? labels.classNames : null;
+  return { kind: 'pad', classes: use.classes, names };
 }
+
+/** A typed prompt as token ids of `vocab`; characters it does not hold are left out and listed once each. */
+export function encodePrompt(text: string, vocab: readonly string[]): { ids: number[]; dropped: string[] } {
+  const index = new Map(vocab.map((c, i) => [c, i]));
+  const ids: number[] = [];
+  const dropped = new Set<string>();
+  for (const ch of text) {
+    const id = index.get(ch);
+    if (id === undefined) dropped.add(ch);
+    else ids.push(id);
+  }
+  return { ids, dropped: [...dropped] };
+}
+
+/** A 32-bit seed from the parameters' version and the prompt: the same pair samples the same text. */
+function seedOf(version: number, prompt: string): number {
+  let h = (0x811c9dc5 ^ version) >>> 0;
+  for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Index drawn from probabilities p (they sum to 1) with u uniform in [0, 1). */
+function draw(p: readonly number[], u: number): number {
+  let acc = 0;
+  for (let i = 0; i < p.length; i++) {
+    acc += p[i];
+    if (u < acc) return i;
+  }
+  return p.length - 1;
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export function mountTryModel(container: HTMLElement, opts: TryModelOptions): TryModelPanel {
   injectStyle();
+  const length = opts.continuationLength ?? 120;
+  const temperature = opts.temperature ?? 0.8;
+  const resampleEveryMs = opts.resampleEveryMs ?? 3000;
   const root = el('div', 'try-model');
   const pad = el('div', 'try-pad');
   const canvas = el('canvas', 'try-canvas');
@@ -140,25 +200,101 @@ export function mountTryModel(container: HTMLElement, opts: TryModelOptions): Tr
   const top = el('p', 'try-top');
   top.setAttribute('aria-live', 'polite');
   const bars = el('ol', 'try-bars');
-  const rows = Array.from({ length: CLASSES }, (_, digit) => {
-    const row = el('li', 'try-bar');
-    row.dataset.digit = String(digit);
-    const track = el('span', 'try-track');
-    const fill = el('span', 'try-fill');
-    fill.style.display = 'block';
-    track.append(fill);
-    const value = el('span', 'try-value', '');
-    row.append(el('span', 'try-digit', String(digit)), track, value);
-    bars.append(row);
-    return { row, fill, value };
-  });
   side.append(top, bars);
-  root.append(pad, side);
+
+  const textBox = el('div', 'try-text');
+  const promptLabel = el('label', '', 'Start a sentence');
+  const promptInput = el('input', 'try-prompt');
+  promptInput.type = 'text';
+  promptInput.autocomplete = 'off';
+  promptInput.spellcheck = false;
+  promptInput.value = 'The ';
+  promptLabel.append(promptInput);
+  const continuation = el('p', 'try-continuation');
+  continuation.setAttribute('aria-live', 'polite');
+  const given = el('span', 'try-given');
+  const sampled = el('span', 'try-sampled');
+  continuation.append(given, sampled);
+  const note = el('p', 'try-note');
+  textBox.append(promptLabel, continuation, note);
+
+  const none = el('p', 'try-none');
+  root.append(pad, side, textBox, none);
   container.append(root);
 
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   if (!ctx) throw new Error('mountTryModel: this browser gave no 2D canvas context');
-  const cache = new ModelCache();
+  const model = new PageModel();
+
+  // ---- what the panel shows follows the model ----
+
+  let rows: { row: HTMLElement; fill: HTMLElement; value: HTMLElement }[] = [];
+  let barsKey = '';
+  let modeKey = '';
+  let mode: Mode = { kind: 'pad', classes: 10, names: null };
+  let modeSource: { net: NetInfo; labels: ModelLabels | undefined } | undefined;
+
+  function buildBars(classes: number, names: string[] | null): void {
+    const key = JSON.stringify([classes, names]);
+    if (key === barsKey) return;
+    barsKey = key;
+    bars.classList.toggle('try-named', names !== null);
+    rows = Array.from({ length: classes }, (_, c) => {
+      const row = el('li', 'try-bar');
+      row.dataset.digit = String(c);
+      const track = el('span', 'try-track');
+      const fill = el('span', 'try-fill');
+      fill.style.display = 'block';
+      track.append(fill);
+      const value = el('span', 'try-value', '');
+      row.append(el('span', 'try-digit', names ? names[c] : String(c)), track, value);
+      return { row, fill, value };
+    });
+    bars.replaceChildren(...rows.map((r) => r.row));
+  }
+  buildBars(10, null);
+
+  /** The mode for the current source (described once per net); null while there is no model. */
+  function currentMode(source: TryModelSource | null): Mode | null {
+    if (!source) return null;
+    if (modeSource?.net !== source.net || modeSource.labels !== source.labels) {
+      let next: Mode;
+      let use: ModelUse;
+      try {
+        use = modelUse(source.net, source.labels, model.describe(source.net));
+        next = modeOf(use, source.labels);
+      } catch (err) {
+        use = { kind: 'other', why: `This model cannot run here: ${err instanceof Error ? err.message : String(err)}` };
+        next = { kind: 'none', why: use.why };
+      }
+      modeSource = { net: source.net, labels: source.labels };
+      mode = next;
+      const key = JSON.stringify(next);
+      if (key !== modeKey) {
+        modeKey = key;
+        show(next);
+        opts.onUse?.(use);
+      }
+    }
+    return mode;
+  }
+
+  function show(m: Mode): void {
+    root.dataset.mode = m.kind;
+    pad.hidden = side.hidden = m.kind !== 'pad';
+    textBox.hidden = m.kind !== 'text';
+    none.hidden = m.kind !== 'none';
+    none.textContent = m.kind === 'none' ? m.why : '';
+    if (m.kind === 'pad') {
+      buildBars(m.classes, m.names);
+      canvas.setAttribute('aria-label', m.names ? `Drawing pad: draw one of ${m.names.join(', ')}` : 'Drawing pad: draw a digit from 0 to 9');
+    }
+  }
+  root.dataset.mode = 'pad';
+  textBox.hidden = true;
+  none.hidden = true;
+
+  // ---- the drawing pad ----
 
   function drawingInput(): Float32Array | null {
     const rgba = ctx!.getImageData(0, 0, TRY_CANVAS_SIDE, TRY_CANVAS_SIDE).data;
@@ -177,9 +313,9 @@ export function mountTryModel(container: HTMLElement, opts: TryModelOptions): Tr
     top.textContent = message;
     if (prediction) top.dataset.label = String(prediction.label);
     else delete top.dataset.label;
-    rows.forEach(({ row, fill, value }, digit) => {
-      const p = prediction?.probabilities[digit];
-      row.classList.toggle('try-best', prediction?.label === digit);
+    rows.forEach(({ row, fill, value }, c) => {
+      const p = prediction?.probabilities[c];
+      row.classList.toggle('try-best', prediction?.label === c);
       if (p === undefined) {
         delete row.dataset.probability;
         fill.style.width = '0';
@@ -194,27 +330,111 @@ export function mountTryModel(container: HTMLElement, opts: TryModelOptions): Tr
 
   function predict(): TryModelPrediction | null {
     const source = opts.getModel();
-    const mlp = source ? cache.load(source) : null;
-    if (!source) {
+    const m = currentMode(source);
+    if (!source || !m) {
       render(null, 'Waiting for the model…');
       return null;
     }
-    if (!mlp) {
-      render(null, 'This model does not read 28×28 digits');
-      return null;
-    }
+    if (m.kind !== 'pad') return null;
     const x = drawingInput();
     if (!x) {
-      render(null, 'Draw a digit');
+      render(null, m.names ? 'Draw something' : 'Draw a digit');
       return null;
     }
-    const probabilities = softmax(mlp.predict(x, 1), 0, CLASSES);
+    let logits: Float32Array;
+    try {
+      logits = model.forward(source.net, source.params, x, 1);
+    } catch (err) {
+      // Parameters of another model (the run changed under the host): wait for the next version.
+      render(null, `The model did not run: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
+    const probabilities = softmax(logits, 0, m.classes);
     let label = 0;
-    for (let c = 1; c < CLASSES; c++) if (probabilities[c] > probabilities[label]) label = c;
-    const prediction = { probabilities, label };
-    render(prediction, `It looks like a ${label} (${Math.round(100 * probabilities[label])}%)`);
+    for (let c = 1; c < m.classes; c++) if (probabilities[c] > probabilities[label]) label = c;
+    const name = m.names ? m.names[label] : String(label);
+    const prediction = { probabilities, label, name };
+    render(prediction, `It looks like ${m.names ? '' : 'a '}${name} (${Math.round(100 * probabilities[label])}%)`);
     return prediction;
   }
+
+  // ---- the prompt box ----
+
+  /** Bumped by every new sampling (and destroy): a sampling that sees another value stops. */
+  let generation = 0;
+  let lastSampled: { version: number; at: number } | undefined;
+  let resampleTimer: ReturnType<typeof setTimeout> | undefined;
+  let typingTimer: ReturnType<typeof setTimeout> | undefined;
+
+  async function generate(prompt?: string): Promise<TryModelText | null> {
+    const mine = ++generation;
+    if (resampleTimer) clearTimeout(resampleTimer);
+    resampleTimer = undefined;
+    if (prompt !== undefined) promptInput.value = prompt;
+    const source = opts.getModel();
+    const m = currentMode(source);
+    if (!source || !m || m.kind !== 'text') return null;
+    const { context, vocabSize, vocab } = m;
+    const { ids, dropped } = encodePrompt(promptInput.value, vocab);
+    note.textContent = dropped.length ? `Left out, not in the model’s alphabet: ${dropped.map((c) => JSON.stringify(c)).join(' ')}` : '';
+    const shown = ids.map((i) => vocab[i]).join('');
+    // An empty prompt starts after a space (or the first character the model knows).
+    const history = ids.length ? [...ids] : [Math.max(0, vocab.indexOf(' '))];
+    const rng = createRng(seedOf(source.version, shown));
+    const choices = Math.min(vocabSize, vocab.length);
+    const x = new Float32Array(context);
+    let text = '';
+    given.textContent = shown;
+    sampled.textContent = '';
+    continuation.dataset.version = String(source.version);
+    delete continuation.dataset.done;
+    lastSampled = { version: source.version, at: Date.now() };
+    while (text.length < length) {
+      const sliceEnd = performance.now() + SLICE_MS;
+      do {
+        // The causal model reads the last `context` characters; positions after them are padding it cannot see.
+        const window = history.slice(-context);
+        x.fill(0);
+        x.set(window);
+        let logits: Float32Array;
+        try {
+          logits = model.forward(source.net, source.params, x, 1);
+        } catch (err) {
+          note.textContent = `The model did not run: ${err instanceof Error ? err.message : String(err)}`;
+          return null;
+        }
+        const p = softmax(logits, (window.length - 1) * vocabSize, choices, temperature);
+        const id = draw(p, rng.float());
+        history.push(id);
+        text += vocab[id];
+      } while (text.length < length && performance.now() < sliceEnd);
+      sampled.textContent = text;
+      if (text.length < length) await nextTurn();
+      if (mine !== generation) return null;
+    }
+    continuation.dataset.done = 'true';
+    return { prompt: shown, text, dropped, version: source.version };
+  }
+
+  /** New parameters: re-sample a language model's continuation, at most every resampleEveryMs. */
+  function resample(): void {
+    const source = opts.getModel();
+    if (currentMode(source)?.kind !== 'text' || !source || source.version === lastSampled?.version || resampleTimer) return;
+    const wait = lastSampled ? Math.max(0, lastSampled.at + resampleEveryMs - Date.now()) : 0;
+    resampleTimer = setTimeout(() => {
+      resampleTimer = undefined;
+      void generate();
+    }, wait);
+  }
+
+  const onType = () => {
+    if (typingTimer) clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => {
+      typingTimer = undefined;
+      void generate();
+    }, TYPING_MS);
+  };
+  promptInput.addEventListener('input', onType);
 
   // Strokes: one open path per pointer (two fingers draw two lines), a round dot on a tap.
   const last = new Map<number, { x: number; y: number }>();
@@ -304,12 +524,20 @@ export function mountTryModel(container: HTMLElement, opts: TryModelOptions): Tr
 
   predict();
   return {
-    redraw: () => void predict(),
+    redraw() {
+      predict();
+      resample();
+    },
     setDigit,
     predict,
+    generate,
     clear,
     destroy() {
+      generation++;
       if (frame) cancelAnimationFrame(frame);
+      if (resampleTimer) clearTimeout(resampleTimer);
+      if (typingTimer) clearTimeout(typingTimer);
+      promptInput.removeEventListener('input', onType);
       canvas.removeEventListener('pointerdown', onDown);
       canvas.removeEventListener('pointermove', onMove);
       canvas.removeEventListener('pointerup', onUp);

@@ -1,24 +1,28 @@
-// The classroom board's strip of test digits the current model gets wrong: it evaluates the model
-// on the held-out split with the cpu backend's MLP and shows up to `max` of its mistakes, each
-// with what the model said and what the digit is. The strip shrinks as the run learns. Getting
-// the parameters and the test split belongs to the host, which calls update() with each version.
+// The classroom board's strip of held-out examples the current model gets wrong: it evaluates any
+// image classifier on the test split with the shared CPU layer kernels (client/ui/page-model.ts)
+// and shows up to `max` of its mistakes, each with what the model said and what the image is, by
+// class name when the dataset has them. The strip shrinks as the run learns. A split that is not
+// images (a text's windows, a table) gets one line and no strip. Getting the parameters and the
+// test split belongs to the host, which calls update() with each version.
 //
 // @example
-//   const strip = mountWrongDigits(document.getElementById('wrong')!, { test: await fetchDatasetSplit('mnist', 'test') });
-//   const { wrong } = strip.update({ spec: run.model, params });
-import { CpuMlp } from '../cpu/mlp-cpu.ts';
-import { featuresAsFloat, type Dataset } from '../../shared/dataset.ts';
-import type { MlpSpec } from '../../shared/model.ts';
+//   const strip = mountWrongDigits(document.getElementById('wrong')!, { test: await fetchDatasetSplit('mnist', 'test'), classNames });
+//   const { wrong } = strip.update({ net: run.net, params });
+import { featuresAsFloat, inputCodingOf, labelWidthOf, type Dataset } from '../../shared/dataset.ts';
+import type { NetInfo } from '../../shared/run-model.ts';
+import { PageModel } from './page-model.ts';
 
 export interface WrongDigitsOptions {
-  /** The held-out split, MNIST-shaped (784 features, 28x28). */
+  /** The held-out split: images, one label each ([1, 28, 28] MNIST, or any [C, H, W] with C 1 or 3). */
   test: Dataset;
-  /** Most digits shown at once (default 24). */
+  /** Names of the classes, index = label (Fashion-MNIST's); unset: the labels as numbers. */
+  classNames?: string[];
+  /** Most examples shown at once (default 24). */
   max?: number;
 }
 
 export interface WrongDigitsResult {
-  /** Test digits the model gets wrong (0 when there is no model). */
+  /** Test examples the model gets wrong (0 when there is no model). */
   wrong: number;
   /** How many of them the strip shows (at most max). */
   shown: number;
@@ -26,12 +30,21 @@ export interface WrongDigitsResult {
 
 export interface WrongDigitsStrip {
   /** Evaluates `model` on the test split and redraws the strip; null empties it. */
-  update(model: { spec: MlpSpec; params: Float32Array } | null): WrongDigitsResult;
+  update(model: { net: NetInfo; params: Float32Array } | null): WrongDigitsResult;
   /** Removes the strip from the page. */
   destroy(): void;
 }
 
-const SIDE = 28;
+/** Channels and side of the split's images, or null when its examples are not square images. */
+export function imageShapeOf(ds: Dataset): { channels: number; side: number } | null {
+  if (inputCodingOf(ds) !== 'scaled' || labelWidthOf(ds) !== 1) return null;
+  const shape = ds.shape ?? [ds.features];
+  if (shape.length === 3 && shape[1] === shape[2] && (shape[0] === 1 || shape[0] === 3)) return { channels: shape[0], side: shape[1] };
+  const side = Math.round(Math.sqrt(ds.features));
+  if (shape.length === 1 && side >= 8 && side * side === ds.features) return { channels: 1, side };
+  return null;
+}
+
 /** Rows per forward pass: big enough to amortise the layer loops, small enough for the scratch. */
 const EVAL_BATCH = 256;
 const STYLE_ID = 'crowdtrain-wrong-digits-style';
@@ -43,6 +56,7 @@ const CSS = `
 .wrong-digit { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 0.15rem; }
 .wrong-digit canvas { width: 56px; height: 56px; image-rendering: pixelated; background: #000; border-radius: 4px; }
 .wrong-digit figcaption { font-size: 0.75em; color: var(--muted, #888); white-space: nowrap; font-variant-numeric: tabular-nums; }
+.wrong-named .wrong-digit figcaption { white-space: normal; max-width: 7.5em; text-align: center; }
 `;
 
 function injectStyle(): void {
@@ -62,12 +76,14 @@ interface Tile {
 export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOptions): WrongDigitsStrip {
   const { test } = opts;
   const max = opts.max ?? 24;
-  if (test.features !== SIDE * SIDE) throw new RangeError(`mountWrongDigits: the test split has ${test.features} features, expected 28x28 = 784`);
   if (!Number.isInteger(max) || max < 0) throw new RangeError(`mountWrongDigits: max must be a non-negative integer, got ${max}`);
   injectStyle();
+  const image = imageShapeOf(test);
+  const names = opts.classNames && opts.classNames.length === test.classes ? opts.classNames : null;
+  const nameOf = (label: number) => (names ? names[label] : String(label));
 
   const root = document.createElement('div');
-  root.className = 'wrong-digits';
+  root.className = names ? 'wrong-digits wrong-named' : 'wrong-digits';
   const count = document.createElement('p');
   count.className = 'wrong-count';
   const strip = document.createElement('div');
@@ -75,10 +91,20 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
   root.append(count, strip);
   container.append(root);
 
+  if (!image) {
+    count.textContent = 'This run’s examples are not images: there is no strip of mistakes to show.';
+    return {
+      update: () => ({ wrong: 0, shown: 0 }),
+      destroy: () => root.remove(),
+    };
+  }
+  const { channels, side } = image;
+  const pixels = side * side;
+  const noun = names ? 'test images' : 'test digits';
+
   const x = featuresAsFloat(test);
   const tiles = new Map<number, Tile>();
-  let mlp: CpuMlp | undefined;
-  let specKey = '';
+  const model = new PageModel();
 
   function tile(index: number): Tile {
     const known = tiles.get(index);
@@ -88,16 +114,20 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
     figure.dataset.index = String(index);
     figure.dataset.label = String(test.y[index]);
     const canvas = document.createElement('canvas');
-    canvas.width = SIDE;
-    canvas.height = SIDE;
+    canvas.width = side;
+    canvas.height = side;
     const ctx = canvas.getContext('2d');
     if (ctx) {
-      const image = ctx.createImageData(SIDE, SIDE);
-      for (let i = 0; i < SIDE * SIDE; i++) {
-        const v = test.x[index * SIDE * SIDE + i];
-        image.data.set([v, v, v, 255], 4 * i);
+      const picture = ctx.createImageData(side, side);
+      const base = index * test.features;
+      for (let i = 0; i < pixels; i++) {
+        // Channels first ([C, H, W]); one channel is grey.
+        const r = test.x[base + i];
+        const g = channels === 3 ? test.x[base + pixels + i] : r;
+        const b = channels === 3 ? test.x[base + 2 * pixels + i] : r;
+        picture.data.set([r, g, b, 255], 4 * i);
       }
-      ctx.putImageData(image, 0, 0);
+      ctx.putImageData(picture, 0, 0);
     }
     const caption = document.createElement('figcaption');
     figure.append(canvas, caption);
@@ -106,30 +136,31 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
     return made;
   }
 
-  function update(model: { spec: MlpSpec; params: Float32Array } | null): WrongDigitsResult {
-    if (!model) {
+  function update(source: { net: NetInfo; params: Float32Array } | null): WrongDigitsResult {
+    if (!source) {
       strip.replaceChildren();
       tiles.clear();
       count.textContent = 'Waiting for the model…';
       return { wrong: 0, shown: 0 };
     }
-    const { layers } = model.spec;
-    if (layers[0] !== test.features || layers[layers.length - 1] !== test.classes) {
-      throw new RangeError(`mountWrongDigits: the model maps ${layers[0]} inputs to ${layers[layers.length - 1]} classes, the test split has ${test.features} and ${test.classes}`);
+    const description = model.describe(source.net);
+    const inputs = description.inShape.reduce((a, b) => a * b, 1);
+    const classes = test.classes;
+    if (inputs !== test.features || description.outShape.length !== 1 || description.outShape[0] !== classes) {
+      throw new RangeError(
+        `mountWrongDigits: the model maps [${description.inShape.join(', ')}] to [${description.outShape.join(', ')}], the test split has ${test.features} features and ${classes} classes`,
+      );
     }
-    const key = JSON.stringify(model.spec);
-    if (!mlp || key !== specKey) {
-      mlp = new CpuMlp(model.spec, EVAL_BATCH);
-      specKey = key;
+    const logits = new Float32Array(test.count * classes);
+    for (let s = 0; s < test.count; s += EVAL_BATCH) {
+      const n = Math.min(EVAL_BATCH, test.count - s);
+      logits.set(model.forward(source.net, source.params, x.subarray(s * test.features, (s + n) * test.features), n), s * classes);
     }
-    mlp.setParams(model.params);
-    const logits = mlp.predict(x, test.count);
 
-    // The first `max` mistakes in test-set order: a digit keeps its place while it stays wrong,
+    // The first `max` mistakes in test-set order: an example keeps its place while it stays wrong,
     // so the strip visibly loses tiles as the model learns instead of reshuffling.
     const shown: { index: number; predicted: number }[] = [];
     let wrong = 0;
-    const classes = test.classes;
     for (let i = 0; i < test.count; i++) {
       let predicted = 0;
       for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + predicted]) predicted = c;
@@ -144,13 +175,13 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
       ...shown.map(({ index, predicted }) => {
         const t = tile(index);
         t.figure.dataset.predicted = String(predicted);
-        t.caption.textContent = `predicted ${predicted}, is ${test.y[index]}`;
+        t.caption.textContent = `predicted ${nameOf(predicted)}, is ${nameOf(test.y[index])}`;
         return t.figure;
       }),
     );
     const accuracy = test.count > 0 ? (100 * (test.count - wrong)) / test.count : 0;
     count.textContent =
-      `${wrong} of ${test.count} test digits wrong (${accuracy.toFixed(1)}% right)` + (wrong > shown.length ? `, showing ${shown.length}` : '');
+      `${wrong} of ${test.count} ${noun} wrong (${accuracy.toFixed(1)}% right)` + (wrong > shown.length ? `, showing ${shown.length}` : '');
     root.dataset.wrong = String(wrong);
     return { wrong, shown: shown.length };
   }
