@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Server } from 'socket.io';
-import { labelWidthOf } from '../shared/dataset.ts';
+import { labelWidthOf, sliceExamples } from '../shared/dataset.ts';
 import { WORKER_NAMESPACE } from '../shared/protocol.ts';
 import { checkSpecAgainstDataset, DEFAULT_RUN_SPEC, MAX_MODEL_PARAMS, parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
@@ -15,6 +15,7 @@ import type { CoordinatorContext } from './context.ts';
 import { DATASET_PREFIX } from './data/dataset-files.ts';
 import { DatasetRegistry } from './data/registry.ts';
 import type { Clock } from './clock.ts';
+import { EvalThread } from './eval-thread.ts';
 import { Evaluator } from './evaluator.ts';
 import { modelLine } from '../shared/run-model.ts';
 import { EventLog } from './event-log.ts';
@@ -44,6 +45,11 @@ export interface AppOptions {
   clock?: Clock;
   /** The store; default SQLite at <dataDir>/crowdtrain.db. */
   store?: Store;
+  /**
+   * Where evaluations run: 'thread' (default), a worker thread, off the event loop; 'inline', on
+   * the event loop at the commit (its numbers are on the round's point when the commit returns).
+   */
+  evaluation?: 'thread' | 'inline';
   /** Admin token (CROWDTRAIN_ADMIN_TOKEN); when unset one is generated at first start. */
   adminToken?: string;
   /** Told the generated admin token, once, at first start (the CLI prints it). */
@@ -69,16 +75,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const datasets = new DatasetRegistry(dataDir);
   for (const skipped of datasets.skipped) app.log.error({ dataset: skipped }, 'uploaded dataset not loaded');
   const events = new EventLog((e) => store.appendEvent(e));
+  // A run evaluates the first `evalExamples` of its dataset's test split (all when unset): the same
+  // examples at every evaluation, held once per dataset and count.
+  const testOf = (run: Run) => {
+    const ds = datasets.get(run.dataset.name);
+    if (!ds) throw new Error(`dataset ${run.dataset.name} is gone`);
+    return ds.test;
+  };
+  const evalCount = (run: Run) => Math.min(run.spec.evalExamples ?? Infinity, testOf(run).count);
   const evaluators = new Map<string, Evaluator>();
-  const evaluatorFor = (name: string) => {
-    let e = evaluators.get(name);
-    if (!e) {
-      const ds = datasets.get(name);
-      if (!ds) throw new Error(`dataset ${name} is gone`);
-      e = new Evaluator(ds.test);
-      evaluators.set(name, e);
+  const evalThread = opts.evaluation === 'inline' ? null : new EvalThread();
+  const evaluate: SchedulerOptions['evaluate'] = (run) => {
+    const key = `${run.dataset.name}:${evalCount(run)}`;
+    if (evalThread) {
+      const { layers, inputShape } = run.net;
+      return evalThread.evaluate(run.id, { key, examples: () => sliceExamples(testOf(run), 0, evalCount(run)), layers, inputShape, params: run.params });
     }
-    return e;
+    let e = evaluators.get(key);
+    if (!e) evaluators.set(key, (e = new Evaluator(testOf(run), evalCount(run))));
+    return e.evaluate(run.net, run.params);
   };
 
   const io = new Server(app.server, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false, cors: { origin: false } });
@@ -90,7 +105,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     traffic,
     clock: opts.clock,
     log: app.log,
-    evaluate: (run) => evaluatorFor(run.dataset.name).evaluate(run.net, run.params, run.spec.evalExamples),
+    evaluate,
     maxGradientNorm: opts.maxGradientNorm,
     onFold: opts.onFold,
     events,
@@ -117,6 +132,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   scheduler.onCommit((run) => {
     store.appendMetric(run.id, run.metrics.at(-1)!);
     if (run.version % run.spec.checkpointEvery === 0 || run.state === 'completed') checkpoint(run, run.state === 'completed' ? 'completed' : 'interval');
+    store.saveRun(run.record());
+  });
+  scheduler.onEvaluated((run, version, point) => {
+    if (point) store.setMetricEvaluation(run.id, version, point.accuracy, point.evalLoss);
+    if (run.state === 'completed') checkpoint(run, 'completed');
     store.saveRun(run.record());
   });
   scheduler.onWorkerChange((w, run) => {
@@ -172,6 +192,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // preClose, not onClose: the HTTP server waits for open WebSockets before onClose runs.
   app.addHook('preClose', async () => {
     scheduler.close();
+    await evalThread?.close();
     await io.close();
   });
   app.addHook('onClose', async () => {
@@ -251,6 +272,7 @@ function restoreRuns(ctx: CoordinatorContext, app: FastifyInstance): void {
     }
     ctx.store.truncateMetrics(run.id, run.version);
     run.metrics.push(...ctx.store.metrics(run.id, 20_000));
+    run.evalLoss = run.metrics.findLast((p) => p.evalLoss !== null)?.evalLoss ?? null;
     ctx.scheduler.addRun(run);
     ctx.store.saveRun(run.record());
     const lost = rec.version - run.version;

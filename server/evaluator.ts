@@ -1,65 +1,73 @@
-// Test-set evaluation on the coordinator: accuracy and mean cross-entropy of a run's current
-// parameters on its dataset's held-out examples (or the first `examples` of them), through the
-// fast CPU code in shared/: the MLP's sparse-input path for the MLP form, the layer kernels for a
-// layer list.
-import { CpuMlp } from '../client/cpu/mlp-cpu.ts';
+// Held-out evaluation of a model's parameters on a fixed set of examples (the first ones of a
+// dataset's test split), through the fast CPU layer kernels in shared/. Pure computation: it runs
+// in the evaluation thread (server/eval-worker.ts) and, for tests and the simulator, inline. It
+// knows nothing of runs, rounds or threads.
+//
+// A classifier (logits [classes]) is scored per example: accuracy and mean cross-entropy. A
+// language model (logits [positions, vocabulary], one label per position) is scored per
+// position: `loss` is the mean cross-entropy over every position of every window, in nats per
+// token (bits per token = loss / ln 2), and `accuracy` is the next-token accuracy (the share of
+// positions whose most likely token is the label).
 import { cpuKernels } from '../shared/cpu/index.ts';
-import { featuresAsFloat, type Dataset } from '../shared/dataset.ts';
-import { forwardRange } from '../shared/layers/sequence.ts';
-import type { RunModel } from '../shared/run-model.ts';
+import { featuresAsFloat, labelWidthOf, type Dataset } from '../shared/dataset.ts';
+import { labelsPerExample } from '../shared/layers/head.ts';
+import { forwardRange, type ModelDescription } from '../shared/layers/sequence.ts';
 import type { Evaluation } from './scheduler.ts';
 
-/** Examples a layer-list model evaluates at a time (bounds the activations held at once). */
-const CHUNK = 256;
+/** Logits evaluated at a time, at most (bounds the activations held at once). */
+const CHUNK_LOGITS = 1 << 20;
+/** Examples evaluated at a time, at most. */
+const CHUNK_EXAMPLES = 256;
 
+/** Bits per token of a loss in nats per token. */
+export const bitsOf = (nats: number): number => nats / Math.LN2;
+
+/**
+ * @example
+ * const ev = new Evaluator(mnist.test, 2000).evaluate(run.net, run.params); // { accuracy, loss }
+ */
 export class Evaluator {
-  private x: Float32Array;
-  private nets = new Map<string, CpuMlp>();
+  /** Examples evaluated: the first `count` of the dataset, always the same ones. */
+  readonly count: number;
+  private readonly x: Float32Array;
 
-  constructor(private readonly test: Dataset) {
-    this.x = featuresAsFloat(test);
+  constructor(
+    private readonly test: Dataset,
+    examples = test.count,
+  ) {
+    this.count = Math.min(examples, test.count);
+    this.x = featuresAsFloat(test, 0, this.count);
   }
 
-  evaluate(net: RunModel, params: Float32Array, examples = this.test.count): Evaluation {
-    const n = Math.min(examples, this.test.count);
-    const classes = net.description.outShape[net.description.outShape.length - 1];
-    const logits = net.mlp ? this.mlpLogits(net, params, n) : this.layerLogits(net, params, n);
+  /** Accuracy and mean cross-entropy of `params` on the first `examples` (default: all held). */
+  evaluate(net: { description: ModelDescription }, params: Float32Array, examples = this.count): Evaluation {
+    const model = net.description;
+    const n = Math.min(examples, this.count);
+    const classes = model.outShape[model.outShape.length - 1];
+    const positions = labelsPerExample(model.outShape);
+    const width = labelWidthOf(this.test);
+    if (positions !== width) throw new Error(`the model predicts ${positions} label(s) per example, the dataset has ${width}`);
+    const features = this.test.features;
+    const perChunk = Math.max(1, Math.min(CHUNK_EXAMPLES, Math.floor(CHUNK_LOGITS / (positions * classes))));
     let correct = 0;
     let loss = 0;
-    for (let r = 0; r < n; r++) {
-      const row = logits.subarray(r * classes, (r + 1) * classes);
-      let best = 0;
-      let max = row[0];
-      for (let c = 1; c < classes; c++) if (row[c] > max) (max = row[c]), (best = c);
-      if (best === this.test.y[r]) correct++;
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(row[c] - max);
-      loss += Math.log(sum) + max - row[this.test.y[r]];
+    for (let start = 0; start < n; start += perChunk) {
+      const b = Math.min(perChunk, n - start);
+      const { y } = forwardRange(model, params, this.x.subarray(start * features, (start + b) * features), b, { kernels: cpuKernels });
+      const labels = this.test.y.subarray(start * width, (start + b) * width);
+      for (let r = 0; r < b * positions; r++) {
+        const row = y.subarray(r * classes, (r + 1) * classes);
+        const label = labels[r];
+        let best = 0;
+        let max = row[0];
+        for (let c = 1; c < classes; c++) if (row[c] > max) (max = row[c]), (best = c);
+        if (best === label) correct++;
+        let sum = 0;
+        for (let c = 0; c < classes; c++) sum += Math.exp(row[c] - max);
+        loss += Math.log(sum) + max - row[label];
+      }
     }
-    return { accuracy: correct / n, loss: loss / n };
-  }
-
-  private mlpLogits(net: RunModel, params: Float32Array, n: number): Float32Array {
-    const model = net.mlp!;
-    const key = `${model.layers.join('-')}:${model.activation}`;
-    let cpu = this.nets.get(key);
-    if (!cpu) {
-      cpu = new CpuMlp(model, this.test.count);
-      this.nets.set(key, cpu);
-    }
-    cpu.setParams(params);
-    return cpu.predict(this.x, n);
-  }
-
-  private layerLogits(net: RunModel, params: Float32Array, n: number): Float32Array {
-    const features = this.test.features;
-    const classes = net.description.outShape[net.description.outShape.length - 1];
-    const out = new Float32Array(n * classes);
-    for (let start = 0; start < n; start += CHUNK) {
-      const b = Math.min(CHUNK, n - start);
-      const { y } = forwardRange(net.description, params, this.x.subarray(start * features, (start + b) * features), b, { kernels: cpuKernels });
-      out.set(y, start * classes);
-    }
-    return out;
+    const rows = n * positions;
+    return { accuracy: correct / rows, loss: loss / rows };
   }
 }

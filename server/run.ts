@@ -39,7 +39,14 @@ export class Run {
   /** Examples whose gradients were folded into committed rounds. */
   samples = 0;
   loss: number | null = null;
+  /** Test accuracy of the latest evaluation (next-token accuracy for a language model). */
   accuracy: number | null = null;
+  /** Held-out loss of the latest evaluation, nats per label (bits: / ln 2). */
+  evalLoss: number | null = null;
+  /** Version the latest evaluation measured. */
+  evaluatedVersion = 0;
+  /** Versions whose evaluation is running or queued off the event loop. */
+  readonly evaluating = new Set<number>();
   readonly metrics: MetricPoint[] = [];
   readonly counters: RunCounters = { folded: 0, late: 0, rejected: 0, roundsTimedOut: 0 };
   createdAt = Date.now();
@@ -78,9 +85,10 @@ export class Run {
 
   /** Whether the stop rule is met; sets the state and reason when it is. */
   checkStop(): boolean {
-    const { targetAccuracy, maxRounds, maxSamples } = this.spec.stop;
+    const { targetAccuracy, targetLoss, maxRounds, maxSamples } = this.spec.stop;
     let reason: string | null = null;
     if (targetAccuracy !== undefined && this.accuracy !== null && this.accuracy >= targetAccuracy) reason = `reached test accuracy ${this.accuracy.toFixed(4)} >= ${targetAccuracy}`;
+    else if (targetLoss !== undefined && this.evalLoss !== null && this.evalLoss <= targetLoss) reason = `reached held-out loss ${this.evalLoss.toFixed(4)} <= ${targetLoss}`;
     else if (maxRounds !== undefined && this.version >= maxRounds) reason = `reached ${maxRounds} rounds`;
     else if (maxSamples !== undefined && this.samples >= maxSamples) reason = `reached ${maxSamples} samples`;
     if (reason) {

@@ -2,6 +2,9 @@
 // ends with. It validates nothing itself (sockets/worker-namespace.ts does) and decides no round
 // (rounds/*.ts do): it keeps the worker registry, gives each run the mode its spec asks for, and
 // steps the optimizer, records the metric point, evaluates and applies the stop rule on commit.
+// An evaluation is either inline (tests, the simulator: known when the commit returns) or a
+// promise (the coordinator's evaluation thread): then rounds go on, and its numbers land on the
+// metric point of the version it evaluated when they arrive.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
 import type { Ready, RelayMeta, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
@@ -22,7 +25,9 @@ export type WorkerNamespace = Namespace<WorkerToServerEvents, ServerToWorkerEven
 export type { WorkerEntry };
 
 export interface Evaluation {
+  /** Mean cross-entropy on the held-out examples, nats per label (per token for a language model). */
   loss: number;
+  /** Test accuracy; the next-token accuracy for a language model. */
   accuracy: number;
 }
 
@@ -32,8 +37,11 @@ export interface SchedulerOptions {
   traffic?: Traffic;
   log: FastifyBaseLogger;
   clock?: Clock;
-  /** Test-set evaluation of a run's current parameters (synchronous, on the CPU). */
-  evaluate: (run: Run) => Evaluation;
+  /**
+   * Held-out evaluation of a run's current parameters: an Evaluation (inline), or a promise of
+   * one (off the event loop; it must copy the parameters before returning), null if skipped.
+   */
+  evaluate: (run: Run) => Evaluation | Promise<Evaluation | null>;
   /** Largest gradient norm accepted from a worker. */
   maxGradientNorm?: number;
   /** Observes every folded result (tests check invariants through it). */
@@ -45,6 +53,8 @@ export interface SchedulerOptions {
 
 export type RoundClosedHook = (run: Run, ms: number, how: 'complete' | 'deadline') => void;
 export type CommitHook = (run: Run, point: MetricPoint) => void;
+/** An evaluation that arrived after its commit; `point` is its version's metric point (if still held). */
+export type EvaluatedHook = (run: Run, version: number, point: MetricPoint | undefined) => void;
 export type WorkerHook = (w: WorkerEntry, run: Run) => void;
 
 export class Scheduler {
@@ -57,6 +67,7 @@ export class Scheduler {
   private lastUpdate = new Map<string, number>();
   private roundClosedHooks: RoundClosedHook[] = [];
   private commitHooks: CommitHook[] = [];
+  private evaluatedHooks: EvaluatedHook[] = [];
   private workerHooks: WorkerHook[] = [];
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -110,6 +121,11 @@ export class Scheduler {
   /** Called after each committed round with its metric point (the store persists them). */
   onCommit(fn: CommitHook): void {
     this.commitHooks.push(fn);
+  }
+
+  /** Called when an evaluation that was not ready at its commit arrives (the store updates its point). */
+  onEvaluated(fn: EvaluatedHook): void {
+    this.evaluatedHooks.push(fn);
   }
 
   /** Called when a worker joins, leaves or finishes a task (the store keeps workers seen). */
@@ -241,11 +257,29 @@ export class Scheduler {
     // Throughput over the last ten rounds (one round alone is too noisy).
     const prev = run.metrics.at(-10);
     const samplesPerSec = prev ? ((run.samples - prev.samples) * 1000) / Math.max(1, now - prev.time) : (samples * 1000) / Math.max(1, now - openedAt);
-    const evalNow = run.version % run.spec.evalEvery === 0;
-    if (evalNow) run.accuracy = this.opts.evaluate(run).accuracy;
+    let evaluated = false;
+    if (run.version % run.spec.evalEvery === 0) {
+      const evaluation = this.opts.evaluate(run);
+      if (evaluation instanceof Promise) this.awaitEvaluation(run, run.version, evaluation);
+      else {
+        run.accuracy = evaluation.accuracy;
+        run.evalLoss = evaluation.loss;
+        run.evaluatedVersion = run.version;
+        evaluated = true;
+      }
+    }
     const workers = this.workersOf(run.id).length;
     run.offeredSamplesPerSec = this.offeredSamplesPerSec(run.id);
-    const point: MetricPoint = { version: run.version, time: now, loss: run.loss, accuracy: evalNow ? run.accuracy : null, samplesPerSec, workers, samples: run.samples };
+    const point: MetricPoint = {
+      version: run.version,
+      time: now,
+      loss: run.loss,
+      accuracy: evaluated ? run.accuracy : null,
+      evalLoss: evaluated ? run.evalLoss : null,
+      samplesPerSec,
+      workers,
+      samples: run.samples,
+    };
     run.metrics.push(point);
     if (run.metrics.length > 20_000) run.metrics.splice(0, run.metrics.length - 20_000);
     publish();
@@ -258,10 +292,55 @@ export class Scheduler {
       this.event(run.id, 'completed', `run completed: ${run.stopReason}`);
       this.opts.port.broadcastRun(run.id, run.info());
     }
-    if (evalNow || run.state !== 'running' || now - (this.lastUpdate.get(run.id) ?? 0) > 500) {
+    if (evaluated || run.state !== 'running' || now - (this.lastUpdate.get(run.id) ?? 0) > 500) {
       this.lastUpdate.set(run.id, now);
       this.opts.port.broadcastUpdate(run.id, run.update(workers));
     }
+  }
+
+  /**
+   * An evaluation of `version` running off the event loop. Rounds go on meanwhile; its numbers
+   * land on that version's metric point, become the run's latest, and may meet the stop rule.
+   * A run removed, or one no longer running, takes the numbers but stops for no rule.
+   */
+  private awaitEvaluation(run: Run, version: number, pending: Promise<Evaluation | null>): void {
+    run.evaluating.add(version);
+    pending.then(
+      (evaluation) => {
+        run.evaluating.delete(version);
+        if (evaluation) this.evaluated(run, version, evaluation);
+      },
+      (err: unknown) => {
+        run.evaluating.delete(version);
+        this.opts.log.error({ runId: run.id, version, err }, 'evaluation failed');
+        this.event(run.id, 'error', `evaluation of round ${version} failed: ${(err as Error).message}`);
+      },
+    );
+  }
+
+  private evaluated(run: Run, version: number, evaluation: Evaluation): void {
+    if (this.runs.get(run.id) !== run) return;
+    // Results come in version order per run; one older than the numbers held would be stale.
+    if (version < run.evaluatedVersion) return;
+    run.evaluatedVersion = version;
+    run.accuracy = evaluation.accuracy;
+    run.evalLoss = evaluation.loss;
+    let point: MetricPoint | undefined;
+    for (let i = run.metrics.length - 1; i >= 0 && run.metrics[i].version >= version; i--) if (run.metrics[i].version === version) point = run.metrics[i];
+    if (point) {
+      point.accuracy = evaluation.accuracy;
+      point.evalLoss = evaluation.loss;
+    }
+    const completed = run.state === 'running' && run.checkStop();
+    if (completed) this.modeOf(run).stop(run);
+    for (const h of this.evaluatedHooks) h(run, version, point);
+    if (completed) {
+      this.opts.log.info({ runId: run.id, version: run.version, evaluated: version, reason: run.stopReason }, 'run completed');
+      this.event(run.id, 'completed', `run completed: ${run.stopReason} (round ${version})`);
+      this.opts.port.broadcastRun(run.id, run.info());
+    }
+    this.lastUpdate.set(run.id, this.clock.now());
+    this.opts.port.broadcastUpdate(run.id, run.update(this.workersOf(run.id).length));
   }
 
   /** Pauses, resumes or stops a run (admin verbs build on this). */

@@ -154,8 +154,10 @@ export interface MetricPoint {
   /** Milliseconds since the epoch. */
   time: number;
   loss: number | null;
-  /** Test accuracy, on rounds where it was measured. */
+  /** Test accuracy (next-token accuracy for a language model), on rounds that were evaluated. */
   accuracy: number | null;
+  /** Held-out loss, nats per label (per token for a language model; bits = / ln 2), on rounds that were evaluated. */
+  evalLoss: number | null;
   samplesPerSec: number;
   workers: number;
   samples: number;

@@ -85,11 +85,11 @@ describe('SQLite store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crowdtrain-store-'));
     const path = join(dir, 'crowdtrain.db');
     const store = new SqliteStore(path);
-    expect(store.schemaVersion).toBe(1);
+    expect(store.schemaVersion).toBe(2);
     const run = trainedRun();
     store.saveRun(run.record());
-    store.appendMetric(run.id, { version: 1, time: 1, loss: 2, accuracy: null, samplesPerSec: 10, workers: 1, samples: 64 });
-    store.appendMetric(run.id, { version: 2, time: 2, loss: 1, accuracy: 0.5, samplesPerSec: 10, workers: 1, samples: 128 });
+    store.appendMetric(run.id, { version: 1, time: 1, loss: 2, accuracy: null, evalLoss: null, samplesPerSec: 10, workers: 1, samples: 64 });
+    store.appendMetric(run.id, { version: 2, time: 2, loss: 1, accuracy: null, evalLoss: null, samplesPerSec: 10, workers: 1, samples: 128 });
     store.appendEvent({ runId: run.id, time: 3, kind: 'join', message: 'worker w1 joined', workerId: 'w1' });
     store.saveWorker({ runId: run.id, workerId: 'w1', nickname: null, backend: 'cpu', adapter: '', tasksDone: 2, samples: 128, rejected: 0, firstSeen: 1, lastSeen: 3 });
     store.addCheckpoint({ runId: run.id, version: 2, path: 'x', bytes: 1, sha256: 'h', time: 4 });
@@ -98,7 +98,9 @@ describe('SQLite store', () => {
 
     const again = new SqliteStore(path);
     expect(again.listRuns().map((r) => [r.id, r.state, r.version, r.spec.optimizer.kind])).toEqual([[run.id, 'running', 3, 'adam']]);
-    expect(again.metrics(run.id).map((m) => m.accuracy)).toEqual([null, 0.5]);
+    // An evaluation that arrives after its round's point was written lands on that point.
+    again.setMetricEvaluation(run.id, 2, 0.5, 1.25);
+    expect(again.metrics(run.id).map((m) => [m.accuracy, m.evalLoss])).toEqual([[null, null], [0.5, 1.25]]);
     again.truncateMetrics(run.id, 1);
     expect(again.metrics(run.id)).toHaveLength(1);
     expect(again.events(run.id)[0]).toMatchObject({ kind: 'join', workerId: 'w1' });

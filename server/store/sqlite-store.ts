@@ -29,6 +29,7 @@ const MIGRATIONS: string[] = [
      run_id TEXT NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL,
      sha256 TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (run_id, version));
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `ALTER TABLE metrics ADD COLUMN eval_loss REAL;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -114,8 +115,12 @@ export class SqliteStore implements Store {
   }
 
   appendMetric(runId: string, p: MetricPoint): void {
-    this.sql('INSERT INTO metrics (run_id, version, time, loss, accuracy, samples_per_sec, workers, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(runId, p.version, p.time, p.loss, p.accuracy, p.samplesPerSec, p.workers, p.samples);
+    this.sql('INSERT INTO metrics (run_id, version, time, loss, accuracy, eval_loss, samples_per_sec, workers, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(runId, p.version, p.time, p.loss, p.accuracy, p.evalLoss, p.samplesPerSec, p.workers, p.samples);
+  }
+
+  setMetricEvaluation(runId: string, version: number, accuracy: number | null, evalLoss: number | null): void {
+    this.sql('UPDATE metrics SET accuracy = ?, eval_loss = ? WHERE run_id = ? AND version = ?').run(accuracy, evalLoss, runId, version);
   }
 
   metrics(runId: string, limit = 100_000): MetricPoint[] {
@@ -125,6 +130,7 @@ export class SqliteStore implements Store {
       time: r.time as number,
       loss: r.loss as number | null,
       accuracy: r.accuracy as number | null,
+      evalLoss: (r.eval_loss as number | null) ?? null,
       samplesPerSec: r.samples_per_sec as number,
       workers: r.workers as number,
       samples: r.samples as number,

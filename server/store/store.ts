@@ -63,6 +63,8 @@ export interface Store {
 
   appendMetric(runId: string, p: MetricPoint): void;
   metrics(runId: string, limit?: number): MetricPoint[];
+  /** An evaluation that arrived after its round's point was appended. */
+  setMetricEvaluation(runId: string, version: number, accuracy: number | null, evalLoss: number | null): void;
   /** Drops metric points past `version` (rounds lost in a crash, about to be redone). */
   truncateMetrics(runId: string, afterVersion: number): void;
 
