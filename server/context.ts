@@ -48,7 +48,8 @@ export interface Datasets {
    * spec's `context` characters (named '<corpus>@<context>', made on first use).
    */
   forSpec(spec: { dataset: string; context?: number }): LoadedDataset | undefined;
-  list(): DatasetInfo[];
+  /** Every dataset, without shards: built-ins are listed before they are converted. */
+  list(): Omit<DatasetInfo, 'shards'>[];
   /** Answers GET requests under /api/datasets/ (indexes and content-hashed shards). */
   answer(path: string): HttpAnswer | undefined;
 }

@@ -1,14 +1,16 @@
-// Uploaded datasets: CSV and IDX parsing with the errors an admin would see, and the registry
-// that splits, saves, serves and reloads them next to the built-in MNIST.
+// Uploaded datasets: CSV, IDX and text parsing with the errors an admin would see, and the
+// registry that splits, saves, serves and reloads them next to the built-in datasets.
+// (The built-ins' conversion is test/builtin-datasets.test.ts's.)
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { decodeDataset } from '../shared/dataset.ts';
-import { mnistShardInfo } from '../server/data/dataset-files.ts';
+import { decodeDataset, type Dataset } from '../shared/dataset.ts';
 import { DatasetRegistry, UPLOAD_SHARD_SIZE, type DatasetIndexBody, type DatasetSummary } from '../server/data/registry.ts';
-import { DatasetUploadError, parseCsv, parseIdx, parseUpload, UPLOAD_LIMITS, type UploadFile } from '../server/data/upload.ts';
+import { DatasetUploadError, invalidUtf8At, isTextUpload, parseCsv, parseIdx, parseText, parseUpload, UPLOAD_LIMITS, type UploadFile } from '../server/data/upload.ts';
+import { RunSpecError } from '../shared/run-spec.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -174,22 +176,80 @@ describe('IDX uploads', () => {
   });
 });
 
+/** A text of `chars` characters (code points) over a small alphabet with accents and a long dash. */
+function poem(chars: number): string {
+  const words = ['Call', 'me', 'Ishmael.', 'Some', 'years', 'ago—never', 'mind', 'how', 'long', 'précisément', 'whale', 'sea\n'];
+  let out = '';
+  for (let i = 0; [...out].length < chars; i++) out += `${words[(i * 7) % words.length]} `;
+  return [...out].slice(0, chars).join('');
+}
+
+describe('text uploads', () => {
+  test('a UTF-8 text becomes characters as token ids, vocabulary sorted by code point, split 90/10 by position', () => {
+    const text = poem(1000);
+    const { corpus } = parseText({ filename: 'poem.txt', bytes: enc(`\uFEFF${text}`) });
+    expect(corpus.vocab).toEqual([...new Set(text)].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!));
+    expect(corpus.vocab.slice(0, 3)).toEqual(['\n', ' ', '.']);
+    expect(corpus.vocab.at(-1)).toBe('—');
+    expect(corpus.ids.length).toBe(1000); // the BOM is dropped; é and — are one character each
+    expect(Array.from(corpus.ids, (id) => corpus.vocab[id]).join('')).toBe(text);
+    expect(corpus.trainChars).toBe(900);
+    // A character outside the BMP (two UTF-16 units) is still one token.
+    expect(parseText({ filename: 'e.txt', bytes: enc(`🐋${text}`) }).corpus.ids.length).toBe(1001);
+  });
+
+  test('a .txt file or text/plain is a text; a CSV is not', () => {
+    expect(isTextUpload([{ filename: 'moby.txt', bytes: enc('x') }])).toBe(true);
+    expect(isTextUpload([{ filename: 'MOBY.TXT.gz', bytes: enc('x') }])).toBe(true);
+    expect(isTextUpload([{ filename: 'corpus', bytes: enc('x'), type: 'text/plain; charset=utf-8' }])).toBe(true);
+    expect(isTextUpload([{ filename: 'points.csv', bytes: enc('x'), type: 'text/csv' }])).toBe(false);
+  });
+
+  test('finds the first byte that is not UTF-8', () => {
+    expect(invalidUtf8At(enc('plain ascii, é — 🐋'))).toBe(-1);
+    expect(invalidUtf8At(Uint8Array.of(0x61, 0xc0, 0x80))).toBe(1); // overlong
+    expect(invalidUtf8At(Uint8Array.of(0x61, 0x62, 0xe2, 0x80))).toBe(2); // cut short
+    expect(invalidUtf8At(Uint8Array.of(0xed, 0xa0, 0x80))).toBe(0); // a UTF-16 surrogate
+    expect(invalidUtf8At(Uint8Array.of(0x61, 0x80))).toBe(1); // a lone continuation byte
+  });
+
+  test.each([
+    ['bytes that are not UTF-8, by offset and line', () => new Uint8Array([...enc(`${'a'.repeat(700)}\nsecond line `), 0xff, ...enc(poem(700))]), /poem\.txt: not UTF-8 text: the byte at offset 713 \(line 2\), 0xff, does not begin or continue a UTF-8 character/],
+    ['an empty file', () => enc(''), /poem\.txt: the file is empty/],
+    ['a file holding only a byte-order mark', () => enc('\uFEFF'), /poem\.txt: the file is empty/],
+    ['more than 255 distinct characters', () => enc(Array.from({ length: 3000 }, (_, i) => String.fromCodePoint(0x100 + (i % 300))).join('')), /poem\.txt: 300 distinct characters; a text corpus may have at most 255/],
+    ['a text too short for a window', () => enc(poem(100)), /poem\.txt: 100 characters, too short for a window: a text corpus needs at least 641, so that its last 10 % \(the validation split\) holds one window of 64 characters/],
+  ])('refuses %s', (_what, bytes, message) => {
+    const err = uploadError(() => parseText({ filename: 'poem.txt', bytes: bytes() }));
+    expect(err.message).toMatch(message);
+    expect(err.status).toBe(400);
+  });
+
+  test('refuses a text over 32 MiB as too large (413)', () => {
+    const err = uploadError(() => parseText({ filename: 'huge.txt', bytes: new Uint8Array(UPLOAD_LIMITS.maxTextBytes + 1).fill(0x61) }));
+    expect(err.message).toMatch(/huge\.txt: 32\.0 MiB of text; a text corpus may be at most 32\.0 MiB/);
+    expect(err).toMatchObject({ code: 'too_large', status: 413 });
+  });
+});
+
+const BUILTINS = ['mnist', 'mnist-10k', 'fashion-mnist', 'moby-dick'];
+
 describe('DatasetRegistry', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-datasets-'));
-  const registry = new DatasetRegistry(dataDir);
+  const registry = new DatasetRegistry(dataDir, { log: () => {} });
   const bodyOf = (path: string) => {
     const a = registry.answer(path)!;
     return { status: a.status, headers: a.headers, json: JSON.parse(a.body as string) };
   };
 
-  test('serves the built-in MNIST at the same URLs as before', () => {
-    const mnist = registry.get('mnist')!;
-    expect(mnist.info).toMatchObject({ name: 'mnist', features: 784, classes: 10, trainCount: 8000, testCount: 2000, source: 'builtin' });
-    expect(mnist.info.shards).toEqual(mnistShardInfo(dataDir));
+  test('serves the built-in 10,000-digit MNIST (mnist-10k) in 1000-digit shards', () => {
+    const mnist = registry.get('mnist-10k')!;
+    expect(mnist.info).toMatchObject({ name: 'mnist-10k', features: 784, classes: 10, trainCount: 8000, testCount: 2000, source: 'builtin' });
+    expect(mnist.info.shards.map((s) => [s.start, s.count, s.url])).toEqual(Array.from({ length: 8 }, (_, i) => [i * 1000, 1000, `/api/datasets/mnist-10k/${mnist.info.shards[i].sha256}`]));
     const shard = registry.answer(mnist.info.shards[3].url)!;
     expect(shard.status).toBe(200);
     expect(decodeDataset(shard.body as Uint8Array).y).toEqual(mnist.train.y.subarray(3000, 4000));
-    const index = bodyOf('/api/datasets/mnist').json as DatasetIndexBody;
+    const index = bodyOf('/api/datasets/mnist-10k').json as DatasetIndexBody;
     const test = registry.answer(index.splits.test.url)!;
     expect(decodeDataset(test.body as Uint8Array).count).toBe(2000);
   });
@@ -223,17 +283,17 @@ describe('DatasetRegistry', () => {
 
   test('lists every dataset, without shards', () => {
     const list = bodyOf('/api/datasets').json.datasets as DatasetSummary[];
-    expect(list.map((d) => d.name)).toEqual(['mnist', 'points']);
-    expect(list[1]).toMatchObject({ format: 'csv', trainCount: 2080, testCount: 520 });
+    expect(list.map((d) => d.name)).toEqual([...BUILTINS, 'points']);
+    expect(list[4]).toMatchObject({ kind: 'table', format: 'csv', trainCount: 2080, testCount: 520 });
     expect(list.some((d) => 'shards' in d)).toBe(false);
-    expect(registry.list().map((d) => d.name)).toEqual(['mnist', 'points']);
-    expect(bodyOf('/api/datasets/').json.datasets).toHaveLength(2);
+    expect(registry.list().map((d) => d.name)).toEqual([...BUILTINS, 'points']);
+    expect(bodyOf('/api/datasets/').json.datasets).toHaveLength(5);
   });
 
   test('unknown datasets and hashes are a 404 that says what exists; other paths are not its own', () => {
     const a = bodyOf('/api/datasets/cifar');
     expect(a.status).toBe(404);
-    expect(a.json.message).toBe('no dataset named "cifar"; there are: mnist, points');
+    expect(a.json.message).toBe('no dataset named "cifar"; there are: mnist, mnist-10k, fashion-mnist, moby-dick, points');
     const b = bodyOf(`/api/datasets/points/${'0'.repeat(64)}`);
     expect(b.status).toBe(404);
     expect(b.json.error).toBe('unknown_shard');
@@ -250,10 +310,51 @@ describe('DatasetRegistry', () => {
     const scaled = registry.addUpload('real_values', [{ filename: 'r.csv', bytes: enc(csv(40, 2, (r) => r / 8)) }]);
     expect(scaled.info.classes).toBe(2);
     const list = bodyOf('/api/datasets').json.datasets as DatasetSummary[];
-    expect(list.find((d) => d.name === 'tiny-digits')).toMatchObject({ format: 'idx', exampleShape: [4, 4] });
+    // The IDX file's [4, 4] images get one channel in front, as MNIST's, so that convolutions take them.
+    expect(list.find((d) => d.name === 'tiny-digits')).toMatchObject({ kind: 'images', format: 'idx', exampleShape: [1, 4, 4] });
+    expect(decodeDataset(registry.answer(digits.info.shards[0].url)!.body as Uint8Array).shape).toEqual([1, 4, 4]);
     expect(list.find((d) => d.name === 'real_values')).toMatchObject({ format: 'csv', scale: { min: 0, max: 39 / 8 } });
     expect(registry.summary('tiny-digits')).toEqual(list.find((d) => d.name === 'tiny-digits'));
     expect(registry.summary('nope')).toBeUndefined();
+  });
+
+  test('a text upload trains as windows of the spec\'s context: y is x shifted by one, split 90/10 by position', () => {
+    const text = poem(5000);
+    const chars = [...text];
+    const loaded = registry.addUpload('poems', [{ filename: 'poems.txt', bytes: enc(text) }]);
+    const vocab = loaded.info.vocab!;
+    expect(loaded.info).toMatchObject({ name: 'poems@64', features: 64, exampleShape: [64], labelWidth: 64, inputs: 'tokens', classes: vocab.length, text: { corpus: 'poems', context: 64 }, source: 'upload' });
+    // 4,500 training characters: 70 windows of 64 and the character after the last; 500 validation: 7.
+    expect([loaded.train.count, loaded.test.count]).toEqual([70, 7]);
+    const chars64 = (ds: Dataset, k: number, of: 'x' | 'y') => Array.from(ds[of].subarray(k * 64, k * 64 + 64), (id) => vocab[id]).join('');
+    expect(chars64(loaded.train, 0, 'x')).toBe(chars.slice(0, 64).join(''));
+    expect(chars64(loaded.train, 0, 'y')).toBe(chars.slice(1, 65).join(''));
+    expect(chars64(loaded.train, 69, 'y')).toBe(chars.slice(69 * 64 + 1, 70 * 64 + 1).join(''));
+    // The validation windows start at character 4,500, where training stops.
+    expect(chars64(loaded.test, 0, 'x')).toBe(chars.slice(4500, 4564).join(''));
+    expect(chars64(loaded.test, 6, 'y')).toBe(chars.slice(4500 + 6 * 64 + 1, 4500 + 7 * 64 + 1).join(''));
+
+    const s16 = registry.forSpec({ dataset: 'poems', context: 16 })!;
+    expect(s16.info.name).toBe('poems@16');
+    expect(registry.get('poems@16')).toBe(s16);
+    expect(registry.forSpec({ dataset: 'poems' })).toBe(loaded);
+    expect(registry.get('poems')).toBe(loaded);
+    expect([s16.train.count, s16.test.count]).toEqual([Math.floor(4499 / 16), Math.floor(499 / 16)]);
+    expect(registry.get('poems@016')).toBeUndefined();
+    expect(() => registry.forSpec({ dataset: 'poems', context: 600 })).toThrow(RunSpecError);
+    expect(() => registry.forSpec({ dataset: 'poems', context: 600 })).toThrow(/poems has 4500 training and 500 validation characters: too few for one window of 600/);
+
+    for (const s of s16.info.shards) {
+      expect(s.url).toBe(`/api/datasets/poems@16/${s.sha256}`);
+      const a = registry.answer(s.url)!;
+      expect(createHash('sha256').update(a.body as Uint8Array).digest('hex')).toBe(s.sha256);
+      const shard = decodeDataset(a.body as Uint8Array);
+      expect(shard).toMatchObject({ count: s.count, features: 16, labelWidth: 16, inputs: 'tokens', classes: vocab.length });
+      expect(shard.x).toEqual(s16.train.x.subarray(s.start * 16, (s.start + s.count) * 16));
+    }
+    expect(registry.summary('poems')).toMatchObject({ kind: 'text', format: 'text', vocabSize: vocab.length, characters: { train: 4500, test: 500 }, trainCount: 70, testCount: 7 });
+    const index = bodyOf('/api/datasets/poems%4016').json as DatasetIndexBody;
+    expect(index).toMatchObject({ name: 'poems@16', vocab, splits: { train: { count: 281 }, test: { count: 31 } } });
   });
 
   test('refuses taken and invalid names, and saves nothing for a bad file', () => {
@@ -262,6 +363,7 @@ describe('DatasetRegistry', () => {
     expect(taken).toMatchObject({ code: 'name_taken', status: 409 });
     expect(taken.message).toMatch(/a dataset named "points" exists already/);
     expect(uploadError(() => registry.addUpload('mnist', file)).message).toMatch(/"mnist" is a built-in dataset/);
+    expect(uploadError(() => registry.addUpload('moby-dick', file)).message).toMatch(/"moby-dick" is a built-in dataset/);
     for (const bad of ['Points', 'my data', '', '-x', 'a'.repeat(65), '../etc']) {
       const err = uploadError(() => registry.addUpload(bad, file));
       expect(err).toMatchObject({ code: 'invalid_name', status: 400 });
@@ -274,19 +376,22 @@ describe('DatasetRegistry', () => {
   });
 
   test('a new registry on the same data dir sees the uploads, with the same shards', () => {
-    const again = new DatasetRegistry(dataDir);
+    const again = new DatasetRegistry(dataDir, { log: () => {} });
     expect(again.skipped).toEqual([]);
-    expect(again.list().map((d) => d.name)).toEqual(['mnist', 'points', 'real_values', 'tiny-digits']);
+    expect(again.list().map((d) => d.name)).toEqual([...BUILTINS, 'poems', 'points', 'real_values', 'tiny-digits']);
     const [a, b] = [registry.get('points')!, again.get('points')!];
     expect(b.info).toEqual(a.info);
     expect(b.train.x).toEqual(a.train.x);
     expect(b.test.y).toEqual(a.test.y);
     expect(() => again.addUpload('points', [{ filename: 'p.csv', bytes: enc(csv(30)) }])).toThrow(/exists already/);
+    const [p, q] = [registry.forSpec({ dataset: 'poems', context: 16 })!, again.forSpec({ dataset: 'poems', context: 16 })!];
+    expect(q.info).toEqual(p.info);
+    expect(q.train.y).toEqual(p.train.y);
   });
 
   test('a damaged saved dataset is skipped with the reason, not loaded', () => {
     writeFileSync(join(dataDir, 'datasets', 'points.ctds'), 'not a dataset');
-    const again = new DatasetRegistry(dataDir);
+    const again = new DatasetRegistry(dataDir, { log: () => {} });
     expect(again.get('points')).toBeUndefined();
     expect(again.skipped).toEqual([{ name: 'points', reason: 'points.ctds does not match the sha256 its metadata records' }]);
     expect(again.get('tiny-digits')).toBeDefined();

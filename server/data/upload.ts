@@ -1,9 +1,11 @@
 // Parsers for uploaded datasets: CSV (a header, numeric feature columns, an integer label
 // column) and IDX (the original MNIST files, optionally gzip'd), into the byte Dataset every run
-// trains on. Validation errors name the file, line and column. Storing and serving live in
+// trains on, and UTF-8 text (a .txt file), into a character corpus (text-corpus.ts).
+// Validation errors name the file, line and column (or byte). Storing and serving live in
 // registry.ts.
 import { gunzipSync } from 'node:zlib';
 import type { Dataset } from '../../shared/dataset.ts';
+import { corpusFromText, DEFAULT_CONTEXT, distinctCharacters, MAX_VOCAB, MIN_TEXT_CHARS, TEXT_TRAIN_FRACTION, type TextCorpus } from './text-corpus.ts';
 
 /** What an upload may be. Features are stored as bytes, so rows x features is the memory a dataset takes. */
 export const UPLOAD_LIMITS = {
@@ -15,6 +17,8 @@ export const UPLOAD_LIMITS = {
   minClasses: 2,
   /** Labels are stored as bytes. */
   maxClasses: 256,
+  /** A text corpus, after gunzip: one byte per character once tokenised. */
+  maxTextBytes: 32 * 1024 * 1024,
 } as const;
 
 export type UploadErrorCode = 'bad_file' | 'too_large' | 'invalid_name' | 'name_taken';
@@ -38,6 +42,8 @@ export interface UploadFile {
   /** The name the file had on the uploader's disk: used in error messages and kept as provenance. */
   filename: string;
   bytes: Uint8Array;
+  /** The content type the browser sent, if any ('text/plain' marks a text corpus). */
+  type?: string;
 }
 
 export interface ParsedUpload {
@@ -303,4 +309,77 @@ export function parseUpload(files: UploadFile[]): ParsedUpload {
   if (images.bytes[3] === 1) throw new DatasetUploadError(`${a.filename} and ${b.filename} are both IDX labels files (magic 0x00000801); one must be the images (magic 0x00000803)`);
   if (labels.bytes[3] !== 1) throw new DatasetUploadError(`neither ${a.filename} nor ${b.filename} is an IDX labels file (magic 0x00000801)`);
   return parseIdx(images, labels);
+}
+
+// ---- text ----
+
+/** True for an upload of one text file (named .txt, or sent as text/plain): a character corpus. */
+export function isTextUpload(files: UploadFile[]): boolean {
+  if (files.length !== 1) return false;
+  const [f] = files;
+  return /\.txt(\.gz)?$/i.test(f.filename) || /^text\/plain\b/i.test(f.type ?? '');
+}
+
+/** Offset of the first byte that is not well-formed UTF-8, or -1 when all are. */
+export function invalidUtf8At(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let more: number;
+    let min: number;
+    if (c >= 0xc2 && c <= 0xdf) [more, min] = [1, 0x80];
+    else if (c >= 0xe0 && c <= 0xef) [more, min] = [2, 0x800];
+    else if (c >= 0xf0 && c <= 0xf4) [more, min] = [3, 0x10000];
+    else return i;
+    if (i + more >= b.length) return i;
+    let cp = c & (0x3f >> more);
+    for (let k = 1; k <= more; k++) {
+      const d = b[i + k];
+      if ((d & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += more + 1;
+  }
+  return -1;
+}
+
+/**
+ * Parses an uploaded UTF-8 text (a BOM is dropped) into a character corpus: its distinct
+ * characters are the vocabulary (at most 255), the first 90 % of its characters train and the
+ * last 10 % validate, cut into windows by the spec's context.
+ * @example parseText({ filename: 'poems.txt', bytes: new TextEncoder().encode(text) }).corpus.vocab
+ */
+export function parseText(file: UploadFile): { format: 'text'; corpus: TextCorpus } {
+  const { filename } = file;
+  let bytes = gunzipIfNeeded(file).bytes;
+  if (bytes.length > UPLOAD_LIMITS.maxTextBytes) {
+    throw new DatasetUploadError(`${filename}: ${fmtBytes(bytes.length)} of text; a text corpus may be at most ${fmtBytes(UPLOAD_LIMITS.maxTextBytes)}`, 'too_large');
+  }
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    const at = invalidUtf8At(bytes);
+    let line = 1;
+    for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+    throw new DatasetUploadError(`${filename}: not UTF-8 text: the byte at offset ${at} (line ${line}), 0x${bytes[at].toString(16).padStart(2, '0')}, does not begin or continue a UTF-8 character; save the file as UTF-8`);
+  }
+  if (text.length === 0) throw new DatasetUploadError(`${filename}: the file is empty`);
+  const vocab = distinctCharacters(text);
+  if (vocab.length > MAX_VOCAB) {
+    throw new DatasetUploadError(`${filename}: ${vocab.length} distinct characters; a text corpus may have at most ${MAX_VOCAB} (each character becomes a one-byte token)`);
+  }
+  const corpus = corpusFromText(text);
+  if (corpus.ids.length < MIN_TEXT_CHARS) {
+    const share = Math.round((1 - TEXT_TRAIN_FRACTION) * 100);
+    throw new DatasetUploadError(`${filename}: ${corpus.ids.length} characters, too short for a window: a text corpus needs at least ${MIN_TEXT_CHARS}, so that its last ${share} % (the validation split) holds one window of ${DEFAULT_CONTEXT} characters and the character after it`);
+  }
+  return { format: 'text', corpus };
 }

@@ -1,19 +1,20 @@
-// Dataset upload (admin): POST /api/datasets, multipart with a `name` field and one CSV file or
-// two IDX files (images and labels, gzip'd or not). Parsing and validation live in
+// Dataset upload (admin): POST /api/datasets, multipart with a `name` field and one CSV file,
+// two IDX files (images and labels), or one UTF-8 text file (.txt or text/plain, a character
+// corpus), gzip'd or not. Parsing and validation live in
 // server/data/upload.ts; this route only reads the parts and answers.
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
-import { DatasetUploadError, UPLOAD_LIMITS } from '../data/upload.ts';
+import { DatasetUploadError, UPLOAD_LIMITS, type UploadFile } from '../data/upload.ts';
 
 export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContext): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: UPLOAD_LIMITS.maxBytes, files: 2, fields: 4, parts: 6 } });
     scope.post('/api/datasets', { onRequest: requireAdmin }, async (req, reply) => {
-      if (!req.isMultipart()) return reply.code(415).send({ error: 'unsupported_media_type', message: 'send multipart/form-data with a name field and one CSV or two IDX files' });
+      if (!req.isMultipart()) return reply.code(415).send({ error: 'unsupported_media_type', message: 'send multipart/form-data with a name field and one CSV file, two IDX files or one UTF-8 .txt file' });
       let name = '';
-      const files: { filename: string; bytes: Uint8Array }[] = [];
+      const files: UploadFile[] = [];
       try {
         for await (const part of req.parts()) {
           if (part.type === 'field') {
@@ -22,7 +23,7 @@ export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContex
           }
           const bytes = await part.toBuffer();
           if (part.file.truncated) throw new DatasetUploadError(`${part.filename}: larger than the ${UPLOAD_LIMITS.maxBytes} bytes an upload may be`, 'too_large');
-          files.push({ filename: part.filename, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+          files.push({ filename: part.filename, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), type: part.mimetype });
         }
       } catch (err) {
         if (err instanceof DatasetUploadError) return reply.code(err.status).send({ error: err.code, message: err.message });
@@ -30,7 +31,7 @@ export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContex
         return reply.code(e.statusCode && e.statusCode < 500 ? e.statusCode : 400).send({ error: 'bad_upload', message: `could not read the upload: ${e.message}` });
       }
       if (!name) return reply.code(400).send({ error: 'missing_name', message: 'give the dataset a name (field "name")' });
-      if (files.length === 0) return reply.code(400).send({ error: 'missing_file', message: 'attach one CSV file, or two IDX files (images and labels)' });
+      if (files.length === 0) return reply.code(400).send({ error: 'missing_file', message: 'attach one CSV file, two IDX files (images and labels), or one UTF-8 .txt file (a text to model)' });
       try {
         ctx.datasets.addUpload(name, files);
       } catch (err) {
