@@ -1,8 +1,8 @@
 // One headless worker process for the pipeline benchmark: the CPU backends (whole model and
 // stage) behind the same WorkerClient the tabs use. Usage: pipeline-worker.ts <coordinator URL>
-import { CpuStage } from '../client/cpu/stage-cpu.ts';
 import { microBatchOf } from '../shared/run-spec.ts';
 import { cpuBackendFor } from '../client/worker/backend.ts';
+import { cpuStageBackend } from '../client/worker/stage-backend.ts';
 import { WorkerClient } from '../client/worker/worker-client.ts';
 
 const url = process.argv[2];
@@ -14,7 +14,7 @@ const w = new WorkerClient({
   url,
   backend: 'cpu',
   makeBackend: async (run) => cpuBackendFor(run, microBatchOf(run.spec)),
-  makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
+  makeStageBackend: async (_run, setup) => cpuStageBackend(setup),
 });
 w.start();
 process.on('SIGTERM', () => {

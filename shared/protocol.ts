@@ -112,7 +112,7 @@ export interface StageTask {
   index: number;
   stages: number;
   replica: number;
-  /** Dense layers [firstLayer, endLayer) and where their parameters sit in the model vector. */
+  /** Layers [firstLayer, endLayer) of the model's layer list and where their parameters sit in the model vector. */
   firstLayer: number;
   endLayer: number;
   paramOffset: number;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { describeIssue } from './run-spec-messages.ts';
 import { LayerError } from './layers/layer.ts';
 import { describeRunModel } from './run-model.ts';
+import { expandLayers, mlpLayers } from './layers/shorthand.ts';
 
 /** Largest model a run may have: its parameters travel as one Socket.IO binary message. */
 export const MAX_MODEL_PARAMS = 4_000_000;
@@ -132,19 +133,29 @@ export const RunSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    // A stage holds at least one layer of the list (shorthands expanded; the mlp form's activations count).
+    const stagesAtMost = (count: number) => {
+      if (spec.parallelism.stages > count) {
+        ctx.addIssue({ code: 'custom', path: ['parallelism', 'stages'], message: `must be at most the number of layers, ${count} (got ${spec.parallelism.stages}): each stage holds at least one layer` });
+      }
+    };
     if (spec.model.kind === 'layers') {
       // Shapes and sizes need the dataset's example shape: checkSpecAgainstDataset checks them.
-      if (spec.parallelism.stages > 1) ctx.addIssue({ code: 'custom', path: ['parallelism', 'stages'], message: 'pipeline stages are for the mlp model form for now; a layer-list model trains data-parallel (stages: 1)' });
+      let count: number;
+      try {
+        count = expandLayers(spec.model.layers).length;
+      } catch (err) {
+        if (err instanceof LayerError) return; // named by checkSpecAgainstDataset
+        throw err;
+      }
+      stagesAtMost(count);
       return;
     }
     const { layers } = spec.model;
     let params = 0;
     for (let i = 0; i + 1 < layers.length; i++) params += layers[i] * layers[i + 1] + layers[i + 1];
     if (params > MAX_MODEL_PARAMS) ctx.addIssue({ code: 'custom', path: ['model', 'layers'], message: `the model has ${params} parameters; at most ${MAX_MODEL_PARAMS} are allowed` });
-    const depth = layers.length - 1;
-    if (spec.parallelism.stages > depth) {
-      ctx.addIssue({ code: 'custom', path: ['parallelism', 'stages'], message: `must be at most the number of dense layers, ${depth} (got ${spec.parallelism.stages}): each stage holds at least one layer` });
-    }
+    stagesAtMost(mlpLayers(layers, spec.model.activation).length);
   });
 
 export type RunSpec = z.output<typeof RunSpecSchema>;

@@ -1,23 +1,25 @@
-// Pipeline stages: how an MLP's dense layers are cut into P contiguous stages balanced by cost,
-// and what each stage holds. Because the flat parameter order is layer by layer, a stage's
-// parameters are one contiguous slice of the model's vector.
-import { mlpDepth, mlpLayout, type HiddenActivation, type MlpSpec, type ParamLayout, type ParamTensor } from './model.ts';
+// Pipeline stages: how a model's layer list is cut into P contiguous stages balanced by the
+// layers' costs, and what each stage holds. A cut falls only between two layers of the list (a
+// residual is one layer, so never inside it); because the flat parameter order is layer by layer,
+// a stage's parameters are one contiguous slice of the model's vector.
+import { sizeOf } from './layers/layer.ts';
+import type { ModelDescription, PlacedLayer } from './layers/sequence.ts';
 
 export interface StagePlan {
   /** Stage index s in [0, stages). */
   index: number;
   stages: number;
-  /** Dense layers [firstLayer, endLayer) of the model. */
+  /** Layers [firstLayer, endLayer) of the model's layer list. */
   firstLayer: number;
   endLayer: number;
-  /** Widths from this stage's input to its output: [in, ..., out]. */
-  layers: number[];
-  activation: HiddenActivation;
+  /** Shape of one example at the stage's input and output (what the relays carry, per row). */
+  inShape: number[];
+  outShape: number[];
   /** Holds the model's first layer: its input is data, it computes no input gradient. */
   first: boolean;
-  /** Holds the model's last layer: no activation after it, and the softmax cross-entropy head. */
+  /** Holds the model's last layer: its output is the logits, and it computes the loss. */
   last: boolean;
-  /** Where the stage's parameters sit in the model's dense vector. */
+  /** Where the stage's parameters sit in the model's flat vector. */
   paramOffset: number;
   paramCount: number;
 }
@@ -26,23 +28,25 @@ export class StagePlanError extends Error {
   override name = 'StagePlanError';
 }
 
-/** Cost of a dense layer: its multiply-adds, which are also its weight count (FLOPs and bytes agree). */
-function layerCost(spec: MlpSpec, l: number): number {
-  return spec.layers[l] * spec.layers[l + 1] + spec.layers[l + 1];
+/**
+ * Cost of one layer for one example: its multiply-adds plus one per output value (elementwise
+ * layers are not free: each touches its whole output).
+ */
+export function layerCost(layer: PlacedLayer): number {
+  return layer.macs + sizeOf(layer.outShape);
 }
 
 /**
  * Cuts the layers into `stages` contiguous groups minimising the largest group's cost (exact, by
  * dynamic programming over cut points; ties go to earlier cuts, so the result is deterministic).
- * @example partitionLayers({ layers: [784, 128, 64, 10], activation: 'relu' }, 2) // [[0], [1, 2]] by layer
+ * @example partitionLayers(describeModel(layers, [1, 28, 28]), 2).map((p) => [p.firstLayer, p.endLayer]) // [[0, 3], [3, 8]]
  */
-export function partitionLayers(spec: MlpSpec, stages: number): StagePlan[] {
-  const depth = mlpDepth(spec);
+export function partitionLayers(model: ModelDescription, stages: number): StagePlan[] {
+  const depth = model.layers.length;
   if (!Number.isInteger(stages) || stages < 1) throw new StagePlanError(`stages must be a positive integer, got ${stages}`);
-  if (stages > depth) throw new StagePlanError(`cannot cut ${depth} dense layer(s) into ${stages} stages: each stage needs at least one layer`);
-  const cost = Array.from({ length: depth }, (_, l) => layerCost(spec, l));
+  if (stages > depth) throw new StagePlanError(`cannot cut ${depth} layer(s) into ${stages} stages: each stage needs at least one layer`);
   const prefix = [0];
-  for (const c of cost) prefix.push(prefix[prefix.length - 1] + c);
+  for (const l of model.layers) prefix.push(prefix[prefix.length - 1] + layerCost(l));
   const span = (a: number, b: number) => prefix[b] - prefix[a];
   // best[s][l]: minimal max cost of cutting layers [0, l) into s stages; cut[s][l]: where the last stage starts.
   const best = Array.from({ length: stages + 1 }, () => new Array<number>(depth + 1).fill(Infinity));
@@ -66,35 +70,21 @@ export function partitionLayers(spec: MlpSpec, stages: number): StagePlan[] {
     bounds.unshift([start, end]);
     end = start;
   }
-  const full = mlpLayout(spec);
   return bounds.map(([a, b], index) => {
-    const paramOffset = full.tensors[2 * a].offset;
-    const lastTensor = full.tensors[2 * b - 1];
+    const layers = model.layers.slice(a, b);
     return {
       index,
       stages,
       firstLayer: a,
       endLayer: b,
-      layers: spec.layers.slice(a, b + 1),
-      activation: spec.activation,
+      inShape: [...layers[0].inShape],
+      outShape: [...layers[layers.length - 1].outShape],
       first: a === 0,
       last: b === depth,
-      paramOffset,
-      paramCount: lastTensor.offset + lastTensor.size - paramOffset,
+      paramOffset: layers[0].paramOffset,
+      paramCount: layers.reduce((n, l) => n + l.paramCount, 0),
     };
   });
-}
-
-/** Whether dense layer i of the stage (0-based within it) is followed by the activation. */
-export function stageActivates(plan: StagePlan, i: number): boolean {
-  return !(plan.last && i === plan.layers.length - 2);
-}
-
-/** The stage's tensors, named as in the whole model ('2.weight', ...), offsets relative to the stage. */
-export function stageLayout(plan: StagePlan, spec: MlpSpec): ParamLayout {
-  const full = mlpLayout(spec);
-  const tensors: ParamTensor[] = full.tensors.slice(2 * plan.firstLayer, 2 * plan.endLayer).map((t) => ({ ...t, offset: t.offset - plan.paramOffset }));
-  return { tensors, count: plan.paramCount };
 }
 
 /**

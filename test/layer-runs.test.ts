@@ -39,7 +39,8 @@ describe('the model field', () => {
       expect(bad([{ kind: 'conv2d', out: 8, kernel: 40 }])).toThrow(/kernel 40.*does not fit an input of shape \[1, 28, 28\]/);
       expect(bad([{ kind: 'flatten' }, { kind: 'dense', out: 7 }])).toThrow(/10 classes, so the model must end in \[10\] logits \(it ends in \[7\]\)/);
       expect(bad([{ kind: 'flatten' }, { kind: 'dense', out: 10, size: 3 }])).toThrow(/unknown field "size"/);
-      expect(() => parseRunSpec({ model: { layers: CNN }, parallelism: { stages: 2 } })).toThrow(/pipeline stages are for the mlp model form/);
+      expect(parseRunSpec({ model: { layers: CNN }, parallelism: { stages: 2 } }).parallelism.stages).toBe(2);
+      expect(() => parseRunSpec({ model: { layers: CNN }, parallelism: { stages: 9 } })).toThrow(/parallelism\.stages.*at most the number of layers, 8 \(got 9\)/);
       // Nothing was created by the failures.
       expect(coord.app.crowdtrain.scheduler.runs.size).toBe(0);
     } finally {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
 import { initMlpParams } from '../shared/model.ts';
 import type { RunSpecInput } from '../shared/run-spec.ts';
-import { CpuStage } from '../client/cpu/stage-cpu.ts';
+import { cpuStageBackend } from '../client/worker/stage-backend.ts';
 import { expectClose } from './helpers/check-op.ts';
 import { startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
@@ -84,8 +84,8 @@ describe('failure', () => {
     const busy = new Map<WorkerClient, boolean>();
     const slowWorker = () => {
       const w: WorkerClient = startCpuWorker(coord.url, {
-        makeStageBackend: async (_run, plan, maxMb) => {
-          const stage = new CpuStage(plan, maxMb);
+        makeStageBackend: async (_run, setup) => {
+          const stage = cpuStageBackend(setup);
           const gradients = stage.gradients.bind(stage);
           stage.gradients = async () => {
             busy.set(w, true);

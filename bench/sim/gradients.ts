@@ -2,10 +2,10 @@
 // one (the CPU backend on this machine, one task after another, so tasks of workers that run
 // "at the same time" in virtual time never share the backend's buffers). Compute time in
 // virtual time is the worker profile's business, not this file's.
-import { CpuBackend } from '../../client/worker/backend.ts';
+import { cpuBackendFor, type GradientBackend } from '../../client/worker/backend.ts';
 import { taskGradient, type ExampleSource } from '../../client/worker/task-gradient.ts';
 import { featuresAsFloat, type Dataset } from '../../shared/dataset.ts';
-import type { MlpSpec } from '../../shared/model.ts';
+import type { NetInfo } from '../../shared/run-model.ts';
 
 export interface TaskGradient {
   loss: number;
@@ -36,21 +36,21 @@ export function datasetSource(train: Dataset): ExampleSource {
 }
 
 /**
- * Real gradients: taskGradient on one CpuBackend, tasks serialised.
- * @example const engine = new CpuGradients(run.model, microBatchOf(spec), datasetSource(ds.train));
+ * Real gradients: taskGradient on one CPU backend, tasks serialised.
+ * @example const engine = new CpuGradients(run.net, microBatchOf(spec), datasetSource(ds.train));
  */
 export class CpuGradients implements GradientEngine {
-  private readonly backend: CpuBackend;
+  private readonly backend: GradientBackend;
   private queue: Promise<unknown> = Promise.resolve();
   /** Examples computed (real work done on this machine). */
   examples = 0;
 
   constructor(
-    model: MlpSpec,
+    net: Pick<NetInfo, 'layers' | 'inputShape'>,
     microBatch: number,
     private readonly source: ExampleSource,
   ) {
-    this.backend = new CpuBackend(model, microBatch);
+    this.backend = cpuBackendFor(net, microBatch);
   }
 
   compute(params: Float32Array, indices: Uint32Array): Promise<TaskGradient> {

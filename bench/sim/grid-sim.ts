@@ -70,7 +70,7 @@ export class GridSim {
       labels: (_run, indices) => Uint32Array.from(indices, (i) => dataset.train.y[i]),
     });
     this.run = new Run(spec, dataset.info, 'sim');
-    this.engine = opts.engine ?? new CpuGradients(this.run.model!, microBatchOf(spec), datasetSource(dataset.train));
+    this.engine = opts.engine ?? new CpuGradients(this.run.net, microBatchOf(spec), datasetSource(dataset.train));
     this.scheduler.addRun(this.run);
     this.scheduler.onCommit((_run, point) => {
       this.commits.push(point);

@@ -112,7 +112,7 @@ async function start(): Promise<void> {
       },
       cap: Number(cap.value) / 100,
       makeBackend: (run) => makeBackend(picked, run, microBatchOf(run.spec)),
-      makeStageBackend: async (_run, plan, maxMicroBatch) => makeStageBackend(picked, plan, maxMicroBatch),
+      makeStageBackend: async (_run, setup) => makeStageBackend(picked, setup),
       onChange: render,
     });
     client.start();

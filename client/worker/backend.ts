@@ -1,13 +1,10 @@
 // How a worker computes a task's gradient: the interface both backends implement, and the CPU
-// one (the fast blocked-loop backend; no GPU code, so Node workers can use it). The WebGPU one
-// is in webgpu-backend.ts. Both give the mean-loss gradient, dense layout, for the MLP form and for
-// layer-list models.
-import { CpuMlp } from '../cpu/mlp-cpu.ts';
-import { cpuKernels } from '../../shared/cpu/index.ts';
-import { lossAndGradient } from '../../shared/layers/head.ts';
+// one (the CPU layer executor; no GPU code, so Node workers can use it). The WebGPU one is in
+// webgpu-backend.ts. Both give the mean-loss gradient, dense layout, for any model (the MLP form
+// is its dense layers).
+import { CpuLayerExecutor } from '../../shared/cpu/layer-executor.ts';
 import type { LayerConfig } from '../../shared/layers/layer.ts';
-import { backwardRange, describeModel, forwardRange, type ModelDescription } from '../../shared/layers/sequence.ts';
-import type { MlpSpec } from '../../shared/model.ts';
+import { describeModel, type ModelDescription } from '../../shared/layers/sequence.ts';
 import type { Backend } from '../../shared/protocol.ts';
 
 export interface GradientResult {
@@ -27,67 +24,37 @@ export interface GradientBackend {
   dispose(): void;
 }
 
-export class CpuBackend implements GradientBackend {
-  readonly kind = 'cpu' as const;
-  private net: CpuMlp;
-
-  constructor(
-    spec: MlpSpec,
-    readonly maxBatch: number,
-  ) {
-    this.net = new CpuMlp(spec, maxBatch);
-  }
-
-  setParams(params: Float32Array): void {
-    this.net.setParams(params);
-  }
-
-  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
-    return this.net.computeGradients(x, labels, batch);
-  }
-
-  get allocatedBytes(): number {
-    return this.net.getParams().byteLength * 2;
-  }
-
-  dispose(): void {}
-}
-
-/** A layer-list model on the CPU: the fast CPU kernels (shared/cpu) through the one chain rule. */
+/** A model on the CPU: the fast CPU kernels (shared/cpu) through the one chain rule, on the whole model. */
 export class LayerCpuBackend implements GradientBackend {
   readonly kind = 'cpu' as const;
-  private params: Float32Array;
-  private readonly grads: Float32Array;
+  private readonly exec: CpuLayerExecutor;
 
   constructor(
-    private readonly model: ModelDescription,
+    readonly model: ModelDescription,
     readonly maxBatch: number,
   ) {
-    this.params = new Float32Array(model.paramCount);
-    this.grads = new Float32Array(model.paramCount);
+    this.exec = new CpuLayerExecutor(model, { maxBatch });
   }
 
   setParams(params: Float32Array): void {
     if (params.length !== this.model.paramCount) throw new RangeError(`parameters have ${params.length} values, the model ${this.model.paramCount}`);
-    this.params = params;
+    this.exec.setParams(params);
   }
 
-  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
-    const f = forwardRange(this.model, this.params, x, batch, { kernels: cpuKernels });
-    const head = lossAndGradient(this.model.outShape, f.y, labels, batch);
-    this.grads.fill(0);
-    backwardRange(this.model, this.params, f.caches, head.dlogits, batch, this.grads, { kernels: cpuKernels });
-    return { loss: head.loss, grads: this.grads };
+  gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
+    return this.exec.computeGradients(x, labels, batch);
   }
 
   get allocatedBytes(): number {
-    return this.model.paramCount * 8;
+    return this.exec.allocatedBytes;
   }
 
-  dispose(): void {}
+  dispose(): void {
+    this.exec.destroy();
+  }
 }
 
-/** The CPU backend for a run's model: the MLP's sparse-input path for the MLP form, the layer kernels otherwise. */
-export function cpuBackendFor(run: { model: MlpSpec | null; layers: LayerConfig[]; inputShape: number[] }, maxBatch: number): GradientBackend {
-  return run.model ? new CpuBackend(run.model, maxBatch) : new LayerCpuBackend(describeModel(run.layers, run.inputShape), maxBatch);
+/** The CPU backend for a run's model (either form: the MLP form is its dense layers). */
+export function cpuBackendFor(run: { layers: LayerConfig[]; inputShape: number[] }, maxBatch: number): GradientBackend {
+  return new LayerCpuBackend(describeModel(run.layers, run.inputShape), maxBatch);
 }

@@ -9,10 +9,8 @@ import type { Backend } from '../../shared/protocol.ts';
 import type { NetInfo } from '../../shared/run-model.ts';
 import { cpuBackendFor, type GradientBackend } from './backend.ts';
 import { webgpuBackendFor } from './webgpu-backend.ts';
-import { CpuStage } from '../cpu/stage-cpu.ts';
-import { GpuStage } from '../nn/stage-gpu.ts';
-import type { StagePlan } from '../../shared/stage.ts';
-import type { StageBackend } from './stage-backend.ts';
+import { LayerExecutor } from '../nn/layer-executor.ts';
+import { cpuStageBackend, ExecutorStage, type StageBackend, type StageSetup } from './stage-backend.ts';
 
 export interface BackendChoice {
   kind: Backend;
@@ -71,9 +69,11 @@ export async function chooseBackend(net: NetInfo, batch: number, force?: Backend
   return { kind: 'webgpu', reason: per, adapter, timings, gpu };
 }
 
-/** Makes the chosen backend for one pipeline stage of a run's model. */
-export function makeStageBackend(choice: BackendChoice, plan: StagePlan, maxMicroBatch: number): StageBackend {
-  return choice.kind === 'webgpu' && choice.gpu ? new GpuStage(choice.gpu, plan, maxMicroBatch, 64) : new CpuStage(plan, maxMicroBatch);
+/** Makes the chosen backend for one pipeline stage of a run's model: the layer executor of that backend on the stage's range. */
+export function makeStageBackend(choice: BackendChoice, setup: StageSetup): StageBackend {
+  if (!(choice.kind === 'webgpu' && choice.gpu)) return cpuStageBackend(setup);
+  const { model, plan, maxMicroBatch, maxMicroBatches } = setup;
+  return new ExecutorStage(plan, new LayerExecutor(choice.gpu, model, { first: plan.firstLayer, end: plan.endLayer, maxBatch: maxMicroBatch, maxMicroBatches }));
 }
 
 /** Makes (and warms up) the chosen backend for a run's model. */

@@ -8,7 +8,7 @@ import type { StageBackend } from './stage-backend.ts';
 export interface StageTaskIo {
   /** Sends an activation (forward) or activation gradient (backward) towards the neighbour stage. */
   relay(meta: RelayMeta, data: Float32Array): void;
-  /** Inputs [n, features] of examples (first stage only). */
+  /** Inputs [n, ...example shape] of examples (first stage only). */
   batch(indices: Uint32Array): Promise<{ x: Float32Array }>;
 }
 
@@ -96,7 +96,9 @@ export class StageTaskRunner {
           this.io.relay({ taskId: this.taskId, mb, kind: 'activation' }, await this.backend.forward(mb, values));
           return;
         }
-        const labels = this.data.subarray(this.offsets[mb], this.offsets[mb + 1]);
+        // A language model's examples have one label per position: the data holds them all, in order.
+        const per = this.data.length / this.offsets[this.offsets.length - 1];
+        const labels = this.data.subarray(this.offsets[mb] * per, this.offsets[mb + 1] * per);
         const { loss, dx } = await this.backend.forwardBackwardLast(mb, values, labels);
         this.lossSum += loss * this.stage.microBatches[mb];
         if (dx) this.io.relay({ taskId: this.taskId, mb, kind: 'gradient' }, dx);

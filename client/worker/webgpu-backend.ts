@@ -1,10 +1,8 @@
-// The WebGPU gradient backends: the whole-MLP WGSL executor (client/nn/mlp.ts) for the MLP form,
-// and the layer executor (client/nn/layer-executor.ts) for layer lists, behind GradientBackend.
+// The WebGPU gradient backend: the layer executor (client/nn/layer-executor.ts) on the whole model,
+// for either model form (the MLP form is its dense layers), behind GradientBackend.
 import type { Gpu } from '../gpu/runtime.ts';
 import { LayerExecutor } from '../nn/layer-executor.ts';
-import { MlpExecutor } from '../nn/mlp.ts';
 import { describeModel, type ModelDescription } from '../../shared/layers/sequence.ts';
-import type { MlpSpec } from '../../shared/model.ts';
 import type { NetInfo } from '../../shared/run-model.ts';
 import type { GradientBackend, GradientResult } from './backend.ts';
 
@@ -67,34 +65,7 @@ abstract class ExecutorCacheBackend<E extends Executor> implements GradientBacke
   }
 }
 
-/** The MLP form: the fused whole-model executor. */
-export class WebGpuBackend extends ExecutorCacheBackend<MlpExecutor> {
-  constructor(
-    private readonly gpu: Gpu,
-    private readonly spec: MlpSpec,
-    maxBatch: number,
-  ) {
-    super(maxBatch);
-  }
-
-  protected create(batch: number): MlpExecutor {
-    return new MlpExecutor(this.gpu, { spec: this.spec, batch, optimizer: { kind: 'sgd', lr: 0 } });
-  }
-
-  protected bytesOf(exec: MlpExecutor): number {
-    return exec.parameterBytes;
-  }
-
-  async gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult> {
-    const exec = this.executor(batch);
-    exec.setBatch(x, labels);
-    exec.computeGradients();
-    const grads = await exec.getGrads();
-    return { loss: await exec.readLoss(), grads };
-  }
-}
-
-/** A layer-list model: the layer executor. */
+/** A model on the layer executor. */
 export class LayerGpuBackend extends ExecutorCacheBackend<LayerExecutor> {
   constructor(
     private readonly gpu: Gpu,
@@ -117,7 +88,7 @@ export class LayerGpuBackend extends ExecutorCacheBackend<LayerExecutor> {
   }
 }
 
-/** The WebGPU backend for a run's model: the MLP executor for the MLP form, the layer executor otherwise. */
-export function webgpuBackendFor(gpu: Gpu, net: NetInfo, maxBatch: number): GradientBackend {
-  return net.model ? new WebGpuBackend(gpu, net.model, maxBatch) : new LayerGpuBackend(gpu, describeModel(net.layers, net.inputShape), maxBatch);
+/** The WebGPU backend for a run's model (either form). */
+export function webgpuBackendFor(gpu: Gpu, net: Pick<NetInfo, 'layers' | 'inputShape'>, maxBatch: number): GradientBackend {
+  return new LayerGpuBackend(gpu, describeModel(net.layers, net.inputShape), maxBatch);
 }

@@ -3,8 +3,9 @@
 // No DOM here: the contributor page drives it, and so do headless workers and Node tests.
 import { io, type Socket } from 'socket.io-client';
 import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type Placement, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type StageTask, type TaskMeta, type TaskResult, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
-import { partitionLayers, type StagePlan } from '../../shared/stage.ts';
-import type { StageBackend } from './stage-backend.ts';
+import { describeModel } from '../../shared/layers/sequence.ts';
+import { partitionLayers } from '../../shared/stage.ts';
+import type { StageBackend, StageSetup } from './stage-backend.ts';
 import { StageTaskRunner } from './stage-task.ts';
 import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
 import { sanitizeNickname } from '../../shared/nickname.ts';
@@ -39,7 +40,7 @@ export interface WorkerClientOptions {
   /** Makes the backend for a run's model (warm-up included). */
   makeBackend: (run: RunInfo) => Promise<GradientBackend>;
   /** Makes the backend for one pipeline stage of a run's model (pipeline runs only). */
-  makeStageBackend?: (run: RunInfo, plan: StagePlan, maxMicroBatch: number) => Promise<StageBackend>;
+  makeStageBackend?: (run: RunInfo, stage: StageSetup) => Promise<StageBackend>;
   backend: Backend;
   hello?: Partial<Omit<WorkerHello, 'protocol' | 'backend'>>;
   /** Fraction of the time this worker may compute, in (0, 1]. */
@@ -206,12 +207,9 @@ export class WorkerClient {
     if (!socket || !run || !this.shards || !this.opts.makeStageBackend) return;
     this.stageRunner?.cancel();
     const st = meta.stage;
-    if (!run.model) {
-      this.set({ message: 'pipeline stages need the mlp model form' });
-      return;
-    }
-    const plan = partitionLayers(run.model, st.stages)[st.index];
-    if (plan.paramOffset !== st.paramOffset || plan.paramCount !== st.paramCount) {
+    const model = describeModel(run.layers, run.inputShape);
+    const plan = partitionLayers(model, st.stages)[st.index];
+    if (plan.firstLayer !== st.firstLayer || plan.endLayer !== st.endLayer || plan.paramOffset !== st.paramOffset || plan.paramCount !== st.paramCount) {
       this.set({ message: `stage ${st.index} of ${st.stages} does not match this worker's partition of the model` });
       return;
     }
@@ -223,7 +221,8 @@ export class WorkerClient {
       // The largest micro-batch any round of this run can send (replica batches change with D).
       const maxBatch = Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0);
       const maxMicroBatch = Math.max(...st.microBatches, Math.ceil(maxBatch / run.spec.parallelism.microBatches));
-      backend = await this.opts.makeStageBackend(run, plan, maxMicroBatch);
+      const maxMicroBatches = Math.max(st.microBatches.length, run.spec.parallelism.microBatches);
+      backend = await this.opts.makeStageBackend(run, { model, plan, maxMicroBatch, maxMicroBatches });
       this.stageBackends.set(key, backend);
     }
     if (!this.stageParams || this.stageParams.version !== meta.version || this.stageParams.offset !== st.paramOffset) {

@@ -1,5 +1,5 @@
-// Pipeline rounds (model parallelism, with data parallelism across replicas): the layers are
-// cut into P stages, D replicas of the pipeline each take part of the round's examples in
+// Pipeline rounds (model parallelism, with data parallelism across replicas): the model's layer
+// list is cut into P stages balanced by cost (shared/stage.ts), D replicas of the pipeline each take part of the round's examples in
 // micro-batches (GPipe), activations go forward and activation gradients backward through the
 // coordinator, and stage gradients are averaged across replicas before one optimizer step.
 // A round commits only when every stage of every replica has reported: a worker that leaves, a
@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { float32From, isBinary } from '../../shared/binary.ts';
 import type { Placement, RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
+import { sizeOf } from '../../shared/layers/layer.ts';
 import { microBatchSizes, partitionLayers, type StagePlan } from '../../shared/stage.ts';
 import { createAccumulator, type Accumulator } from '../accumulator.ts';
 import { checkGradient } from '../aggregator.ts';
@@ -105,8 +106,7 @@ export class PipelineRounds implements RoundMode {
     if (ready.length < run.spec.sync.minWorkers) return;
     const d = replicas === 'auto' ? Math.floor(ready.length / stages) : ready.length >= replicas * stages ? replicas : 0;
     if (d < 1) return;
-    if (!run.model) return; // the spec refuses stages for layer lists
-    const plans = partitionLayers(run.model, stages);
+    const plans = partitionLayers(run.net.description, stages);
 
     // Keep workers where they were (their stage's parameters stay warm), then fill the gaps.
     const slots: (WorkerEntry | undefined)[] = new Array(d * stages);
@@ -200,7 +200,7 @@ export class PipelineRounds implements RoundMode {
     if (forward ? plan.last : plan.first) return bad(`stage ${plan.index} sends no ${meta.kind}s`);
     if (!isBinary(data)) return bad('the tensor must be a binary attachment');
     const values = float32From(data);
-    const width = forward ? plan.layers[plan.layers.length - 1] : plan.layers[0];
+    const width = sizeOf(forward ? plan.outShape : plan.inShape);
     if (values.length !== sizes[meta.mb] * width) return bad(`${meta.kind} has ${values.length} values, expected ${sizes[meta.mb]} x ${width}`);
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return bad(`${meta.kind} value ${i} is ${values[i]}`);
     const targetId = round.at.get(`${task.replica}:${plan.index + (forward ? 1 : -1)}`)!;

@@ -49,8 +49,11 @@ export interface LayerKind<C extends LayerConfig = LayerConfig> {
   macs(cfg: C, inShape: Shape): number;
   /** x: [B, ...inShape] → y: [B, ...outShape]. */
   forward(cfg: C, inShape: Shape, p: Float32Array[], x: Float32Array, batch: number): LayerForward;
-  /** dy: [B, ...outShape] → dx: [B, ...inShape] and the parameters' gradients (summed over the batch). */
-  backward(cfg: C, inShape: Shape, p: Float32Array[], cache: unknown, dy: Float32Array, batch: number): LayerBackward;
+  /**
+   * dy: [B, ...outShape] → dx: [B, ...inShape] and the parameters' gradients (summed over the batch).
+   * `inputGrad` false: nobody reads dx (the layer's input is the model's data), so a backend may skip it.
+   */
+  backward(cfg: C, inShape: Shape, p: Float32Array[], cache: unknown, dy: Float32Array, batch: number, inputGrad?: boolean): LayerBackward;
 }
 
 export class LayerError extends Error {

@@ -100,6 +100,8 @@ export interface RangeOptions {
   base?: number;
   /** The implementation of each kind (default: the plain-loop reference). */
   kernels?: (kind: string) => LayerKernels;
+  /** backwardRange: whether the range's input gradient is wanted (default true; false returns an unspecified dx). */
+  inputGrad?: boolean;
 }
 
 export interface RangeForward {
@@ -130,11 +132,11 @@ export function forwardRange(model: ModelDescription, params: Float32Array, x: F
  * gradients into `grads` (same layout as `params`). The chain rule, written once for every backend.
  */
 export function backwardRange(model: ModelDescription, params: Float32Array, caches: unknown[], dy: Float32Array, batch: number, grads: Float32Array, opts: RangeOptions = {}): Float32Array {
-  const { first = 0, end = model.layers.length, base = 0, kernels = layerKind } = opts;
+  const { first = 0, end = model.layers.length, base = 0, kernels = layerKind, inputGrad = true } = opts;
   let d = dy;
   for (let i = end - 1; i >= first; i--) {
     const l = model.layers[i];
-    const { dx, dp } = kernels(l.config.kind).backward(l.config, l.inShape, layerParams(l, params, base), caches[i - first], d, batch);
+    const { dx, dp } = kernels(l.config.kind).backward(l.config, l.inShape, layerParams(l, params, base), caches[i - first], d, batch, i > first || inputGrad);
     l.params.forEach((p, k) => {
       const g = grads.subarray(p.offset - base, p.offset - base + p.size);
       const src = dp[k];

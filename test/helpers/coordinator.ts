@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../../server/app.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
-import { CpuStage } from '../../client/cpu/stage-cpu.ts';
 import { cpuBackendFor } from '../../client/worker/backend.ts';
+import { cpuStageBackend } from '../../client/worker/stage-backend.ts';
 import { WorkerClient, type WorkerClientOptions, type WorkerStats } from '../../client/worker/worker-client.ts';
 
 /** One data dir for the whole test process: MNIST is converted once. */
@@ -35,7 +35,7 @@ export function startCpuWorker(url: string, opts: Partial<WorkerClientOptions> =
     url,
     backend: 'cpu',
     makeBackend: async (run) => cpuBackendFor(run, microBatchOf(run.spec)),
-    makeStageBackend: async (_run, plan, maxMicroBatch) => new CpuStage(plan, maxMicroBatch),
+    makeStageBackend: async (_run, setup) => cpuStageBackend(setup),
     ...opts,
   });
   w.start();
