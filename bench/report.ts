@@ -61,6 +61,33 @@ function cpu(r: Json): string {
   ].join('\n');
 }
 
+function models(r: Json): string {
+  const rows = (r.rows ?? []) as Json[];
+  const trainRows = rows.filter((x) => x.unit !== 'GFLOP/s');
+  const convRows = rows.filter((x) => x.unit === 'GFLOP/s');
+  const faster = (x: Json) => Math.max(Number(x.tfjs_webgpu) || 0, Number(x.tfjs_cpu) || 0);
+  return [
+    '## models (`npm run bench -- models`)',
+    '',
+    where(r),
+    `Medians of ${r.reps ?? '?'} interleaved samples (a sample is one step or more, repeated to last about ${r.sample_s ?? '?'} s; a quarter of that for the conv passes) per trainer, all in one page (${r.cores ?? '?'} logical cores). ` +
+      'A timed training step is what a worker does for a task: the batch in, forward, softmax cross-entropy, backward, and the loss and every parameter gradient back in JavaScript as numbers (tfjs: `tf.variableGrads`, the gradients concatenated and read once). ' +
+      'No optimizer update in any of them: workers never apply one (the coordinator steps Adam). ' +
+      'The CNN runs on tfjs as `tf.layers` (channels last), the transformer as tf ops (pre-LayerNorm causal attention with output projection, 4× tanh-GELU MLP); every trainer starts from the same weights and must give the same first loss. ' +
+      '"ours" is the faster of our WebGPU layer executor and our CPU layer backend; the goal is at least 2× the faster tfjs backend.',
+    '',
+    '| model | unit | ours webgpu | ours cpu | tfjs webgpu | tfjs cpu | ours / faster tfjs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    ...trainRows.map((x) => `| ${x.model} | ${x.unit} | ${fmt(x.ours_webgpu, 0)} | ${fmt(x.ours_cpu, 0)} | ${fmt(x.tfjs_webgpu, 0)} | ${fmt(x.tfjs_cpu, 0)} | ${ratio(x.ours, faster(x))} |`),
+    '',
+    'Convolution passes on the CNN\'s shapes: GFLOP/s (2·B·O·Ho·Wo·C·K·K / time) of our kernels (im2col + matmul, `shaders/conv2d.wgsl`; the weight gradient includes the bias gradient) and of tfjs\'s `Conv2D`, `Conv2DBackpropFilter` and `Conv2DBackpropInput` kernels (NHWC), interleaved.',
+    '',
+    '| pass | ours GFLOP/s | tfjs webgpu | tfjs cpu | ours / faster tfjs |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...convRows.map((x) => `| ${x.model} | ${fmt(x.ours, 3)} | ${fmt(x.tfjs_webgpu, 3)} | ${fmt(x.tfjs_cpu, 3)} | ${ratio(x.ours, faster(x))} |`),
+  ].join('\n');
+}
+
 function pipeline(r: Json): string {
   const m = r.machine ?? {};
   const rows = (r.rows as Json[]).map(
@@ -116,6 +143,7 @@ function scale(r: Json): string {
 const SECTIONS: [string, (r: Json) => string][] = [
   ['matmul', matmul],
   ['train', train],
+  ['models', models],
   ['pipeline', pipeline],
   ['cpu', cpu],
   ['scale', scale],
