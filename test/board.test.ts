@@ -198,6 +198,9 @@ describe('the board in Chromium with 4 contributor tabs', () => {
     // speed is that of committed rounds, so wait until the board shows one.
     await expect.poll(async () => Number(((await page.locator('#rounds').textContent()) ?? '').replace(/,/g, '')), { timeout: 60_000 }).toBeGreaterThan(0);
     expect(Number(await page.locator('#grid-sps').getAttribute('data-value'))).toBeGreaterThan(0);
+    // The model in one line; the strip evaluates its first 2,000 test digits with the run's parameters.
+    expect(await page.locator('#model-line').textContent()).toMatch(/\d parameters$/);
+    await expect.poll(() => page.locator('#wrong-digits .wrong-count').textContent(), { timeout: 30_000 }).toMatch(/^[\d,]+ of 2000 test digits wrong/);
 
     // Accuracy on the board rises as the class trains.
     await expect.poll(accuracy, { timeout: 60_000 }).not.toBeNull();

@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { fetchDatasetSplit } from '../client/data/fetch-dataset.ts';
 import { PageModel } from '../client/ui/page-model.ts';
-import { mountTryModel, type TryModelSource } from '../client/ui/try-model.ts';
+import { mountTryModel, type TryModelOptions, type TryModelSource } from '../client/ui/try-model.ts';
 import { mountWrongDigits } from '../client/ui/wrong-digits.ts';
 import { cpuKernels } from '../shared/cpu/index.ts';
 import { featuresAsFloat, type Dataset } from '../shared/dataset.ts';
@@ -73,10 +73,10 @@ afterEach(() => {
   for (const m of mounted.splice(0)) m.destroy();
 });
 
-function panel(getModel: () => TryModelSource | null) {
+function panel(getModel: () => TryModelSource | null, opts: Omit<TryModelOptions, 'getModel'> = {}) {
   const host = document.createElement('div');
   document.body.append(host);
-  const p = mountTryModel(host, { getModel });
+  const p = mountTryModel(host, { getModel, ...opts });
   mounted.push({ destroy: () => (p.destroy(), host.remove()) });
   return { p, host };
 }
@@ -110,14 +110,18 @@ function stroke(canvas: HTMLCanvasElement, points: [number, number][]): void {
 }
 
 describe('try the model', () => {
-  test('a held-out digit set onto the canvas gets the same prediction as the model gives that digit', () => {
-    const { p, host } = panel(() => ({ net, params: trained, version: 1 }));
+  test.each([
+    ['an MLP on [784]', () => ({ model: net, params: trained })],
+    ['a CNN on [1, 28, 28]', () => ({ model: cnn, params: trainedCnn })],
+  ])('a held-out digit set onto the canvas gets the same prediction as the model gives that digit: %s', (_name, which) => {
+    const { model, params } = which();
+    const { p, host } = panel(() => ({ net: model, params, version: 1 }));
     const n = 30;
     let agree = 0;
     const disagreements: string[] = [];
     for (let i = 0; i < n; i++) {
       const pixels = featuresAsFloat(held, i, 1);
-      const own = ownPrediction(net, trained, pixels);
+      const own = ownPrediction(model, params, pixels);
       p.setDigit(pixels);
       const shown = p.predict();
       expect(shown).not.toBeNull();
@@ -127,8 +131,8 @@ describe('try the model', () => {
       if (shown!.label === own) agree++;
       else disagreements.push(`digit ${i} (a ${held.y[i]}): model ${own}, panel ${shown!.label}`);
     }
-    // Measured: 30 of 30 here, and 2000 of 2000 over the whole test split.
-    console.log(`try-the-model agreement: ${agree} of ${n}`, disagreements);
+    // Measured: 30 of 30 here for both, and 2000 of 2000 over the whole test split for the MLP.
+    console.log(`try-the-model agreement (${_name}): ${agree} of ${n}`, disagreements);
     expect(agree, disagreements.join('; ')).toBeGreaterThanOrEqual(29);
   });
 
@@ -221,5 +225,104 @@ describe('wrong digits', () => {
     mounted.push(all);
     expect(all.update({ net, params: trained })).toEqual({ wrong: learnt.wrong, shown: learnt.wrong });
     expect(all.update(null)).toEqual({ wrong: 0, shown: 0 });
+  });
+});
+
+describe('try the model follows the model', () => {
+  test('class names label the bars and the guess when the dataset has them', () => {
+    const { p, host } = panel(() => ({ net: cnn, params: trainedCnn, version: 1, labels: { classNames: FASHION } }));
+    expect(host.querySelector<HTMLElement>('.try-model')!.dataset.mode).toBe('pad');
+    expect([...host.querySelectorAll('.try-bar .try-digit')].map((e) => e.textContent)).toEqual(FASHION);
+    expect(host.querySelector('.try-top')!.textContent).toBe('Draw something');
+    p.setDigit(featuresAsFloat(held, 0, 1));
+    const shown = p.predict()!;
+    expect(shown.name).toBe(FASHION[shown.label]);
+    expect(host.querySelector('.try-top')!.textContent).toContain(FASHION[shown.label]);
+    expect(host.querySelector('.try-bar.try-best .try-digit')!.textContent).toBe(FASHION[shown.label]);
+    expect(host.querySelector('canvas')!.getAttribute('aria-label')).toContain('Ankle boot');
+  });
+
+  test('a language model writes a continuation of the prompt from its own alphabet, and it follows the parameters', async () => {
+    const vocab = [...'abcdefghijklmnopqrstuvwxyz .,'];
+    const context = 16;
+    const lm: NetInfo = {
+      model: null,
+      layers: expandLayers([{ kind: 'embedding', vocab: vocab.length, dim: 16 }, { kind: 'positional' }, { kind: 'transformer-block', heads: 2 }, { kind: 'layernorm' }, { kind: 'dense', out: vocab.length }] as LayerConfig[]),
+      inputShape: [context],
+    };
+    const description = describeModel(lm.layers, lm.inputShape);
+    expect(description.outShape).toEqual([context, vocab.length]);
+    // Two versions of one model: PyTorch's initialisation from two seeds.
+    const first = initModelParams(description, 1);
+    const second = initModelParams(description, 2);
+    let source: TryModelSource = { net: lm, params: first, version: 1, labels: { vocab } };
+    const { p, host } = panel(() => source, { resampleEveryMs: 0 });
+    expect(host.querySelector<HTMLElement>('.try-model')!.dataset.mode).toBe('text');
+    expect(host.querySelector<HTMLElement>('.try-pad')!.hidden).toBe(true);
+    expect(p.predict()).toBeNull();
+
+    // Longer than the context: the model reads the last 16 characters at each step.
+    const out = await p.generate('Call me Ishmael, some years ago');
+    expect(out).not.toBeNull();
+    expect(out!.prompt).toBe('all me shmael, some years ago');
+    expect(out!.dropped).toEqual(['C', 'I']);
+    expect(host.querySelector('.try-note')!.textContent).toContain('"C" "I"');
+    expect(out!.text).toHaveLength(120);
+    expect([...out!.text].every((c) => vocab.includes(c))).toBe(true);
+    expect(host.querySelector('.try-given')!.textContent).toBe(out!.prompt);
+    expect(host.querySelector('.try-sampled')!.textContent).toBe(out!.text);
+    expect(host.querySelector<HTMLElement>('.try-continuation')!.dataset.done).toBe('true');
+
+    // Seeded by the version: the same parameters and prompt write the same text.
+    expect((await p.generate())!.text).toBe(out!.text);
+
+    // New parameters: another text, re-sampled by redraw().
+    source = { net: lm, params: second, version: 2, labels: { vocab } };
+    p.redraw();
+    await expect.poll(() => host.querySelector<HTMLElement>('.try-continuation')!.dataset.version, { timeout: 10_000 }).toBe('2');
+    await expect.poll(() => host.querySelector<HTMLElement>('.try-continuation')!.dataset.done, { timeout: 10_000 }).toBe('true');
+    const resampled = host.querySelector('.try-sampled')!.textContent!;
+    expect(resampled).toHaveLength(120);
+    expect(resampled).not.toBe(out!.text);
+    expect((await p.generate())!.text).toBe(resampled);
+
+    // A short prompt (shorter than the context) and an empty one still write.
+    expect((await p.generate('a'))!.text).toHaveLength(120);
+    expect((await p.generate(''))!.text).toHaveLength(120);
+  });
+
+  test('a model that is neither gets a line saying why, and the strip skips a text', () => {
+    const table: NetInfo = { model: { layers: [4, 8, 3], activation: 'relu' }, layers: mlpLayers([4, 8, 3], 'relu'), inputShape: [4] };
+    const params = initModelParams(describeModel(table.layers, table.inputShape), 1);
+    const { p, host } = panel(() => ({ net: table, params, version: 1 }));
+    expect(host.querySelector<HTMLElement>('.try-model')!.dataset.mode).toBe('none');
+    expect(host.querySelector<HTMLElement>('.try-none')!.hidden).toBe(false);
+    expect(host.querySelector('.try-none')!.textContent).toMatch(/not an image/);
+    expect(p.predict()).toBeNull();
+
+    const windows: Dataset = { count: 2, features: 4, classes: 5, x: new Uint8Array([0, 1, 2, 3, 1, 2, 3, 4]), y: new Uint8Array(8), labelWidth: 4, inputs: 'tokens' };
+    const stripHost = document.createElement('div');
+    document.body.append(stripHost);
+    const strip = mountWrongDigits(stripHost, { test: windows });
+    mounted.push({ destroy: () => (strip.destroy(), stripHost.remove()) });
+    expect(strip.update({ net: table, params })).toEqual({ wrong: 0, shown: 0 });
+    expect(stripHost.querySelectorAll('.wrong-digit')).toHaveLength(0);
+    expect(stripHost.textContent).toMatch(/not images/);
+  });
+});
+
+describe('wrong examples', () => {
+  test('captions name the classes when the dataset has names; `evaluate` limits the examples run', () => {
+    const host = document.createElement('div');
+    document.body.append(host);
+    const strip = mountWrongDigits(host, { test: held, classNames: FASHION, max: 5, evaluate: 1000 });
+    mounted.push({ destroy: () => (strip.destroy(), host.remove()) });
+    expect(strip.update({ net: cnn, params: trainedCnn }).shown).toBe(5);
+    for (const tile of host.querySelectorAll<HTMLElement>('.wrong-digit')) {
+      const i = Number(tile.dataset.index);
+      const predicted = ownPrediction(cnn, trainedCnn, featuresAsFloat(held, i, 1));
+      expect(tile.querySelector('figcaption')!.textContent).toBe(`predicted ${FASHION[predicted]}, is ${FASHION[held.y[i]]}`);
+    }
+    expect(host.querySelector('.wrong-count')!.textContent).toMatch(/^\d+ of 1000 test images wrong/);
   });
 });

@@ -10,6 +10,7 @@ import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type Bo
 import type { BoardRun } from '../../shared/board-protocol.ts';
 import type { Dataset } from '../../shared/dataset.ts';
 import type { MetricPoint, Placement } from '../../shared/protocol.ts';
+import { describeModel } from '../../shared/layers/sequence.ts';
 import { netLine } from '../../shared/run-model.ts';
 import { fetchDatasetSplit } from '../data/fetch-dataset.ts';
 import { modelUse, type ModelUse } from '../ui/page-model.ts';
@@ -20,6 +21,8 @@ import { imageShapeOf, mountWrongDigits } from '../ui/wrong-digits.ts';
 const PARAMS_EVERY_MS = 2000;
 /** The wrong-digits strip is recomputed at most this often (it evaluates the whole test split). */
 const WRONG_EVERY_MS = 5000;
+/** Test examples the strip evaluates: the first 2,000, so a CNN's pass on the page's thread stays short. */
+const WRONG_EVALUATED = 2000;
 const LEADERBOARD_EVERY_MS = 5000;
 const LEADERBOARD_TOP = 10;
 const MAX_CHART_POINTS = 5000;
@@ -388,10 +391,10 @@ function hideOverflowing(box: Element | null): void {
   }
 }
 
-/** The try panel's title for what it offers. */
-function tryTitle(use: ModelUse): string {
+/** The try panel's title for what it offers: the pad serves 28×28 one-channel images. */
+function tryTitle(use: ModelUse, classNames: string[] | undefined): string {
   if (use.kind === 'text') return 'Try the model: start a sentence';
-  if (use.kind === 'image') return 'Try the model: draw';
+  if (use.kind === 'image' && use.side === 28 && use.channels === 1) return classNames ? 'Try the model: draw one of its classes' : 'Try the model: draw a digit';
   return 'Try the model';
 }
 
@@ -410,10 +413,7 @@ class ModelPanels {
   constructor(private readonly runId: string) {
     this.tryModel = mountTryModel($('try-model'), {
       getModel: () => this.model,
-      onUse: (use) => {
-        const names = this.run?.dataset.classNames;
-        $('try-title').textContent = use.kind === 'image' && !names ? 'Try the model: draw a digit' : tryTitle(use);
-      },
+      onUse: (use) => ($('try-title').textContent = tryTitle(use, this.run?.dataset.classNames)),
     });
   }
 
@@ -443,7 +443,7 @@ class ModelPanels {
     }
     if (run.dataset.classNames) $('wrong-title').textContent = 'Test images it gets wrong now';
     const box = $('wrong-digits');
-    this.wrongDigits = mountWrongDigits(box, { test, classNames: run.dataset.classNames, max: digitsThatFit(box) });
+    this.wrongDigits = mountWrongDigits(box, { test, classNames: run.dataset.classNames, max: digitsThatFit(box), evaluate: WRONG_EVALUATED });
     new ResizeObserver(() => hideOverflowing(box.querySelector('.wrong-strip'))).observe(box);
     this.refreshWrong();
   }
@@ -499,8 +499,25 @@ class ModelPanels {
 
 // ---- The board ----
 
+/** A metric point; `evalLoss` is the held-out loss (nats per label) on evaluated rounds, when the coordinator measures it. */
+type Point = MetricPoint & { evalLoss?: number | null };
+
+/** Whether the run's model ends in next-token logits [T, V]. */
+function isLanguageModel(run: BoardRun): boolean {
+  try {
+    return describeModel(run.net.layers, run.net.inputShape).outShape.length === 2;
+  } catch {
+    return false;
+  }
+}
+
 class Board {
-  private readonly accuracyChart = new RoundChart($('accuracy-chart'), { label: 'test accuracy', color: '#19a463', range: [0, 1], tick: (v) => `${Math.round(v * 100)}%` });
+  /** Test accuracy; for a language model, the validation loss in bits/char (made when the first update says which). */
+  private accuracyChart: RoundChart | undefined;
+  /** A language model: its quality is the validation loss per character, not an accuracy. */
+  private lm = false;
+  /** The latest validation loss, nats per label. */
+  private evalLoss: number | null = null;
   private readonly lossChart = new RoundChart($('loss-chart'), { label: 'loss', color: '#e0672f', tick: (v) => (v >= 10 ? v.toFixed(0) : v.toPrecision(2)) });
   private readonly tiles = new Tiles($('tiles'));
   private readonly leaderboard: Leaderboard;
@@ -521,6 +538,10 @@ class Board {
     if (!this.started) {
       this.started = true;
       document.title = `crowdtrain · ${run.name} · board`;
+      this.lm = isLanguageModel(run);
+      this.accuracyChart = this.lm
+        ? new RoundChart($('accuracy-chart'), { label: 'validation loss, bits/char', color: '#19a463', tick: (v) => v.toFixed(1) })
+        : new RoundChart($('accuracy-chart'), { label: 'test accuracy', color: '#19a463', range: [0, 1], tick: (v) => `${Math.round(v * 100)}%` });
       // The try panel follows the model; the wrong-examples strip serves image classifiers.
       void this.models.start(run).catch((err: unknown) => {
         $('wrong-digits').replaceChildren(el('p', 'empty', `The test examples did not load: ${err instanceof Error ? err.message : String(err)}`));
@@ -537,7 +558,7 @@ class Board {
     this.state = run.state;
 
     this.addPoints(u.points);
-    $('accuracy').textContent = fmt.percent(run.accuracy);
+    this.showQuality(run.accuracy);
     $('rounds').textContent = fmt.int(run.version);
     $('loss').textContent = fmt.loss(run.loss);
 
@@ -555,12 +576,39 @@ class Board {
     this.showElapsed();
   }
 
-  private addPoints(points: MetricPoint[]): void {
+  private addPoints(points: Point[]): void {
     if (points.length === 0) return;
     this.firstRoundAt ??= points[0].time;
     this.lastRoundAt = points[points.length - 1].time;
     this.lossChart.add(points.filter((p) => p.loss !== null).map((p) => [p.version, p.loss!]));
-    this.accuracyChart.add(points.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));
+    const evaluated = points.filter((p) => p.evalLoss != null);
+    if (evaluated.length > 0) this.evalLoss = evaluated[evaluated.length - 1].evalLoss!;
+    if (this.lm) this.accuracyChart?.add(evaluated.map((p) => [p.version, p.evalLoss! / Math.LN2]));
+    else this.accuracyChart?.add(points.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));
+  }
+
+  /**
+   * The big quality figure: test accuracy, or for a language model (and any run without an
+   * accuracy) the validation loss, as bits/char with nats/char beside it.
+   */
+  private showQuality(accuracy: number | null): void {
+    const box = $('accuracy');
+    const useLoss = this.lm || (accuracy === null && this.evalLoss !== null);
+    $('accuracy-label').textContent = useLoss ? 'Validation loss' : 'Test accuracy';
+    if (this.lm) $('accuracy-chart-title').textContent = this.evalLoss === null ? 'Validation loss, bits/char' : `Validation loss, bits/char (${this.evalLoss.toFixed(2)} nats/char)`;
+    box.title = '';
+    delete box.dataset.nats;
+    if (!useLoss || this.evalLoss === null) {
+      box.textContent = useLoss ? '–' : fmt.percent(accuracy);
+      return;
+    }
+    box.dataset.nats = String(this.evalLoss);
+    if (!this.lm) {
+      box.textContent = this.evalLoss.toFixed(3);
+      return;
+    }
+    box.replaceChildren(document.createTextNode((this.evalLoss / Math.LN2).toFixed(2)), el('span', 'unit', ' bits/char'));
+    box.title = `${this.evalLoss.toFixed(3)} nats/char`;
   }
 
   private showSpeedup(grid: number, best: number, workers: number, efficiency: number | null): void {

@@ -281,11 +281,15 @@ const leaderboard = new LeaderboardView();
 
 const PARAMS_EVERY_MS = 2000;
 
-const TRY_HINT: Record<ModelUse['kind'], string> = {
-  image: 'Draw: the model being trained right now guesses what it is, and gets better as the class trains it.',
-  text: 'Type the start of a sentence: the model being trained right now writes on, and writes better as the class trains it.',
-  other: 'The model being trained right now cannot be tried on this page.',
-};
+/** The line above the try panel, for what it offers (the pad serves 28×28 one-channel images). */
+function tryHint(use: ModelUse, classNames: string[] | undefined): string {
+  if (use.kind === 'text') return 'Type the start of a sentence: the model being trained right now writes on, and writes better as the class trains it.';
+  if (use.kind === 'image' && use.side === 28 && use.channels === 1) {
+    const what = classNames ? `Draw one of ${classNames.join(', ')}` : 'Draw a digit';
+    return `${what}: the model being trained right now guesses it, and gets better as the class trains it.`;
+  }
+  return 'The model being trained right now cannot be tried on this page.';
+}
 
 class TryModelFeed {
   private readonly models = new Map<string, Pick<RunListing, 'net' | 'dataset'>>();
@@ -300,7 +304,7 @@ class TryModelFeed {
 
   constructor(container: HTMLElement) {
     try {
-      this.panel = mountTryModel(container, { getModel: () => this.latest, onUse: (use) => ($('try-hint').textContent = TRY_HINT[use.kind]) });
+      this.panel = mountTryModel(container, { getModel: () => this.latest, onUse: (use) => ($('try-hint').textContent = tryHint(use, this.latest?.labels?.classNames)) });
     } catch (err) {
       container.textContent = `The drawing pad is not available in this browser: ${(err as Error).message}`;
     }

@@ -19,6 +19,8 @@ export interface WrongDigitsOptions {
   classNames?: string[];
   /** Most examples shown at once (default 24). */
   max?: number;
+  /** Evaluates only the split's first `evaluate` examples (default all): the evaluation runs on the page's thread. */
+  evaluate?: number;
 }
 
 export interface WrongDigitsResult {
@@ -76,6 +78,7 @@ interface Tile {
 export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOptions): WrongDigitsStrip {
   const { test } = opts;
   const max = opts.max ?? 24;
+  const total = Math.min(opts.evaluate ?? test.count, test.count);
   if (!Number.isInteger(max) || max < 0) throw new RangeError(`mountWrongDigits: max must be a non-negative integer, got ${max}`);
   injectStyle();
   const image = imageShapeOf(test);
@@ -151,9 +154,9 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
         `mountWrongDigits: the model maps [${description.inShape.join(', ')}] to [${description.outShape.join(', ')}], the test split has ${test.features} features and ${classes} classes`,
       );
     }
-    const logits = new Float32Array(test.count * classes);
-    for (let s = 0; s < test.count; s += EVAL_BATCH) {
-      const n = Math.min(EVAL_BATCH, test.count - s);
+    const logits = new Float32Array(total * classes);
+    for (let s = 0; s < total; s += EVAL_BATCH) {
+      const n = Math.min(EVAL_BATCH, total - s);
       logits.set(model.forward(source.net, source.params, x.subarray(s * test.features, (s + n) * test.features), n), s * classes);
     }
 
@@ -161,7 +164,7 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
     // so the strip visibly loses tiles as the model learns instead of reshuffling.
     const shown: { index: number; predicted: number }[] = [];
     let wrong = 0;
-    for (let i = 0; i < test.count; i++) {
+    for (let i = 0; i < total; i++) {
       let predicted = 0;
       for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + predicted]) predicted = c;
       if (predicted === test.y[i]) continue;
@@ -179,9 +182,9 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
         return t.figure;
       }),
     );
-    const accuracy = test.count > 0 ? (100 * (test.count - wrong)) / test.count : 0;
+    const accuracy = total > 0 ? (100 * (total - wrong)) / total : 0;
     count.textContent =
-      `${wrong} of ${test.count} ${noun} wrong (${accuracy.toFixed(1)}% right)` + (wrong > shown.length ? `, showing ${shown.length}` : '');
+      `${wrong} of ${total} ${noun} wrong (${accuracy.toFixed(1)}% right)` + (wrong > shown.length ? `, showing ${shown.length}` : '');
     root.dataset.wrong = String(wrong);
     return { wrong, shown: shown.length };
   }
