@@ -1,8 +1,11 @@
-// `npm run demo -- [--spec FILE] --workers N [--target-accuracy A] [--max-seconds S] [--json]`: a
-// coordinator on a free port and N headless Chromium contributors training one run together: the
-// spec in FILE (YAML or JSON), else the default MNIST run. Exits 0 when the target accuracy is
-// reached, 1 when it is not reached in time, 2 on a usage error or a bad spec.
-// Example: npm run demo -- --spec examples/mnist-cnn.yaml --workers 2 --max-seconds 300
+// `npm run demo -- [--spec FILE] --workers N [--target-accuracy A | --target-loss L] [--max-seconds S] [--json]`:
+// a coordinator on a free port and N headless Chromium contributors training one run together:
+// the spec in FILE (YAML or JSON), else the default MNIST run. The target is a test accuracy, or
+// a held-out loss in nats per label (a language model's nats per character); unset, the spec's
+// stop rule's, else accuracy 0.93. Exits 0 when the target is reached, 1 when it is not reached
+// in time, 2 on a usage error or a bad spec.
+// Examples: npm run demo -- --spec examples/mnist-cnn.yaml --workers 2 --max-seconds 300
+//           npm run demo -- --spec examples/moby-dick-transformer.yaml --workers 2 --target-loss 2.5
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,15 +17,16 @@ import { buildApp } from './app.ts';
 import { buildPagesIfStale } from './build-pages.ts';
 import { HeadlessWorkers } from './headless-workers.ts';
 
-const usage = 'usage: npm run demo -- [--spec FILE] --workers N [--target-accuracy A] [--max-seconds S] [--json] [--backend webgpu|cpu]';
+const usage = 'usage: npm run demo -- [--spec FILE] --workers N [--target-accuracy A | --target-loss L] [--max-seconds S] [--json] [--backend webgpu|cpu]';
 let args;
 try {
   args = parseArgs({
     options: {
       spec: { type: 'string' },
       workers: { type: 'string', default: '3' },
-      // Unset: the spec's stop.targetAccuracy, else 0.93.
+      // Unset (both): the spec's stop.targetAccuracy or stop.targetLoss, else accuracy 0.93.
       'target-accuracy': { type: 'string' },
+      'target-loss': { type: 'string' },
       'max-seconds': { type: 'string', default: '600' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -56,11 +60,21 @@ function readSpec(file: string | undefined): RunSpecInput {
 }
 const spec = readSpec(args.spec);
 const workers = Number(args.workers);
-const target = Number(args['target-accuracy'] ?? spec.stop?.targetAccuracy ?? 0.93);
+/** What the demo waits for: a test accuracy at or above, or a held-out loss at or below, a value. */
+const target: { kind: 'accuracy' | 'loss'; value: number } =
+  args['target-accuracy'] !== undefined
+    ? { kind: 'accuracy', value: Number(args['target-accuracy']) }
+    : args['target-loss'] !== undefined
+      ? { kind: 'loss', value: Number(args['target-loss']) }
+      : spec.stop?.targetAccuracy === undefined && spec.stop?.targetLoss !== undefined
+        ? { kind: 'loss', value: spec.stop.targetLoss }
+        : { kind: 'accuracy', value: spec.stop?.targetAccuracy ?? 0.93 };
 const maxSeconds = Number(args['max-seconds']);
 const problems = [
   !Number.isInteger(workers) || workers < 1 || workers > 64 ? `--workers must be an integer in [1, 64], got ${args.workers}` : '',
-  !(target > 0 && target <= 1) ? `--target-accuracy must be in (0, 1], got ${target}` : '',
+  args['target-accuracy'] !== undefined && args['target-loss'] !== undefined ? 'give --target-accuracy or --target-loss, not both' : '',
+  target.kind === 'accuracy' && !(target.value > 0 && target.value <= 1) ? `--target-accuracy must be in (0, 1], got ${args['target-accuracy']}` : '',
+  target.kind === 'loss' && !(target.value > 0) ? `--target-loss must be a positive number of nats, got ${args['target-loss']}` : '',
   !(maxSeconds > 0) ? `--max-seconds must be a positive number, got ${args['max-seconds']}` : '',
   args.backend && !['webgpu', 'cpu'].includes(args.backend) ? `--backend must be webgpu or cpu, got ${args.backend}` : '',
 ].filter(Boolean);
@@ -79,7 +93,9 @@ await buildPagesIfStale(root, pagesDir, (m) => say(`demo: ${m}`));
 const dataDir = process.env.CROWDTRAIN_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'crowdtrain-demo-'));
 let app;
 try {
-  app = await buildApp({ dataDir, pagesDir, defaultRun: { ...spec, stop: { ...spec.stop, targetAccuracy: target } } });
+  const { targetAccuracy: _a, targetLoss: _l, ...stop } = spec.stop ?? {};
+  const goal = target.kind === 'accuracy' ? { targetAccuracy: target.value } : { targetLoss: target.value };
+  app = await buildApp({ dataDir, pagesDir, defaultRun: { ...spec, stop: { ...stop, ...goal } } });
 } catch (err) {
   // The schema passed; the dataset may be unknown or the model not fit it (checkSpecAgainstDataset).
   if (!(err instanceof RunSpecError)) throw err;
@@ -90,7 +106,13 @@ await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
 const run = [...app.crowdtrain.scheduler.runs.values()][0];
-say(`demo: coordinator at ${url}, run ${run.id} (${run.name}: ${modelLine(run.net)}), target test accuracy ${target}; starting ${workers} headless workers…`);
+const goalText = target.kind === 'accuracy' ? `test accuracy ${target.value}` : `held-out loss ${target.value} nats`;
+say(`demo: coordinator at ${url}, run ${run.id} (${run.name}: ${modelLine(run.net)}), target ${goalText}; starting ${workers} headless workers…`);
+/** The latest evaluation in words: accuracy, and for a language model its loss in nats and bits per character. */
+const evaluation = () =>
+  target.kind === 'accuracy'
+    ? `accuracy ${run.accuracy?.toFixed(4) ?? '–'}`
+    : `held-out loss ${run.evalLoss?.toFixed(3) ?? '–'} nats (${run.evalLoss === null ? '–' : (run.evalLoss / Math.LN2).toFixed(3)} bits)`;
 
 const started = Date.now();
 const tabs = await HeadlessWorkers.launch(url);
@@ -106,15 +128,15 @@ try {
       lastPrint = Date.now();
       const m = run.metrics.at(-1);
       say(
-        `round ${run.version}  loss ${run.loss?.toFixed(4) ?? '–'}  accuracy ${run.accuracy?.toFixed(4) ?? '–'}  ` +
+        `round ${run.version}  loss ${run.loss?.toFixed(4) ?? '–'}  ${evaluation()}  ` +
           `${Math.round(m?.samplesPerSec ?? 0)} samples/s  workers ${app.crowdtrain.scheduler.workersOf(run.id).length}`,
       );
     }
   }
-  const reached = run.state === 'completed' && run.accuracy !== null && run.accuracy >= target;
+  const reached = run.state === 'completed' && (target.kind === 'accuracy' ? run.accuracy !== null && run.accuracy >= target.value : run.evalLoss !== null && run.evalLoss <= target.value);
   const seconds = (Date.now() - started) / 1000;
-  say(reached ? `demo: reached ${run.accuracy!.toFixed(4)} test accuracy in ${run.version} rounds, ${seconds.toFixed(1)} s` : `demo: target ${target} not reached in ${maxSeconds} s (accuracy ${run.accuracy?.toFixed(4) ?? '–'})`);
-  if (args.json) console.log(JSON.stringify({ accuracy: run.accuracy, rounds: run.version, seconds: Number(seconds.toFixed(2)), samples: run.samples, workers }));
+  say(reached ? `demo: reached ${evaluation()} in ${run.version} rounds, ${seconds.toFixed(1)} s` : `demo: target ${goalText} not reached in ${maxSeconds} s (${evaluation()})`);
+  if (args.json) console.log(JSON.stringify({ accuracy: run.accuracy, evalLoss: run.evalLoss, rounds: run.version, seconds: Number(seconds.toFixed(2)), samples: run.samples, workers }));
   code = reached ? 0 : 1;
 } catch (err) {
   console.error(`demo failed: ${(err as Error).message}`);
