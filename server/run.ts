@@ -121,6 +121,7 @@ export class Run {
       version: this.version,
       loss: this.loss,
       accuracy: this.accuracy,
+      evalLoss: this.evalLoss,
       workers,
       samplesPerSec: last?.samplesPerSec ?? 0,
       samples: this.samples,

@@ -143,6 +143,8 @@ export interface RunUpdate {
   version: number;
   loss: number | null;
   accuracy: number | null;
+  /** Held-out loss of the latest evaluation, nats per label (a language model's nats/char). */
+  evalLoss?: number | null;
   workers: number;
   samplesPerSec: number;
   samples: number;

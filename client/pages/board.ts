@@ -499,9 +499,6 @@ class ModelPanels {
 
 // ---- The board ----
 
-/** A metric point; `evalLoss` is the held-out loss (nats per label) on evaluated rounds, when the coordinator measures it. */
-type Point = MetricPoint & { evalLoss?: number | null };
-
 /** Whether the run's model ends in next-token logits [T, V]. */
 function isLanguageModel(run: BoardRun): boolean {
   try {
@@ -576,12 +573,12 @@ class Board {
     this.showElapsed();
   }
 
-  private addPoints(points: Point[]): void {
+  private addPoints(points: MetricPoint[]): void {
     if (points.length === 0) return;
     this.firstRoundAt ??= points[0].time;
     this.lastRoundAt = points[points.length - 1].time;
     this.lossChart.add(points.filter((p) => p.loss !== null).map((p) => [p.version, p.loss!]));
-    const evaluated = points.filter((p) => p.evalLoss != null);
+    const evaluated = points.filter((p) => p.evalLoss !== null && p.evalLoss !== undefined);
     if (evaluated.length > 0) this.evalLoss = evaluated[evaluated.length - 1].evalLoss!;
     if (this.lm) this.accuracyChart?.add(evaluated.map((p) => [p.version, p.evalLoss! / Math.LN2]));
     else this.accuracyChart?.add(points.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));

@@ -8,7 +8,7 @@ import type { ModelUse } from '../ui/page-model.ts';
 import { mountTryModel, type TryModelPanel, type TryModelSource } from '../ui/try-model.ts';
 import { PARAMS_VERSION_HEADER } from '../../shared/board-protocol.ts';
 import { randomNickname, sanitizeNickname } from '../../shared/nickname.ts';
-import type { Backend, RunSummary } from '../../shared/protocol.ts';
+import type { Backend, RunSummary, RunUpdate } from '../../shared/protocol.ts';
 import { microBatchOf } from '../../shared/run-spec.ts';
 import { netLine, type NetInfo } from '../../shared/run-model.ts';
 
@@ -43,7 +43,7 @@ function render(s: WorkerStats): void {
   if (s.run) {
     $('round').textContent = String(s.run.version);
     $('loss').textContent = s.run.loss === null ? '–' : s.run.loss.toFixed(4);
-    $('accuracy').textContent = s.run.accuracy === null ? '–' : `${(100 * s.run.accuracy).toFixed(2)} %`;
+    showQuality(s.run);
     $('workers').textContent = String(s.run.workers);
     $('grid-sps').textContent = Math.round(s.run.samplesPerSec).toLocaleString();
     $('run-state').textContent = s.run.state;
@@ -60,6 +60,18 @@ function render(s: WorkerStats): void {
   } else {
     placement.textContent = 'Standby: waiting for a free pipeline stage.';
   }
+}
+
+/** Runs of a language model: their quality is the validation loss per character, not an accuracy. */
+const textRuns = new Set<string>();
+
+/** Test accuracy, or for a language model the validation loss in bits/char and nats/char. */
+function showQuality(run: RunUpdate): void {
+  const text = textRuns.has(run.runId);
+  $('accuracy-label').textContent = text ? 'Validation loss' : 'Test accuracy';
+  const nats = run.evalLoss ?? null;
+  if (text) $('accuracy').textContent = nats === null ? '–' : `${(nats / Math.LN2).toFixed(2)} bits/char (${nats.toFixed(2)} nats/char)`;
+  else $('accuracy').textContent = run.accuracy === null ? (nats === null ? '–' : `loss ${nats.toFixed(3)}`) : `${(100 * run.accuracy).toFixed(2)} %`;
 }
 
 interface RunListing {
@@ -313,6 +325,7 @@ class TryModelFeed {
   /** The model of a run, when the page already knows it. */
   know(run: Pick<RunListing, 'id' | 'net' | 'dataset'>): void {
     this.models.set(run.id, { net: run.net, dataset: run.dataset });
+    if (run.dataset.vocab || run.dataset.text) textRuns.add(run.id);
     try {
       $('model-line').textContent = `Model: ${netLine(run.net)}`;
     } catch {
