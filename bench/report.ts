@@ -55,7 +55,7 @@ function cpu(r: Json): string {
     '',
     '| trainer | samples/s | ours / it |',
     '| --- | ---: | ---: |',
-    `| crowdtrain cpu backend (CpuMlp) | ${fmt(r.ours_cpu_sps, 0)} | 1.00× |`,
+    `| crowdtrain cpu backend (CPU layer executor) | ${fmt(r.ours_cpu_sps, 0)} | 1.00× |`,
     `| crowdtrain cpu backend, dense kernels only | ${fmt(r.ours_cpu_dense_sps, 0)} | ${ratio(r.ours_cpu_sps, r.ours_cpu_dense_sps)} |`,
     `| tfjs tf.layers, cpu backend | ${fmt(r.tfjs_cpu_sps, 0)} | ${ratio(r.ours_cpu_sps, r.tfjs_cpu_sps)} |`,
   ].join('\n');

@@ -1,12 +1,15 @@
-// The cpu backend's training throughput: CpuMlp (client/cpu/mlp-cpu.ts) against tfjs tf.layers on
-// tfjs's cpu backend, training the same MLP with the same batch and optimizer, in this page.
-// Timed in alternating windows so that machine noise hits both alike; medians reported. Also
-// timed: CpuMlp with its sparse kernels off, to show what MNIST's zero pixels are worth.
-import { CpuMlp } from '../../client/cpu/mlp-cpu.ts';
+// The cpu backend's training throughput: the CPU layer executor (shared/cpu/layer-executor.ts)
+// against tfjs tf.layers on tfjs's cpu backend, training the same MLP with the same batch and
+// optimizer, in this page. Timed in alternating windows so that machine noise hits both alike;
+// medians reported. Also timed: the executor with its sparse-input path off, to show what
+// MNIST's zero pixels are worth.
 import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
+import { CpuLayerExecutor } from '../../shared/cpu/layer-executor.ts';
+import { setSparseBelow } from '../../shared/cpu/linear.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
-import { initMlpParams, type MlpSpec } from '../../shared/model.ts';
-import type { OptimizerConfig } from '../../shared/reference/optimizer.ts';
+import { describeModel, initModelParams } from '../../shared/layers/sequence.ts';
+import { mlpLayers } from '../../shared/layers/shorthand.ts';
+import { optimizerStepRef, type OptimizerConfig } from '../../shared/reference/optimizer.ts';
 
 import { benchOptions, log, median, tfjsTrainer } from './common.ts';
 
@@ -14,7 +17,7 @@ const { BATCH, STEPS, WINDOWS, HIDDEN } = benchOptions({ batch: 64, steps: 50, w
 
 async function run() {
   const train = await fetchDatasetSplit('mnist', 'train');
-  const spec: MlpSpec = { layers: [784, HIDDEN, 10], activation: 'relu' };
+  const model = describeModel(mlpLayers([784, HIDDEN, 10], 'relu'), [784]);
   const optimizer: OptimizerConfig = { kind: 'adam', lr: 1e-3 };
   log(`cpu backend: MLP 784-${HIDDEN}-10, batch ${BATCH}, Adam 1e-3, ${WINDOWS} windows of ${STEPS} steps, ${navigator.hardwareConcurrency} logical cores`);
 
@@ -23,25 +26,30 @@ async function run() {
   const xs = featuresAsFloat(train, 0, n);
   const labels = train.y.subarray(0, n);
 
-  const makeOurs = (sparseBelow?: number) => {
-    const mlp = new CpuMlp(spec, BATCH, { sparseBelow });
-    mlp.setParams(initMlpParams(spec, 1));
+  const makeOurs = (sparse: boolean) => {
+    const exec = new CpuLayerExecutor(model, { maxBatch: BATCH });
+    const params = initModelParams(model, 1);
+    const state = { m: new Float32Array(model.paramCount), v: new Float32Array(model.paramCount) };
     let t = 0;
     let loss = NaN;
     const window = async () => {
+      const old = setSparseBelow(sparse ? 0.5 : 0);
       const t0 = performance.now();
       for (let s = 0; s < STEPS; s++) {
         const o = s * BATCH;
-        const g = mlp.computeGradients(xs.subarray(o * 784, (o + BATCH) * 784), labels.subarray(o, o + BATCH), BATCH);
-        mlp.step(g.grads, optimizer, ++t);
+        exec.setParams(params);
+        const g = await exec.computeGradients(xs.subarray(o * 784, (o + BATCH) * 784), labels.subarray(o, o + BATCH), BATCH);
+        optimizerStepRef(params, g.grads, state, optimizer, ++t);
         loss = g.loss;
       }
-      return (n * 1000) / (performance.now() - t0);
+      const sps = (n * 1000) / (performance.now() - t0);
+      setSparseBelow(old);
+      return sps;
     };
     return { window, lastLoss: () => loss };
   };
-  const ours = makeOurs();
-  const oursDense = makeOurs(0);
+  const ours = makeOurs(true);
+  const oursDense = makeOurs(false);
 
   // tfjs on its cpu backend: the same model, optimizer and batch, data already in a tensor.
   const tfjs = await tfjsTrainer('cpu', xs, labels, n, HIDDEN, BATCH);

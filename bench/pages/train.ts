@@ -4,9 +4,10 @@
 import '@tensorflow/tfjs-backend-webgpu';
 import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
 import { Gpu } from '../../client/gpu/runtime.ts';
-import { MlpExecutor } from '../../client/nn/mlp.ts';
-import { epochOrder } from '../../shared/epoch-order.ts';
+import { TabTrainer } from '../../client/nn/trainer.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
+import { describeModel } from '../../shared/layers/sequence.ts';
+import { mlpLayers } from '../../shared/layers/shorthand.ts';
 import { benchOptions, log, median, tfjsTrainer } from './common.ts';
 
 const { BATCH, STEPS, WINDOWS, HIDDEN } = benchOptions({ batch: 64, steps: 40, windows: 5, hidden: 128 });
@@ -17,18 +18,18 @@ async function run() {
   const adapter = [gpu.info.vendor, gpu.info.architecture, gpu.info.description].filter(Boolean).join(' ');
   log(`adapter: ${adapter}; MLP 784-${HIDDEN}-10, batch ${BATCH}, ${WINDOWS} windows of ${STEPS} steps`);
 
-  const exec = new MlpExecutor(gpu, { spec: { layers: [784, HIDDEN, 10], activation: 'relu' }, batch: BATCH, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 1 });
-  exec.useDataset(train, epochOrder(train.count, 1, 0));
+  // Every trainer gets the same examples, already as float32 in memory (no conversion in the loop).
+  const n = STEPS * BATCH;
+  const xs = featuresAsFloat(train, 0, n);
+  const model = describeModel(mlpLayers([784, HIDDEN, 10], 'relu'), [784]);
+  const trainer = new TabTrainer(gpu, model, { batch: BATCH, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 1 });
   const oursWindow = async () => {
     const t0 = performance.now();
-    for (let s = 0; s < STEPS; s++) exec.trainStep();
-    await exec.readLoss();
+    for (let s = 0; s < STEPS; s++) await trainer.step(xs.subarray(s * BATCH * 784, (s + 1) * BATCH * 784), train.y.subarray(s * BATCH, (s + 1) * BATCH));
     return (STEPS * BATCH * 1000) / (performance.now() - t0);
   };
 
-  // tfjs: the same model, optimizer and batch, data already in a tensor (no upload in the loop).
-  const n = STEPS * BATCH;
-  const xs = featuresAsFloat(train, 0, n);
+  // tfjs: the same model, optimizer and batch, data already in a tensor.
   const tfWebgpu = (await tfjsTrainer('webgpu', xs, train.y, n, HIDDEN, BATCH)).window;
   const tfCpu = (await tfjsTrainer('cpu', xs, train.y, n, HIDDEN, BATCH)).window;
 

@@ -1,8 +1,86 @@
-// One-tab training loop: epochs of seeded shuffles over a GPU-resident dataset, progress every
-// few steps, test evaluation after each epoch. Knows nothing of pages or of the coordinator.
-import type { Dataset } from '../../shared/dataset.ts';
+// One-tab training: the layer executor's gradient on the GPU and the optimizer's step on the GPU
+// (in place on the executor's parameters), epochs of seeded shuffles over a dataset held in the
+// page, progress every few steps, test evaluation after each epoch. Knows nothing of pages or of
+// the coordinator.
+//
+// @example
+//   const trainer = new TabTrainer(gpu, describeModel(mlpLayers([784, 128, 10], 'relu'), [784]), { batch: 64, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 1 });
+//   const r = await trainEpochs(trainer, train, test, { epochs: 2, onProgress: console.log });
+import { featuresAsFloat, labelWidthOf, selectExamples, sliceExamples, type Dataset } from '../../shared/dataset.ts';
 import { epochOrder } from '../../shared/epoch-order.ts';
-import type { MlpExecutor } from './mlp.ts';
+import { initModelParams, type ModelDescription } from '../../shared/layers/sequence.ts';
+import { softmaxCrossEntropyRef } from '../../shared/reference/softmax-ce.ts';
+import { optimizerStateCount, optimizerStep, setOptimizerStep, type OptimizerConfig } from '../gpu/ops/optimizer.ts';
+import type { Dispatch, Gpu } from '../gpu/runtime.ts';
+import { LayerExecutor } from './layer-executor.ts';
+
+export interface TabTrainerOptions {
+  batch: number;
+  optimizer: OptimizerConfig;
+  /** Seed of the initial parameters (PyTorch's default initialisation of each layer). */
+  seed: number;
+}
+
+/** A model trained in this tab: parameters, gradients and optimizer state on the GPU. */
+export class TabTrainer {
+  readonly exec: LayerExecutor;
+  readonly batch: number;
+  private readonly config: OptimizerConfig;
+  private readonly state: GPUBuffer[] = [];
+  private readonly update: Dispatch;
+  private t = 0;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly model: ModelDescription,
+    opts: TabTrainerOptions,
+  ) {
+    this.batch = opts.batch;
+    this.config = opts.optimizer;
+    this.exec = new LayerExecutor(gpu, model, { maxBatch: opts.batch });
+    this.exec.setParams(initModelParams(model, opts.seed));
+    // The executor's buffers hold each tensor padded to 64 floats; padding has zero gradient, so it stays zero.
+    const count = this.exec.params.size / 4;
+    for (let i = 0; i < optimizerStateCount(opts.optimizer.kind); i++) this.state.push(gpu.buffer(count * 4, `trainer/state${i}`));
+    this.update = optimizerStep(gpu, { params: this.exec.params, grads: this.exec.grads, m: this.state[0], v: this.state[1], count, config: opts.optimizer });
+  }
+
+  /** One optimizer step on x [batch, ...inShape] and its labels; resolves with the batch's mean loss. */
+  async step(x: Float32Array, labels: ArrayLike<number>): Promise<number> {
+    this.exec.zeroGrads();
+    const { loss } = await this.exec.forwardBackwardLoss(x, labels, this.batch);
+    setOptimizerStep(this.gpu, this.update, this.config, ++this.t);
+    this.gpu.submit([this.update]);
+    return loss;
+  }
+
+  /** Test accuracy (per label) and mean loss on the first `count` examples of `test`. */
+  async evaluate(test: Dataset, count = test.count): Promise<{ accuracy: number; loss: number }> {
+    const width = labelWidthOf(test);
+    const classes = this.model.outShape[this.model.outShape.length - 1];
+    let correct = 0;
+    let lossSum = 0;
+    for (let start = 0; start < count; start += this.batch) {
+      const n = Math.min(this.batch, count - start);
+      const part = sliceExamples(test, start, n);
+      const logits = await this.exec.predict(featuresAsFloat(part), n);
+      const rows = n * width;
+      lossSum += softmaxCrossEntropyRef(logits, part.y, rows, classes).meanLoss * rows;
+      for (let r = 0; r < rows; r++) {
+        let best = 0;
+        for (let c = 1; c < classes; c++) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
+        if (best === part.y[r]) correct++;
+      }
+    }
+    const rows = count * width;
+    return { accuracy: correct / rows, loss: lossSum / rows };
+  }
+
+  destroy(): void {
+    this.exec.destroy();
+    for (const b of this.state) b.destroy();
+  }
+}
 
 export interface TrainProgress {
   epoch: number;
@@ -20,7 +98,7 @@ export interface TrainProgress {
 export interface TrainOptions {
   epochs: number;
   seed?: number;
-  /** Steps between loss reports (each report waits for the GPU). */
+  /** Steps between loss reports. */
   reportEvery?: number;
   /** Also evaluate every this many steps (default: only at the end of each epoch). */
   evalEvery?: number;
@@ -40,36 +118,38 @@ export interface TrainResult {
 }
 
 /**
- * @example const r = await trainEpochs(exec, train, test, { epochs: 2, onProgress: console.log });
+ * @example const r = await trainEpochs(trainer, train, test, { epochs: 2, onProgress: console.log });
  */
-export async function trainEpochs(exec: MlpExecutor, train: Dataset, test: Dataset, opts: TrainOptions): Promise<TrainResult> {
+export async function trainEpochs(trainer: TabTrainer, train: Dataset, test: Dataset, opts: TrainOptions): Promise<TrainResult> {
   const seed = opts.seed ?? 0;
   const reportEvery = opts.reportEvery ?? 25;
-  const stepsPerEpoch = Math.floor(train.count / exec.batch);
+  const batch = trainer.batch;
+  const stepsPerEpoch = Math.floor(train.count / batch);
   const totalSteps = stepsPerEpoch * opts.epochs;
   const history: TrainProgress[] = [];
   const started = performance.now();
   let lastReport = started;
   let stepsSinceReport = 0;
+  let lossSinceReport = 0;
   let step = 0;
   let evaluation = { accuracy: NaN, loss: NaN };
-  exec.useDataset(train, epochOrder(train.count, seed, 0));
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    if (epoch > 0) exec.setOrder(epochOrder(train.count, seed, epoch));
+    const order = epochOrder(train.count, seed, epoch);
     for (let s = 0; s < stepsPerEpoch; s++) {
       if (opts.signal?.aborted) throw new DOMException('training stopped', 'AbortError');
-      exec.trainStep();
+      const part = selectExamples(train, order.subarray(s * batch, (s + 1) * batch));
+      lossSinceReport += await trainer.step(featuresAsFloat(part), part.y);
       step++;
       stepsSinceReport++;
       const evalNow = s === stepsPerEpoch - 1 || (!!opts.evalEvery && step % opts.evalEvery === 0);
       if (stepsSinceReport === reportEvery || evalNow) {
-        const loss = await exec.readLoss(); // also bounds the GPU queue
         const now = performance.now();
-        const p: TrainProgress = { epoch, step, totalSteps, loss, samplesPerSec: (stepsSinceReport * exec.batch * 1000) / (now - lastReport) };
+        const p: TrainProgress = { epoch, step, totalSteps, loss: lossSinceReport / stepsSinceReport, samplesPerSec: (stepsSinceReport * batch * 1000) / (now - lastReport) };
         lastReport = now;
         stepsSinceReport = 0;
+        lossSinceReport = 0;
         if (evalNow) {
-          const ev = await exec.evaluate(test, opts.testCount ?? test.count);
+          const ev = await trainer.evaluate(test, opts.testCount ?? test.count);
           evaluation = ev;
           p.testAccuracy = ev.accuracy;
           p.testLoss = ev.loss;
@@ -81,5 +161,5 @@ export async function trainEpochs(exec: MlpExecutor, train: Dataset, test: Datas
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  return { steps: step, seconds, samplesPerSec: (step * exec.batch) / seconds, testAccuracy: evaluation.accuracy, testLoss: evaluation.loss, history };
+  return { steps: step, seconds, samplesPerSec: (step * batch) / seconds, testAccuracy: evaluation.accuracy, testLoss: evaluation.loss, history };
 }

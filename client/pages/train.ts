@@ -5,8 +5,9 @@ import { fetchDatasetSplit } from '../data/fetch-dataset.ts';
 import { WebGpuUnavailableError } from '../gpu/device.ts';
 import type { OptimizerConfig } from '../gpu/ops/optimizer.ts';
 import { Gpu } from '../gpu/runtime.ts';
-import { MlpExecutor } from '../nn/mlp.ts';
-import { trainEpochs, type TrainProgress } from '../nn/trainer.ts';
+import { TabTrainer, trainEpochs, type TrainProgress } from '../nn/trainer.ts';
+import { describeModel } from '../../shared/layers/sequence.ts';
+import { mlpLayers } from '../../shared/layers/shorthand.ts';
 import type { Dataset } from '../../shared/dataset.ts';
 import type { HiddenActivation, MlpSpec } from '../../shared/model.ts';
 
@@ -19,7 +20,7 @@ const status = (text: string, error = false) => {
 let gpu: Gpu | undefined;
 let data: { train: Dataset; test: Dataset } | undefined;
 let abort: AbortController | undefined;
-let exec: MlpExecutor | undefined;
+let trainer: TabTrainer | undefined;
 
 function readConfig(): { spec: MlpSpec; optimizer: OptimizerConfig; batch: number; epochs: number } {
   const form = new FormData($<HTMLFormElement>('config'));
@@ -108,11 +109,12 @@ async function train(): Promise<void> {
   const chart = makeChart();
   abort = new AbortController();
   status('Compiling kernels…');
-  exec?.destroy(); // the previous run's buffers
-  exec = new MlpExecutor(gpu, { spec: config.spec, batch: config.batch, optimizer: config.optimizer, seed: Date.now() >>> 0 });
+  trainer?.destroy(); // the previous run's buffers
+  const model = describeModel(mlpLayers(config.spec.layers, config.spec.activation), [config.spec.layers[0]]);
+  trainer = new TabTrainer(gpu, model, { batch: config.batch, optimizer: config.optimizer, seed: Date.now() >>> 0 });
   status(`Training ${config.spec.layers.join('-')} for ${config.epochs} epochs…`);
   try {
-    const result = await trainEpochs(exec, data.train, data.test, {
+    const result = await trainEpochs(trainer, data.train, data.test, {
       epochs: config.epochs,
       evalEvery: 50,
       signal: abort.signal,

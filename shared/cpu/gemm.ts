@@ -1,4 +1,4 @@
-// Fast CPU matrix kernels over Float32Arrays for the CPU backends (client/cpu/, shared/cpu/layers): two
+// Fast CPU matrix kernels over Float32Arrays for the CPU backend's layer kernels (shared/cpu/): two
 // register-blocked dense products, a sparse-times-dense product for inputs that are mostly zero
 // (MNIST pixels: about 80 % of them), and a blocked transpose. Layer logic does not belong here.
 //

@@ -4,11 +4,18 @@
 import { gemmNT, gemmTN, SparseRows, spmm, transpose } from './gemm.ts';
 
 /** Below this fraction of nonzeros the sparse product beats the blocked one (MNIST-sized layers). */
-const SPARSE_BELOW = 0.5;
+let sparseBelow = 0.5;
+
+/** Sets the fraction of nonzeros under which inputs are multiplied as sparse (0: never); returns the old one. The CPU benchmark times both paths. */
+export function setSparseBelow(fraction: number): number {
+  const old = sparseBelow;
+  sparseBelow = fraction;
+  return old;
+}
 
 /** x's nonzeros as compressed rows, or null when x is too dense for them to pay. x: f32[rows, n]. */
 export function sparseInput(x: Float32Array, rows: number, n: number): SparseRows | null {
-  const limit = Math.ceil(SPARSE_BELOW * rows * n) - 1;
+  const limit = Math.ceil(sparseBelow * rows * n) - 1;
   if (limit < 0) return null;
   const s = new SparseRows(rows, limit);
   return s.fromRows(x, rows, n, limit) ? s : null;
