@@ -5,8 +5,11 @@
 //   embedding_backward: dweight[v, k] (+)= sum over positions i with ids[i] == v of dy[i, k]
 // Shapes: ids f32[N] (N = B*T token ids as float32 values, exact below 2^24); weight, dweight
 // f32[V, D]; y, dy f32[N, D]. WGSL has no float atomics, so the backward gathers: one invocation
-// per (vocabulary row, channel) walks all N positions in order, which is deterministic and costs
-// V*N*D compares (small for a character vocabulary; a word vocabulary would want a sort first).
+// per (vocabulary row, 4 channels) walks all N positions in order, which is deterministic and
+// costs V*N*D/4 compares (small for a character vocabulary; a word vocabulary would want a sort
+// first). One channel per invocation (bench/experiments/embedding/01-channel-per-invocation.wgsl)
+// read every id 4 times as often: 2.7 times as long on SwiftShader for the transformer benchmark's
+// 2048 tokens, V 83, D 64 (`npm run bench -- models --query 'only=none&experiments=1'`).
 // Each entry point declares its own bindings:
 //   embedding:          p, ids, weight, y
 //   embedding_backward: p, ids, dy, dweight
@@ -49,23 +52,37 @@ fn embedding(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   }
 }
 
+// Channels per invocation of the backward.
+const CH: u32 = 4u;
+
 @compute @workgroup_size(WG)
 fn embedding_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = flat_index(gid, nwg);
-  if (e >= p.vocab * p.dim) {
+  let e = flat_index(gid, nwg); // v * ceil(D / CH) + k / CH
+  let blocks = (p.dim + CH - 1u) / CH;
+  if (e >= p.vocab * blocks) {
     return;
   }
-  let v = f32(e / p.dim);
-  let k = e % p.dim;
-  var s = 0.0;
+  let v = e / blocks;
+  let k0 = (e % blocks) * CH;
+  let vf = f32(v);
+  // The last block of a row may hold fewer than CH channels: its loads stay in dy's row.
+  let n = min(CH, p.dim - k0);
+  var s = vec4f(0.0);
   for (var i = 0u; i < p.positions; i++) {
-    if (ids[i] == v) {
-      s += dy[i * p.dim + k];
+    if (ids[i] == vf) {
+      let row = i * p.dim + k0;
+      s.x += dy[row];
+      if (n > 1u) { s.y += dy[row + 1u]; }
+      if (n > 2u) { s.z += dy[row + 2u]; }
+      if (n > 3u) { s.w += dy[row + 3u]; }
     }
   }
-  if (ACCUMULATE) {
-    dweight[e] += s;
-  } else {
-    dweight[e] = s;
+  let out = v * p.dim + k0;
+  for (var j = 0u; j < n; j++) {
+    if (ACCUMULATE) {
+      dweight[out + j] += s[j];
+    } else {
+      dweight[out + j] = s[j];
+    }
   }
 }

@@ -5,7 +5,15 @@
 //   dlogits[b, c] = (softmax(x[b])[c] - (c == label_b)) / B
 // A label >= V marks an ignored row: loss 0 and gradient 0.
 // Shapes: logits f32[B, V]; labels u32[B]; loss f32[B]; dlogits f32[B, V].
-// One workgroup per row (workgroup ids folded into y past 65535 rows), tree reductions over V.
+// Two entry points, the same maths:
+//   softmax_ce:      one workgroup of WG threads per row (workgroup ids folded into y past 65535
+//                    rows), tree reductions over V: for wide rows.
+//   softmax_ce_rows: one invocation per row, plain loops over V, no barriers: for rows of up to a
+//                    few hundred classes. On SwiftShader (a machine shared with other jobs), the
+//                    workgroup kind took 140 times as long on the transformer benchmark's 2048 rows
+//                    of 83 classes and 11 times on the CNN's 64 rows of 10: its barriers cost more
+//                    than the arithmetic (bench/experiments/softmax-ce/;
+//                    `npm run bench -- models --query 'only=none&experiments=1'`).
 
 struct Params {
   rows: u32,     // B
@@ -19,7 +27,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;     // [B]
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;  // [B, V]
 
-// Threads per row; a power of two (the tree reduction halves it).
+// softmax_ce: threads per row, a power of two (the tree reduction halves it).
+// softmax_ce_rows: rows per workgroup.
 override WG: u32 = 64;
 
 const LOWEST: f32 = -0x1.fffffep+127f; // the lowest finite f32
@@ -75,6 +84,32 @@ fn softmax_ce(
   let scale = select(0.0, p.inv_rows, valid);
   let inv_total = 1.0 / total;
   for (var c = lid; c < p.classes; c += WG) {
+    let prob = exp(logits[base + c] - row_max) * inv_total;
+    dlogits[base + c] = (prob - select(0.0, 1.0, c == label)) * scale;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn softmax_ce_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= p.rows) {
+    return;
+  }
+  let base = row * p.classes;
+  var row_max = LOWEST;
+  for (var c = 0u; c < p.classes; c++) {
+    row_max = max(row_max, logits[base + c]);
+  }
+  var total = 0.0;
+  for (var c = 0u; c < p.classes; c++) {
+    total += exp(logits[base + c] - row_max);
+  }
+  let label = labels[row];
+  let valid = label < p.classes;
+  loss[row] = select(0.0, log(total) - (logits[base + min(label, p.classes - 1u)] - row_max), valid);
+  let scale = select(0.0, p.inv_rows, valid);
+  let inv_total = 1.0 / total;
+  for (var c = 0u; c < p.classes; c++) {
     let prob = exp(logits[base + c] - row_max) * inv_total;
     dlogits[base + c] = (prob - select(0.0, 1.0, c == label)) * scale;
   }

@@ -1,7 +1,7 @@
 // Fused softmax + cross-entropy kernel (shaders/softmax-ce.wgsl) against the CPU reference in
 // real Chromium WebGPU.
 import { describe, expect, test } from 'vitest';
-import { softmaxCrossEntropy } from '../client/gpu/ops/softmax-ce.ts';
+import { softmaxCrossEntropy, type SoftmaxCeLayout } from '../client/gpu/ops/softmax-ce.ts';
 import type { Gpu } from '../client/gpu/runtime.ts';
 import { softmaxCrossEntropyRef } from '../shared/reference/softmax-ce.ts';
 import { createRng, randomUniform } from '../shared/rng.ts';
@@ -15,11 +15,11 @@ function ranged(gpu: Gpu, data: Float32Array | Uint32Array): GPUBufferBinding {
   return { buffer, offset: 256, size: data.byteLength };
 }
 
-async function run(gpu: Gpu, logits: Float32Array, labels: Uint32Array, rows: number, classes: number, useRanges: boolean) {
+async function run(gpu: Gpu, logits: Float32Array, labels: Uint32Array, rows: number, classes: number, useRanges: boolean, layout?: SoftmaxCeLayout) {
   const bind = (d: Float32Array | Uint32Array) => (useRanges ? ranged(gpu, d) : gpu.upload(d));
   const loss = bind(new Float32Array(rows).fill(NaN));
   const dlogits = bind(new Float32Array(rows * classes).fill(NaN));
-  const d = softmaxCrossEntropy(gpu, { logits: bind(logits), labels: bind(labels), loss, dlogits, rows, classes });
+  const d = softmaxCrossEntropy(gpu, { logits: bind(logits), labels: bind(labels), loss, dlogits, rows, classes, layout });
   gpu.submit([d]);
   const read = async (b: GPUBuffer | GPUBufferBinding, n: number) =>
     b instanceof GPUBuffer ? gpu.read(b, n) : gpu.read(b.buffer, n, (b.offset ?? 0) / 4);
@@ -41,7 +41,7 @@ describe('softmax cross-entropy vs reference', () => {
     { rows: 3, classes: 1000, scale: 3, ranges: true, tol: MODERATE },
     { rows: 517, classes: 129, scale: 3, ranges: false, tol: MODERATE },
     { rows: 17, classes: 33, scale: 1e4, ranges: false, tol: HUGE },
-  ])('B=$rows V=$classes logits ±$scale ranges=$ranges', async ({ rows, classes, scale, ranges, tol }) => {
+  ].flatMap((c) => (['invocation-per-row', 'workgroup-per-row'] as const).map((layout) => ({ ...c, layout }))))('B=$rows V=$classes logits ±$scale ranges=$ranges $layout', async ({ rows, classes, scale, ranges, tol, layout }) => {
     const gpu = await testGpu();
     const rng = createRng(rows * 31 + classes);
     const logits = randomUniform(rng, rows * classes, -scale, scale);
@@ -51,7 +51,7 @@ describe('softmax cross-entropy vs reference', () => {
         const r = softmaxCrossEntropyRef(logits, labels, rows, classes);
         return { loss: r.loss, dlogits: r.dlogits };
       },
-      gpu: () => run(gpu, logits, labels, rows, classes, ranges),
+      gpu: () => run(gpu, logits, labels, rows, classes, ranges, layout),
       tol,
     });
   });
@@ -67,14 +67,14 @@ describe('softmax cross-entropy vs reference', () => {
     expect(got.loss[0]).toBe(2e4);
   });
 
-  test('more than 65535 rows: the workgroup index folds into y', async () => {
+  test('more than 65535 rows a workgroup each: the workgroup index folds into y', async () => {
     const gpu = await testGpu();
     const rows = 70_001;
     const classes = 3;
     const rng = createRng(70_001);
     const logits = randomUniform(rng, rows * classes, -3, 3);
     const labels = Uint32Array.from({ length: rows }, () => rng.int(classes));
-    const got = await run(gpu, logits, labels, rows, classes, false);
+    const got = await run(gpu, logits, labels, rows, classes, false, 'workgroup-per-row');
     expect(got.workgroups[1]).toBeGreaterThan(1);
     const ref = softmaxCrossEntropyRef(logits, labels, rows, classes);
     await checkOp({ ref: () => ({ loss: ref.loss, dlogits: ref.dlogits }), gpu: async () => got, tol: MODERATE });

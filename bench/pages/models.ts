@@ -9,12 +9,18 @@
 // workers never apply one (the coordinator steps the optimizer), so no trainer here does either.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
+import embeddingExp01 from '../experiments/embedding/01-channel-per-invocation.wgsl?raw';
+import { linearWorkgroups } from '../../client/gpu/kernel.ts';
 import { conv2d, conv2dBackward, conv2dDims, type Conv2dShape } from '../../client/gpu/ops/conv2d.ts';
+import { embeddingBackward } from '../../client/gpu/ops/embedding.ts';
+import { softmaxCrossEntropy, type SoftmaxCeLayout } from '../../client/gpu/ops/softmax-ce.ts';
 import { Gpu, type Dispatch } from '../../client/gpu/runtime.ts';
 import { LayerCpuBackend, type GradientBackend } from '../../client/worker/backend.ts';
 import { LayerGpuBackend } from '../../client/worker/webgpu-backend.ts';
 import { describeModel, expandLayers, initModelParams, type LayerConfig, type ModelDescription } from '../../shared/layers/index.ts';
+import { softmaxCrossEntropyRef } from '../../shared/reference/softmax-ce.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
+import { compare } from '../../test/helpers/check-op.ts';
 import { timeInterleaved, type Timer } from './timing.ts';
 
 const query = new URLSearchParams(location.search);
@@ -22,6 +28,7 @@ const REPS = Number(query.get('reps') ?? 5);
 const SECONDS = Number(query.get('seconds') ?? 1);
 const ONLY = (query.get('only') ?? 'cnn,transformer,conv').split(',');
 const PROFILE = query.get('profile') === '1';
+const EXPERIMENTS = query.get('experiments') === '1';
 
 const logEl = document.getElementById('log')!;
 function log(line: string): void {
@@ -356,6 +363,65 @@ async function convRows(gpu: Gpu): Promise<Record<string, unknown>[]> {
   return rows;
 }
 
+/**
+ * Kernel experiments on the models' shapes (bench/experiments/softmax-ce, embedding): each
+ * variant checked against the reference, then timed interleaved with the shipped kernel.
+ */
+async function experimentRows(gpu: Gpu): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  const time = async (name: string, variants: [string, Dispatch][]) => {
+    const secs = await timeInterleaved(variants.map(([, d]) => gpuTimer(gpu, [d])), REPS, SECONDS / 4, 256);
+    const row = { experiment: name, ms: Object.fromEntries(variants.map(([v], i) => [v, round(secs[i] * 1e3, 3)])), slower_than_shipped: round(secs[0] / secs[secs.length - 1], 2) };
+    log(`experiment ${name}: ${JSON.stringify(row)}`);
+    rows.push(row);
+  };
+  const tol = { atol: 1e-6, rtol: 1e-4 };
+  for (const [r, v] of [[TF_BATCH * CTX, VOCAB], [CNN_BATCH, 10]]) {
+    const rng = createRng(r + v);
+    const host = randomUniform(rng, r * v, -4, 4);
+    const logits = gpu.upload(host, 'logits');
+    const labels = Uint32Array.from({ length: r }, () => Math.floor(rng.uniform(0, v)));
+    const ref = softmaxCrossEntropyRef(host, labels, r, v);
+    const variants: [string, Dispatch][] = [];
+    for (const layout of ['workgroup-per-row', 'invocation-per-row'] as SoftmaxCeLayout[]) {
+      const loss = gpu.buffer(r * 4, 'loss');
+      const dlogits = gpu.buffer(r * v * 4, 'dlogits');
+      const d = softmaxCrossEntropy(gpu, { logits, labels: gpu.upload(labels, 'labels'), loss, dlogits, rows: r, classes: v, layout });
+      gpu.submit([d]);
+      const c = compare(await gpu.read(dlogits), ref.dlogits, tol);
+      if (!c.ok) throw new Error(`softmax-ce ${layout}: ${c.message}`);
+      variants.push([layout === 'workgroup-per-row' ? '01-workgroup-per-row' : '02-invocation-per-row (shipped)', d]);
+    }
+    await time(`softmax-ce ${r} rows × ${v} classes`, variants);
+  }
+  {
+    const n = TF_BATCH * CTX;
+    const rng = createRng(3);
+    const idsHost = Float32Array.from({ length: n }, () => Math.floor(rng.uniform(0, VOCAB)));
+    const dyHost = randomUniform(rng, n * WIDTH);
+    const want = new Float32Array(VOCAB * WIDTH);
+    for (let i = 0; i < n; i++) for (let k = 0; k < WIDTH; k++) want[idsHost[i] * WIDTH + k] += dyHost[i * WIDTH + k];
+    const ids = gpu.upload(idsHost, 'ids');
+    const dy = gpu.upload(dyHost, 'dy');
+    const shape = { positions: n, dim: WIDTH, vocab: VOCAB };
+    const out = [gpu.buffer(want.byteLength, 'dw-01'), gpu.buffer(want.byteLength, 'dw-02')];
+    const exp01 = gpu.prepare({
+      kernel: { name: 'embedding-exp-01', source: embeddingExp01, entryPoint: 'embedding_backward', bindings: ['uniform', 'read', 'read', 'storage'], overrides: { WG: 64, ACCUMULATE: 0 } },
+      buffers: [ids, dy, out[0]],
+      uniforms: new Uint32Array([n, WIDTH, VOCAB]),
+      workgroups: linearWorkgroups(VOCAB * WIDTH, 64),
+    });
+    const shipped = embeddingBackward(gpu, { ...shape, ids, dy, dweight: out[1] });
+    gpu.submit([exp01, shipped]);
+    for (const b of out) {
+      const c = compare(await gpu.read(b), want, { atol: 1e-4, rtol: 1e-4 });
+      if (!c.ok) throw new Error(`embedding backward: ${c.message}`);
+    }
+    await time(`embedding backward ${n} tokens, V ${VOCAB}, D ${WIDTH}`, [['01-channel-per-invocation', exp01], ['02-four-channels (shipped)', shipped]]);
+  }
+  return rows;
+}
+
 async function run(): Promise<unknown> {
   const gpu = await Gpu.create();
   const adapter = [gpu.info.vendor, gpu.info.architecture, gpu.info.description].filter(Boolean).join(' ');
@@ -373,8 +439,9 @@ async function run(): Promise<unknown> {
     rows.push(...(await modelRows(gpu, w, tfjsTransformer, 'tokens/s')));
   }
   if (ONLY.includes('conv')) rows.push(...(await convRows(gpu)));
+  const experiments = EXPERIMENTS ? await experimentRows(gpu) : undefined;
   gpu.destroy();
-  return { adapter, reps: REPS, sample_s: SECONDS, cores: navigator.hardwareConcurrency, rows, ...(PROFILE ? { profile } : {}) };
+  return { adapter, reps: REPS, sample_s: SECONDS, cores: navigator.hardwareConcurrency, rows, ...(PROFILE ? { profile } : {}), ...(experiments ? { experiments } : {}) };
 }
 
 (window as unknown as { __benchResult: Promise<unknown> }).__benchResult = run();

@@ -78,6 +78,6 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Dispatch 
     kernel: embeddingKernel(true, !!a.accumulate),
     buffers: [a.ids, a.dy, a.dweight],
     uniforms: params(a),
-    workgroups: linearWorkgroups(a.vocab * a.dim, WG),
+    workgroups: linearWorkgroups(a.vocab * Math.ceil(a.dim / 4), WG),
   });
 }

@@ -4,8 +4,25 @@ import source from '../../../shaders/softmax-ce.wgsl?raw';
 import { linearWorkgroups, type Kernel } from '../kernel.ts';
 import type { Binding, Dispatch, Gpu } from '../runtime.ts';
 
-/** Threads per row: the next power of two of V, between 32 and 256. */
-export function softmaxCrossEntropyKernel(classes: number): Kernel {
+/** One invocation per row up to this many classes; wider rows get a workgroup each. */
+export const ROW_PER_INVOCATION_MAX_CLASSES = 256;
+/** Rows per workgroup of the invocation-per-row kernel. */
+const ROWS_WG = 64;
+
+export type SoftmaxCeLayout = 'invocation-per-row' | 'workgroup-per-row';
+
+export function softmaxCeLayout(classes: number): SoftmaxCeLayout {
+  return classes <= ROW_PER_INVOCATION_MAX_CLASSES ? 'invocation-per-row' : 'workgroup-per-row';
+}
+
+/**
+ * The kernel for `classes` (or for an explicit layout). workgroup-per-row: threads per row the
+ * next power of two of V, between 32 and 256.
+ */
+export function softmaxCrossEntropyKernel(classes: number, layout = softmaxCeLayout(classes)): Kernel {
+  if (layout === 'invocation-per-row') {
+    return { name: 'softmax_ce_rows', source, entryPoint: 'softmax_ce_rows', bindings: ['uniform', 'read', 'read', 'storage', 'storage'], overrides: { WG: ROWS_WG } };
+  }
   const wg = Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(classes))));
   return {
     name: 'softmax_ce',
@@ -32,10 +49,12 @@ export interface SoftmaxCrossEntropyArgs {
    * whole replica batch, so its micro-batches' gradients add up to that of the batch's mean loss.
    */
   gradRows?: number;
+  /** Default: softmaxCeLayout(classes) (one invocation per row for up to 256 classes). */
+  layout?: SoftmaxCeLayout;
 }
 
 /**
- * One workgroup per row. logits f32[B, V], labels u32[B] -> loss f32[B], dlogits f32[B, V].
+ * One invocation per row (a workgroup per row past 256 classes). logits f32[B, V], labels u32[B] -> loss f32[B], dlogits f32[B, V].
  * @example softmaxCrossEntropy(gpu, { logits, labels, loss, dlogits, rows: 64, classes: 10 });
  */
 export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Dispatch {
@@ -47,10 +66,11 @@ export function softmaxCrossEntropy(gpu: Gpu, a: SoftmaxCrossEntropyArgs): Dispa
   const uniforms = new ArrayBuffer(16);
   new Uint32Array(uniforms, 0, 2).set([a.rows, a.classes]);
   new Float32Array(uniforms, 8, 1)[0] = 1 / gradRows;
+  const layout = a.layout ?? softmaxCeLayout(a.classes);
   return gpu.prepare({
-    kernel: softmaxCrossEntropyKernel(a.classes),
+    kernel: softmaxCrossEntropyKernel(a.classes, layout),
     buffers: [a.logits, a.labels, a.loss, a.dlogits],
     uniforms: new Uint8Array(uniforms),
-    workgroups: linearWorkgroups(a.rows, 1),
+    workgroups: linearWorkgroups(a.rows, layout === 'invocation-per-row' ? ROWS_WG : 1),
   });
 }
