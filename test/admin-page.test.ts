@@ -16,7 +16,7 @@ const TOKEN = 'admin-page-test-token-0123456789';
 
 // Small and quick on Node CPU workers: an accuracy point every 2 rounds.
 const SPEC_YAML = `name: admin-page-test
-dataset: mnist
+dataset: mnist-10k
 model:
   layers: [784, 64, 10]
   activation: relu

@@ -16,7 +16,7 @@ describe('coordinator HTTP', () => {
   });
 
   test('MNIST splits are served at content-hashed, immutable URLs', async () => {
-    const index = (await app.inject('/api/datasets/mnist')).json();
+    const index = (await app.inject('/api/datasets/mnist-10k')).json();
     expect(Object.keys(index.splits).sort()).toEqual(['test', 'train']);
     const res = await app.inject(index.splits.test.url);
     expect(res.statusCode).toBe(200);
@@ -31,7 +31,7 @@ describe('coordinator HTTP', () => {
     const a = await app.inject('/api/datasets/cifar');
     expect(a.statusCode).toBe(404);
     expect(a.json().message).toMatch(/no dataset named "cifar"/);
-    const b = await app.inject('/api/datasets/mnist/deadbeef');
+    const b = await app.inject('/api/datasets/mnist-10k/deadbeef');
     expect(b.statusCode).toBe(404);
   });
 });

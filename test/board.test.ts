@@ -47,7 +47,7 @@ describe('board routes and namespace (Node workers)', () => {
   const clock = new ManualClock(clockStart);
 
   beforeAll(async () => {
-    coord = await startBoardCoordinator({ clock, defaultRun: { evalEvery: 5, stop: { targetAccuracy: 0.999 } } });
+    coord = await startBoardCoordinator({ clock, defaultRun: { dataset: 'mnist-10k', evalEvery: 5, stop: { targetAccuracy: 0.999 } } });
   });
   afterAll(async () => {
     await stopQuietly(coord, workers);
@@ -164,7 +164,7 @@ describe('the board in Chromium with 4 contributor tabs', () => {
   beforeAll(async () => {
     const pagesDir = await buildBoardPages();
     expect(existsSync(join(pagesDir, 'board.html'))).toBe(true);
-    coord = await startBoardCoordinator({ pagesDir, defaultRun: { evalEvery: 3, stop: { targetAccuracy: 0.999 } } });
+    coord = await startBoardCoordinator({ pagesDir, defaultRun: { dataset: 'mnist-10k', evalEvery: 3, stop: { targetAccuracy: 0.999 } } });
     tabs = await HeadlessWorkers.launch(coord.url);
     browser = await chromium.launch(chromiumLaunchOptions());
   }, 240_000);

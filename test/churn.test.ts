@@ -13,9 +13,9 @@ const WORKERS = 10;
 const SPEED = 1000; // examples/s each, virtual time
 
 function simulation(): GridSim {
-  const dataset = new DatasetRegistry(sharedDataDir).get('mnist')!;
+  const dataset = new DatasetRegistry(sharedDataDir).get('mnist-10k')!;
   // Evaluated every round (free in virtual time), so that the rounds to the target are exact.
-  const spec = parseRunSpec({ ...DEFAULT_RUN_SPEC, evalEvery: 1, stop: { targetAccuracy: 0.93, maxRounds: 500 } });
+  const spec = parseRunSpec({ ...DEFAULT_RUN_SPEC, dataset: 'mnist-10k', evalEvery: 1, stop: { targetAccuracy: 0.93, maxRounds: 500 } });
   const sim = new GridSim({ spec, dataset });
   for (const p of equalWorkers(WORKERS, SPEED)) sim.addWorker(p);
   return sim;

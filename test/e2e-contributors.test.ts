@@ -19,7 +19,7 @@ beforeAll(async () => {
     pagesDir,
     // The run stops at 0.93, not 0.9: with speed-sized rounds the three tabs pass 0.9 in about
     // 25 rounds, before a tab that joins after round 20 is warm, and the test needs the joiner to train.
-    defaultRun: { evalEvery: 5, stop: { targetAccuracy: 0.93 } },
+    defaultRun: { dataset: 'mnist-10k', evalEvery: 5, stop: { targetAccuracy: 0.93 } },
     onFold: (run, roundVersion, r) => {
       if (r.version !== roundVersion || run.version !== roundVersion) mismatches.push(`${r.taskId}: result v${r.version} folded into round v${roundVersion} (run v${run.version})`);
     },

@@ -18,6 +18,7 @@ beforeAll(async () => {
     pagesDir,
     defaultRun: {
       name: 'mnist-pipeline',
+      dataset: 'mnist-10k',
       model: { layers: [784, 128, 64, 10], activation: 'relu' },
       parallelism: { stages: 2, replicas: 'auto', microBatches: 4 },
       sync: { minWorkers: 2, roundDeadlineMs: 20_000 },
