@@ -22,7 +22,7 @@ export interface RunModel {
   /** Shape of one example as the first layer sees it. */
   inputShape: number[];
   description: ModelDescription;
-  /** Set for the MLP form: the whole-model MLP executors serve it. */
+  /** Set for the MLP form (its one-line description and checkpoint metadata); it runs on the layer executors like any list. */
   mlp: MlpSpec | null;
 }
 

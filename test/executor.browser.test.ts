@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { LayerExecutor } from '../client/nn/layer-executor.ts';
 import { TabTrainer } from '../client/nn/trainer.ts';
-import { describeModel, initModelParams } from '../shared/layers/sequence.ts';
+import { describeModel, initModelParams } from '../shared/layers/index.ts';
 import { mlpLayers } from '../shared/layers/shorthand.ts';
 import { initMlpParams, mlpLayout, type MlpSpec } from '../shared/model.ts';
 import { optimizerStepRef } from '../shared/reference/optimizer.ts';

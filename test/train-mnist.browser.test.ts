@@ -1,17 +1,17 @@
 // One-tab training in real Chromium on WebGPU: the recipe of the foundation issue
-// (MLP 784-128-10, Adam lr 1e-3, batch 64, 2 epochs) on the 8,000 / 2,000 MNIST split, on the
+// (MLP 784-128-10, Adam lr 1e-3, batch 64, 2 epochs) on the 8,000 / 2,000 MNIST split (the 10,000-digit subset, mnist-10k), on the
 // layer executor with the optimizer step on the GPU.
 import { expect, test } from 'vitest';
 import { fetchDatasetSplit } from '../client/data/fetch-dataset.ts';
 import { TabTrainer, trainEpochs } from '../client/nn/trainer.ts';
-import { describeModel } from '../shared/layers/sequence.ts';
+import { describeModel } from '../shared/layers/index.ts';
 import { mlpLayers } from '../shared/layers/shorthand.ts';
 import { testGpu } from './helpers/gpu.ts';
 
 test('MLP 784-128-10, Adam 1e-3, batch 64, 2 epochs reaches >= 0.90 test accuracy', async () => {
   const gpu = await testGpu();
-  const train = await fetchDatasetSplit('mnist', 'train');
-  const held = await fetchDatasetSplit('mnist', 'test');
+  const train = await fetchDatasetSplit('mnist-10k', 'train');
+  const held = await fetchDatasetSplit('mnist-10k', 'test');
   expect([train.count, held.count]).toEqual([8000, 2000]);
   const model = describeModel(mlpLayers([784, 128, 10], 'relu'), [784]);
   const trainer = new TabTrainer(gpu, model, { batch: 64, optimizer: { kind: 'adam', lr: 1e-3 }, seed: 1 });

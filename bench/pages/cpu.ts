@@ -7,7 +7,7 @@ import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
 import { CpuLayerExecutor } from '../../shared/cpu/layer-executor.ts';
 import { setSparseBelow } from '../../shared/cpu/linear.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
-import { describeModel, initModelParams } from '../../shared/layers/sequence.ts';
+import { describeModel, initModelParams } from '../../shared/layers/index.ts';
 import { mlpLayers } from '../../shared/layers/shorthand.ts';
 import { optimizerStepRef, type OptimizerConfig } from '../../shared/reference/optimizer.ts';
 

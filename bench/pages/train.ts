@@ -6,7 +6,7 @@ import { fetchDatasetSplit } from '../../client/data/fetch-dataset.ts';
 import { Gpu } from '../../client/gpu/runtime.ts';
 import { TabTrainer } from '../../client/nn/trainer.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
-import { describeModel } from '../../shared/layers/sequence.ts';
+import { describeModel } from '../../shared/layers/index.ts';
 import { mlpLayers } from '../../shared/layers/shorthand.ts';
 import { benchOptions, log, median, tfjsTrainer } from './common.ts';
 

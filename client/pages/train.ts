@@ -6,7 +6,7 @@ import { WebGpuUnavailableError } from '../gpu/device.ts';
 import type { OptimizerConfig } from '../gpu/ops/optimizer.ts';
 import { Gpu } from '../gpu/runtime.ts';
 import { TabTrainer, trainEpochs, type TrainProgress } from '../nn/trainer.ts';
-import { describeModel } from '../../shared/layers/sequence.ts';
+import { describeModel } from '../../shared/layers/index.ts';
 import { mlpLayers } from '../../shared/layers/shorthand.ts';
 import type { Dataset } from '../../shared/dataset.ts';
 import type { HiddenActivation, MlpSpec } from '../../shared/model.ts';
