@@ -66,6 +66,8 @@ interface ApiErrorBody {
 interface AdminServerEvents {
   runs: (runs: RunSummary[]) => void;
   metric: (m: { runId: string; point: MetricPoint }) => void;
+  /** A point already sent, again with its evaluation's numbers (they arrived after it). */
+  evaluation: (m: { runId: string; point: MetricPoint }) => void;
   workers: (w: { runId: string; workers: WorkerView[] }) => void;
   event: (e: RunEvent) => void;
 }
@@ -290,6 +292,10 @@ function connectSocket(): void {
     runProgress(runId, point);
     detail.metric(runId, point);
   });
+  s.on('evaluation', ({ runId, point }) => {
+    runProgress(runId, point);
+    detail.metric(runId, point);
+  });
   s.on('workers', ({ runId, workers }) => detail.workers(runId, workers));
   s.on('event', (e) => detail.event(e));
 }
@@ -404,7 +410,12 @@ function renderRuns(runs: RunSummary[], all = true): void {
 /** `runs` arrives on state changes only; each round's metric point moves the row's numbers. */
 function runProgress(runId: string, point: MetricPoint): void {
   const row = rows.get(runId);
-  if (!row || point.version < row.run.version) return;
+  if (!row) return;
+  if (point.version < row.run.version) {
+    // An evaluation of an earlier round that finished late: the latest accuracy, nothing else.
+    if (point.accuracy !== null) updateRow(row, { ...row.run, accuracy: point.accuracy });
+    return;
+  }
   updateRow(row, {
     ...row.run,
     version: point.version,
@@ -474,6 +485,8 @@ class RunDetail {
   /** Pushes that arrive while the REST snapshot loads; applied after it. */
   private pending: (() => void)[] | undefined;
   private lastPoint: { version: number; time: number } | undefined;
+  /** Newest version on the accuracy chart (an evaluation can arrive after its round's point). */
+  private lastEvaluated = 0;
   private eventKeys = new Set<string>();
   private readonly charts: Record<'loss' | 'accuracy' | 'sps' | 'workers', LiveChart>;
 
@@ -551,10 +564,16 @@ class RunDetail {
       return;
     }
     const last = this.lastPoint;
-    if (last && (point.version < last.version || (point.version === last.version && point.time <= last.time))) return; // already shown
+    const evaluation = point.accuracy !== null && point.version > this.lastEvaluated;
+    if (evaluation) this.lastEvaluated = point.version;
+    if (last && (point.version < last.version || (point.version === last.version && point.time <= last.time))) {
+      // Already shown; an evaluation that finished after its round's point was sent comes again.
+      if (evaluation) this.charts.accuracy.push(point.version, point.accuracy!);
+      return;
+    }
     this.lastPoint = { version: point.version, time: point.time };
     if (point.loss !== null) this.charts.loss.push(point.version, point.loss);
-    if (point.accuracy !== null) this.charts.accuracy.push(point.version, point.accuracy);
+    if (evaluation) this.charts.accuracy.push(point.version, point.accuracy!);
     this.charts.sps.push(point.version, point.samplesPerSec);
     this.charts.workers.push(point.version, point.workers);
   }
@@ -583,6 +602,7 @@ class RunDetail {
     this.charts.workers.reset(series((p) => p.workers));
     const last = points.at(-1);
     this.lastPoint = last ? { version: last.version, time: last.time } : undefined;
+    this.lastEvaluated = points.findLast((p) => p.accuracy !== null)?.version ?? 0;
   }
 
   private renderWorkers(workers: WorkerView[]): void {

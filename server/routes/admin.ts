@@ -21,6 +21,8 @@
 // connect_error whose `data` is {code: 'unauthorized' | 'too_many_attempts', message}). Server -> admin:
 //   runs    RunSummary[]                          on connect, then whenever a run is created, deleted or changes state
 //   metric  {runId, point: MetricPoint}           each committed round's metric point (polled every 500 ms)
+//   evaluation {runId, point: MetricPoint}        a point again, with its evaluation's numbers, when they
+//                                                 arrived after the point was sent (evaluation runs off the loop)
 //   workers {runId, workers: AdminWorker[]}       every second for each run with connected workers
 //                                                 (one last empty list when its last worker leaves)
 //   event   RunEvent                              every event-log entry (joins, leaves, late rounds, ...)
@@ -79,6 +81,7 @@ export interface SpecPreview {
 export interface AdminServerEvents {
   runs: (runs: RunSummary[]) => void;
   metric: (m: { runId: string; point: MetricPoint }) => void;
+  evaluation: (m: { runId: string; point: MetricPoint }) => void;
   workers: (w: { runId: string; workers: AdminWorker[] }) => void;
   event: (e: RunEvent) => void;
 }
@@ -386,6 +389,9 @@ function adminFeed(ctx: CoordinatorContext, auth: AdminAuth, log: FastifyBaseLog
 
   // Newest metric version sent per run: run.metrics is trimmed at its front, so lengths lie.
   const sentVersion = new Map<string, number>();
+  // Newest evaluated version sent per run: an evaluation that lands after its round's point was
+  // sent goes out as an 'evaluation' with that point and its numbers.
+  const sentEvaluation = new Map<string, number>();
   const pushMetrics = () => {
     const listening = ns.sockets.size > 0;
     for (const run of ctx.scheduler.runs.values()) {
@@ -397,11 +403,18 @@ function adminFeed(ctx: CoordinatorContext, auth: AdminAuth, log: FastifyBaseLog
       // A run seen for the first time, or restored to an older version, starts from its newest point.
       if (sent === undefined || last.version < sent) continue;
       if (!listening) continue;
+      const evaluated = run.evaluatedVersion;
+      if (evaluated > (sentEvaluation.get(run.id) ?? 0) && evaluated <= sent) {
+        const point = points.findLast((p) => p.version === evaluated);
+        if (point) ns.emit('evaluation', { runId: run.id, point });
+      }
+      sentEvaluation.set(run.id, evaluated);
       let i = points.length;
       while (i > 0 && points[i - 1].version > sent) i--;
       for (; i < points.length; i++) ns.emit('metric', { runId: run.id, point: points[i] });
     }
     for (const id of sentVersion.keys()) if (!ctx.scheduler.runs.has(id)) sentVersion.delete(id);
+    for (const id of sentEvaluation.keys()) if (!ctx.scheduler.runs.has(id)) sentEvaluation.delete(id);
   };
 
   let withWorkers = new Set<string>();
