@@ -61,8 +61,8 @@ function ownPrediction(model: NetInfo, params: Float32Array, pixels: Float32Arra
 }
 
 beforeAll(async () => {
-  const data = await fetchDatasetSplit('mnist', 'train');
-  held = await fetchDatasetSplit('mnist', 'test');
+  const data = await fetchDatasetSplit('mnist-10k', 'train');
+  held = await fetchDatasetSplit('mnist-10k', 'test');
   // ~90% after 3 epochs over 8,000 digits (MLP), and one epoch of 4,000 for the small CNN.
   trained = train(net, data, 8000, 3, 1);
   trainedCnn = train(cnn, data, 4000, 1, 2);
