@@ -9,8 +9,12 @@
 //                               dv_j = sum_i>=j P[i,j] dO_i      (per head)
 // Shapes: qkv, dqkv f32[B*T, 3C], row b*T+i holding q (columns 0..C), k (C..2C), v (2C..3C), head h
 // in columns h*D..(h+1)*D of each (D = C / H, as PyTorch's in_proj); o, dO f32[B*T, C];
-// P, dS f32[B, H, T, T]. Rows of P and dS take one invocation each; o and dqkv one per element, each
-// a gather over its row or column of P, so nothing needs atomics and every sum has a fixed order.
+// P, dS f32[B, H, T, T]. Rows of P and dS take one invocation each; o and dqkv one per 4 channels
+// of a head, each a gather over its row or column of P, so nothing needs atomics and every sum has
+// a fixed order. One element per invocation (bench/experiments/attention/01-channel-per-invocation.wgsl)
+// loaded each weight 4 times as often: on SwiftShader, at B 32, T 64, C 64, 4 heads, its values
+// pass took 1.4x as long and its qkv backward 1.1x (`npm run bench -- models --query
+// 'only=none&experiments=1'`); the backward's dk and dv walk a column of dS and P, which stays slow.
 // Each entry point declares its own bindings:
 //   attention_scores:          p, qkv, probs_out
 //   attention_values:          p, qkv, probs, o
@@ -92,24 +96,43 @@ fn attention_scores(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   }
 }
 
+// Channels of one head per invocation in attention_values and attention_backward_qkv: each load of
+// P or dS serves CH of them.
+const CH: u32 = 4u;
+
+// Blocks of CH channels in one head's D.
+fn blocks_per_head() -> u32 {
+  return (p.d + CH - 1u) / CH;
+}
+
 @compute @workgroup_size(WG)
 fn attention_values(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = flat_index(gid, nwg); // (b * T + i) * C + h * D + k
-  if (e >= p.batch * p.t * p.c) {
+  let e = flat_index(gid, nwg); // ((b * T + i) * H + h) * blocks + kb
+  let blocks = blocks_per_head();
+  if (e >= p.batch * p.t * p.heads * blocks) {
     return;
   }
-  let col = e % p.c;
-  let bi = e / p.c;
+  let kb = e % blocks;
+  let h = (e / blocks) % p.heads;
+  let bi = e / (blocks * p.heads);
   let i = bi % p.t;
   let b = bi / p.t;
-  let h = col / p.d;
-  let k = col % p.d;
+  let k0 = kb * CH;
+  let n = min(CH, p.d - k0);
   let prow = ((b * p.heads + h) * p.t + i) * p.t;
-  var s = 0.0;
+  var s = vec4f(0.0);
   for (var j = 0u; j <= i; j++) {
-    s += probs[prow + j] * qkv[qkv_at(b, j, 2u, h) + k];
+    let w = probs[prow + j];
+    let v = qkv_at(b, j, 2u, h) + k0;
+    s.x += w * qkv[v];
+    if (n > 1u) { s.y += w * qkv[v + 1u]; }
+    if (n > 2u) { s.z += w * qkv[v + 2u]; }
+    if (n > 3u) { s.w += w * qkv[v + 3u]; }
   }
-  o[e] = s;
+  let out = bi * p.c + h * p.d + k0;
+  for (var j = 0u; j < n; j++) {
+    o[out + j] = s[j];
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -145,34 +168,54 @@ fn attention_backward_scores(@builtin(global_invocation_id) gid: vec3u, @builtin
 
 @compute @workgroup_size(WG)
 fn attention_backward_qkv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let e = flat_index(gid, nwg); // (b * T + i) * 3C + part * C + h * D + k
-  if (e >= p.batch * p.t * 3u * p.c) {
+  let e = flat_index(gid, nwg); // (((b * T + i) * 3 + part) * H + h) * blocks + kb
+  let blocks = blocks_per_head();
+  if (e >= p.batch * p.t * 3u * p.heads * blocks) {
     return;
   }
-  let col = e % (3u * p.c);
-  let bi = e / (3u * p.c);
+  let kb = e % blocks;
+  let h = (e / blocks) % p.heads;
+  let part = (e / (blocks * p.heads)) % 3u;
+  let bi = e / (blocks * p.heads * 3u);
   let i = bi % p.t;
   let b = bi / p.t;
-  let part = col / p.c;
-  let h = (col % p.c) / p.d;
-  let k = col % p.d;
+  let k0 = kb * CH;
+  let n = min(CH, p.d - k0);
   let plane = (b * p.heads + h) * p.t * p.t;
-  var s = 0.0;
+  var s = vec4f(0.0);
   if (part == 0u) {
     // dq_i = sum_j<=i dS[i, j] k_j
     for (var j = 0u; j <= i; j++) {
-      s += dscores[plane + i * p.t + j] * qkv[qkv_at(b, j, 1u, h) + k];
+      let w = dscores[plane + i * p.t + j];
+      let x = qkv_at(b, j, 1u, h) + k0;
+      s.x += w * qkv[x];
+      if (n > 1u) { s.y += w * qkv[x + 1u]; }
+      if (n > 2u) { s.z += w * qkv[x + 2u]; }
+      if (n > 3u) { s.w += w * qkv[x + 3u]; }
     }
   } else if (part == 1u) {
     // dk_i = sum_r>=i dS[r, i] q_r
     for (var r = i; r < p.t; r++) {
-      s += dscores[plane + r * p.t + i] * qkv[qkv_at(b, r, 0u, h) + k];
+      let w = dscores[plane + r * p.t + i];
+      let x = qkv_at(b, r, 0u, h) + k0;
+      s.x += w * qkv[x];
+      if (n > 1u) { s.y += w * qkv[x + 1u]; }
+      if (n > 2u) { s.z += w * qkv[x + 2u]; }
+      if (n > 3u) { s.w += w * qkv[x + 3u]; }
     }
   } else {
     // dv_i = sum_r>=i P[r, i] dO_r
     for (var r = i; r < p.t; r++) {
-      s += probs[plane + r * p.t + i] * d_o[(b * p.t + r) * p.c + h * p.d + k];
+      let w = probs[plane + r * p.t + i];
+      let x = (b * p.t + r) * p.c + h * p.d + k0;
+      s.x += w * d_o[x];
+      if (n > 1u) { s.y += w * d_o[x + 1u]; }
+      if (n > 2u) { s.z += w * d_o[x + 2u]; }
+      if (n > 3u) { s.w += w * d_o[x + 3u]; }
     }
   }
-  dqkv[e] = s;
+  let out = bi * 3u * p.c + part * p.c + h * p.d + k0;
+  for (var j = 0u; j < n; j++) {
+    dqkv[out + j] = s[j];
+  }
 }

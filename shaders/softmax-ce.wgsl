@@ -10,8 +10,8 @@
 //                    rows), tree reductions over V: for wide rows.
 //   softmax_ce_rows: one invocation per row, plain loops over V, no barriers: for rows of up to a
 //                    few hundred classes. On SwiftShader (a machine shared with other jobs), the
-//                    workgroup kind took 140 times as long on the transformer benchmark's 2048 rows
-//                    of 83 classes and 11 times on the CNN's 64 rows of 10: its barriers cost more
+//                    workgroup kind took 110-140 times as long on the transformer benchmark's 2048
+//                    rows of 83 classes and 11-16 times on the CNN's 64 rows of 10: its barriers cost more
 //                    than the arithmetic (bench/experiments/softmax-ce/;
 //                    `npm run bench -- models --query 'only=none&experiments=1'`).
 

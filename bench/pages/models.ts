@@ -9,8 +9,10 @@
 // workers never apply one (the coordinator steps the optimizer), so no trainer here does either.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
+import attentionExp01 from '../experiments/attention/01-channel-per-invocation.wgsl?raw';
 import embeddingExp01 from '../experiments/embedding/01-channel-per-invocation.wgsl?raw';
 import { linearWorkgroups } from '../../client/gpu/kernel.ts';
+import { attentionCore, attentionCoreBackward } from '../../client/gpu/ops/attention.ts';
 import { conv2d, conv2dBackward, conv2dDims, type Conv2dShape } from '../../client/gpu/ops/conv2d.ts';
 import { embeddingBackward } from '../../client/gpu/ops/embedding.ts';
 import { softmaxCrossEntropy, type SoftmaxCeLayout } from '../../client/gpu/ops/softmax-ce.ts';
@@ -18,6 +20,7 @@ import { Gpu, type Dispatch } from '../../client/gpu/runtime.ts';
 import { LayerCpuBackend, type GradientBackend } from '../../client/worker/backend.ts';
 import { LayerGpuBackend } from '../../client/worker/webgpu-backend.ts';
 import { describeModel, expandLayers, initModelParams, type LayerConfig, type ModelDescription } from '../../shared/layers/index.ts';
+import { attentionCore as attentionCoreRef } from '../../shared/layers/attention.ts';
 import { softmaxCrossEntropyRef } from '../../shared/reference/softmax-ce.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
 import { compare } from '../../test/helpers/check-op.ts';
@@ -418,6 +421,39 @@ async function experimentRows(gpu: Gpu): Promise<Record<string, unknown>[]> {
       if (!c.ok) throw new Error(`embedding backward: ${c.message}`);
     }
     await time(`embedding backward ${n} tokens, V ${VOCAB}, D ${WIDTH}`, [['01-channel-per-invocation', exp01], ['02-four-channels (shipped)', shipped]]);
+  }
+  {
+    // attention_values against the reference; attention_backward_qkv against experiment 01 (the kernel it replaces, which test/attention checked).
+    const shape = { batch: TF_BATCH, t: CTX, c: WIDTH, heads: HEADS };
+    const rng = createRng(4);
+    const qkvHost = randomUniform(rng, TF_BATCH * CTX * 3 * WIDTH);
+    const ref = attentionCoreRef(qkvHost, TF_BATCH, CTX, WIDTH, HEADS);
+    const buf = (floats: number, label: string) => gpu.buffer(floats * 4, label);
+    const qkv = gpu.upload(qkvHost, 'qkv');
+    const probs = buf(ref.probs.length, 'probs');
+    const dO = gpu.upload(randomUniform(rng, TF_BATCH * CTX * WIDTH), 'dO');
+    const dscores = buf(ref.probs.length, 'dscores');
+    const o = buf(ref.o.length, 'o');
+    const dqkv = buf(qkvHost.length, 'dqkv');
+    const [scores, values] = attentionCore(gpu, { ...shape, qkv, probs, o });
+    const [backScores, backQkv] = attentionCoreBackward(gpu, { ...shape, qkv, probs, dO, dscores, dqkv });
+    // The Params struct of attention.wgsl: batch, t, c, heads, d (u32), scale (f32).
+    const params = new ArrayBuffer(32);
+    new Uint32Array(params, 0, 5).set([TF_BATCH, CTX, WIDTH, HEADS, WIDTH / HEADS]);
+    new Float32Array(params, 20, 1)[0] = 1 / Math.sqrt(WIDTH / HEADS);
+    const exp = (entryPoint: string, bindings: ('uniform' | 'read' | 'storage')[], buffers: GPUBuffer[], invocations: number) =>
+      gpu.prepare({ kernel: { name: `attention-exp-01-${entryPoint}`, source: attentionExp01, entryPoint, bindings, overrides: { WG: 64 } }, buffers, uniforms: new Uint8Array(params), workgroups: linearWorkgroups(invocations, 64) });
+    const o01 = buf(ref.o.length, 'o-01');
+    const dqkv01 = buf(qkvHost.length, 'dqkv-01');
+    const values01 = exp('attention_values', ['uniform', 'read', 'read', 'storage'], [qkv, probs, o01], TF_BATCH * CTX * WIDTH);
+    const qkv01 = exp('attention_backward_qkv', ['uniform', 'read', 'read', 'read', 'read', 'storage'], [qkv, probs, dO, dscores, dqkv01], TF_BATCH * CTX * 3 * WIDTH);
+    gpu.submit([scores, values, values01, backScores, backQkv, qkv01]);
+    for (const [name, got, want] of [['values', await gpu.read(o), ref.o], ['values 01', await gpu.read(o01), ref.o], ['backward qkv', await gpu.read(dqkv), await gpu.read(dqkv01)]] as [string, Float32Array, Float32Array][]) {
+      const c = compare(got, want, { atol: 1e-5, rtol: 1e-4 });
+      if (!c.ok) throw new Error(`attention ${name}: ${c.message}`);
+    }
+    await time(`attention values B ${TF_BATCH} T ${CTX} C ${WIDTH} H ${HEADS}`, [['01-channel-per-invocation', values01], ['02-four-channels (shipped)', values]]);
+    await time(`attention backward qkv B ${TF_BATCH} T ${CTX} C ${WIDTH} H ${HEADS}`, [['01-channel-per-invocation', qkv01], ['02-four-channels (shipped)', backQkv]]);
   }
   return rows;
 }

@@ -31,6 +31,11 @@ export interface AttentionShape {
   heads: number;
 }
 
+/** Invocations per head and position in attention_values and attention_backward_qkv: 4 channels each. */
+function channelBlocks(s: AttentionShape): number {
+  return Math.ceil(s.c / s.heads / 4);
+}
+
 function params(s: AttentionShape): Uint8Array {
   for (const [name, v] of Object.entries({ batch: s.batch, t: s.t, c: s.c, heads: s.heads })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`attention: ${name} must be a positive integer, got ${v}`);
@@ -62,7 +67,7 @@ export function attentionCore(gpu: Gpu, a: AttentionCoreArgs): Dispatch[] {
   const uniforms = params(a);
   return [
     gpu.prepare({ kernel: attentionKernel('attention_scores'), buffers: [a.qkv, a.probs], uniforms, workgroups: linearWorkgroups(a.batch * a.heads * a.t, WG) }),
-    gpu.prepare({ kernel: attentionKernel('attention_values'), buffers: [a.qkv, a.probs, a.o], uniforms, workgroups: linearWorkgroups(a.batch * a.t * a.c, WG) }),
+    gpu.prepare({ kernel: attentionKernel('attention_values'), buffers: [a.qkv, a.probs, a.o], uniforms, workgroups: linearWorkgroups(a.batch * a.t * a.heads * channelBlocks(a), WG) }),
   ];
 }
 
@@ -88,7 +93,7 @@ export function attentionCoreBackward(gpu: Gpu, a: AttentionCoreBackwardArgs): D
   const uniforms = params(a);
   return [
     gpu.prepare({ kernel: attentionKernel('attention_backward_scores'), buffers: [a.qkv, a.probs, a.dO, a.dscores], uniforms, workgroups: linearWorkgroups(a.batch * a.heads * a.t, WG) }),
-    gpu.prepare({ kernel: attentionKernel('attention_backward_qkv'), buffers: [a.qkv, a.probs, a.dO, a.dscores, a.dqkv], uniforms, workgroups: linearWorkgroups(a.batch * a.t * 3 * a.c, WG) }),
+    gpu.prepare({ kernel: attentionKernel('attention_backward_qkv'), buffers: [a.qkv, a.probs, a.dO, a.dscores, a.dqkv], uniforms, workgroups: linearWorkgroups(a.batch * a.t * 3 * a.heads * channelBlocks(a), WG) }),
   ];
 }
 
