@@ -1,3 +1,5 @@
+// mnist-10k: the 10,000-digit MNIST subset of the `mnist` package, its cache and its 8,000 / 2,000
+// split; and the dataset wire format. (The full MNIST is test/builtin-datasets.test.ts's.)
 import { mkdtempSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +10,7 @@ import { loadMnist, loadMnistAll, MNIST_TEST_COUNT } from '../server/data/mnist.
 
 const dataDir = mkdtempSync(join(tmpdir(), 'crowdtrain-mnist-'));
 
-describe('built-in MNIST', () => {
+describe('built-in mnist-10k', () => {
   test('10,000 real digits, converted once to a uint8 cache', () => {
     const all = loadMnistAll(dataDir);
     expect(all.count).toBe(10_000);
