@@ -43,6 +43,8 @@ export interface BoardUpdate {
   };
   /** Metric points committed since the previous update (the first update carries the history). */
   points: MetricPoint[];
+  /** Points sent earlier, again with their evaluation's numbers, which arrived after them (evaluation runs off the loop). */
+  evaluated?: MetricPoint[];
   /** The run's parameter version: fetch GET /api/runs/:id/params when it changes. */
   version: number;
 }

@@ -554,7 +554,7 @@ class Board {
     $('run-state').dataset.state = run.state;
     this.state = run.state;
 
-    this.addPoints(u.points);
+    this.addPoints(u.points, u.evaluated ?? []);
     this.showQuality(run.accuracy);
     $('rounds').textContent = fmt.int(run.version);
     $('loss').textContent = fmt.loss(run.loss);
@@ -573,15 +573,18 @@ class Board {
     this.showElapsed();
   }
 
-  private addPoints(points: MetricPoint[]): void {
-    if (points.length === 0) return;
-    this.firstRoundAt ??= points[0].time;
-    this.lastRoundAt = points[points.length - 1].time;
-    this.lossChart.add(points.filter((p) => p.loss !== null).map((p) => [p.version, p.loss!]));
-    const evaluated = points.filter((p) => p.evalLoss !== null && p.evalLoss !== undefined);
+  /** `late`: points sent before, again with their evaluation's numbers (older than `points`). */
+  private addPoints(points: MetricPoint[], late: MetricPoint[] = []): void {
+    if (points.length > 0) {
+      this.firstRoundAt ??= points[0].time;
+      this.lastRoundAt = points[points.length - 1].time;
+      this.lossChart.add(points.filter((p) => p.loss !== null).map((p) => [p.version, p.loss!]));
+    }
+    const scored = [...late, ...points];
+    const evaluated = scored.filter((p) => p.evalLoss !== null && p.evalLoss !== undefined);
     if (evaluated.length > 0) this.evalLoss = evaluated[evaluated.length - 1].evalLoss!;
     if (this.lm) this.accuracyChart?.add(evaluated.map((p) => [p.version, p.evalLoss! / Math.LN2]));
-    else this.accuracyChart?.add(points.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));
+    else this.accuracyChart?.add(scored.filter((p) => p.accuracy !== null).map((p) => [p.version, p.accuracy!]));
   }
 
   /**

@@ -139,6 +139,8 @@ function boardFeed(ctx: CoordinatorContext, app: FastifyInstance) {
   const arriving = new Set<BoardSocket>();
   /** Newest metric version sent to each run's room. */
   const sentVersion = new Map<string, number>();
+  /** Newest evaluated version sent to each run's room (its numbers may arrive after its point). */
+  const sentEvaluation = new Map<string, number>();
 
   ns.use((socket, next) => {
     const runId = (socket.handshake.auth as Record<string, unknown> | undefined)?.runId;
@@ -161,11 +163,16 @@ function boardFeed(ctx: CoordinatorContext, app: FastifyInstance) {
       const last = points.at(-1)?.version ?? 0;
       const sent = sentVersion.get(run.id);
       sentVersion.set(run.id, last);
+      const evaluated = run.evaluatedVersion;
+      const late = sent !== undefined && evaluated > (sentEvaluation.get(run.id) ?? 0) && evaluated <= sent ? points.findLast((p) => p.version === evaluated) : undefined;
+      sentEvaluation.set(run.id, evaluated);
       if (!room || room.size === 0) continue;
       // Points are trimmed at the front, so find the new ones by version, not by count.
       let i = points.length;
       if (sent !== undefined && last >= sent) while (i > 0 && points[i - 1].version > sent) i--;
-      ns.to(roomOf(run.id)).emit('board', boardUpdate(ctx, run, points.slice(i)));
+      const update = boardUpdate(ctx, run, points.slice(i));
+      if (late) update.evaluated = [late];
+      ns.to(roomOf(run.id)).emit('board', update);
     }
     for (const socket of arriving) {
       const runId = (socket.data as { runId: string }).runId;
@@ -180,6 +187,7 @@ function boardFeed(ctx: CoordinatorContext, app: FastifyInstance) {
     }
     arriving.clear();
     for (const id of sentVersion.keys()) if (!ctx.scheduler.runs.has(id)) sentVersion.delete(id);
+    for (const id of sentEvaluation.keys()) if (!ctx.scheduler.runs.has(id)) sentEvaluation.delete(id);
   };
   const guarded = () => {
     try {
