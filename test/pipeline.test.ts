@@ -1,6 +1,6 @@
 // Model parallelism through the coordinator: the layers cut into pipeline stages held by
 // different workers, activations and their gradients relayed between them, replicas averaged.
-// Real coordinator, real Socket.IO workers (the CPU stage backend, in Node).
+// Real coordinator, real Socket.IO workers (the CPU stage backend, in Node); the MLP form and a CNN.
 import { afterEach, describe, expect, test } from 'vitest';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
 import { initMlpParams } from '../shared/model.ts';
@@ -19,9 +19,9 @@ async function closeAll() {
 }
 afterEach(closeAll);
 
-async function train(stages: number, replicas: number, microBatches: number): Promise<Float32Array> {
+async function train(stages: number, replicas: number, microBatches: number, model: RunSpecInput['model'] = { layers: LAYERS, activation: 'gelu' }): Promise<Float32Array> {
   const spec: RunSpecInput = {
-    model: { layers: LAYERS, activation: 'gelu' },
+    model,
     optimizer: { kind: 'adam', lr: 1e-3 },
     globalBatch: 64,
     seed: 11,
@@ -63,6 +63,15 @@ describe('equivalence with P=1 on the same batches', () => {
       const p = await train(stages, replicas, microBatches);
       expectClose(p, single, { atol: 2e-6, rtol: 1e-4 }, `parameters with P=${stages} D=${replicas} M=${microBatches}`);
     }
+  });
+});
+
+describe('a layer list over real sockets', () => {
+  test('a CNN cut into 2 stages (image activations relayed) gives the parameters of P=1', async () => {
+    const cnn = { layers: [{ kind: 'conv2d', out: 4, kernel: 5 }, { kind: 'relu' }, { kind: 'maxpool2d', size: 2 }, { kind: 'flatten' }, { kind: 'dense', out: 10 }] };
+    const single = await train(1, 1, 1, cnn);
+    const p = await train(2, 1, 2, cnn);
+    expectClose(p, single, { atol: 2e-6, rtol: 1e-4 }, 'CNN parameters with P=2 M=2');
   });
 });
 
