@@ -30,10 +30,16 @@ describe('example specs', () => {
     const text = readFileSync(join(examplesDir, file), 'utf8');
     const spec = parseRunSpecText(text);
     expect(spec.name).toBe(file.replace(/\.yaml$/, ''));
-    // The model takes MNIST's 784 pixels to its 10 classes, in either model form.
-    const net = describeRunModel(spec, { features: 784, exampleShape: [1, 28, 28] });
-    expect(net.inputShape.reduce((a, b) => a * b, 1)).toBe(784);
-    expect(net.description.outShape).toEqual([10]);
+    if (spec.dataset === 'moby-dick') {
+      // A character model: a window of `context` token ids to the next character's logits at each position.
+      const net = describeRunModel(spec, { features: spec.context ?? 64, exampleShape: [spec.context ?? 64] });
+      expect(net.description.outShape).toEqual([spec.context ?? 64, 83]);
+    } else {
+      // The model takes MNIST's 784 pixels to its 10 classes, in either model form.
+      const net = describeRunModel(spec, { features: 784, exampleShape: [1, 28, 28] });
+      expect(net.inputShape.reduce((a, b) => a * b, 1)).toBe(784);
+      expect(net.description.outShape).toEqual([10]);
+    }
     // Comments explain the fields: the examples are documentation.
     expect(text.split('\n').filter((l) => l.includes('#')).length).toBeGreaterThan(5);
   });
@@ -119,7 +125,7 @@ describe('YAML and JSON text', () => {
     expect(parseRunSpecText(yaml)).toEqual(spec);
     // An MLP's widths stay one short line; a layer list is one line per layer.
     if (spec.model.kind === 'mlp') expect(yaml).toMatch(/^ {2}layers: \[784(, \d+)+\]$/m);
-    else expect(yaml).toMatch(/^ {4}- \{ ?kind: conv2d/m);
+    else expect(yaml).toMatch(/^ {4}- \{ ?kind: (conv2d|embedding)/m);
   });
 
   test('runSpecToYaml round-trips awkward values exactly', () => {
