@@ -225,6 +225,12 @@ describe('text uploads', () => {
     expect(err.status).toBe(400);
   });
 
+  test('the shortest text accepted has one window of 64 characters (and the next) in its last 10 %', () => {
+    const { corpus } = parseText({ filename: 'short.txt', bytes: enc(poem(641)) });
+    expect([corpus.trainChars, corpus.ids.length - corpus.trainChars]).toEqual([576, 65]);
+    expect(uploadError(() => parseText({ filename: 'short.txt', bytes: enc(poem(640)) })).message).toMatch(/640 characters, too short for a window/);
+  });
+
   test('refuses a text over 32 MiB as too large (413)', () => {
     const err = uploadError(() => parseText({ filename: 'huge.txt', bytes: new Uint8Array(UPLOAD_LIMITS.maxTextBytes + 1).fill(0x61) }));
     expect(err.message).toMatch(/huge\.txt: 32\.0 MiB of text; a text corpus may be at most 32\.0 MiB/);
@@ -355,6 +361,8 @@ describe('DatasetRegistry', () => {
     expect(registry.summary('poems')).toMatchObject({ kind: 'text', format: 'text', vocabSize: vocab.length, characters: { train: 4500, test: 500 }, trainCount: 70, testCount: 7 });
     const index = bodyOf('/api/datasets/poems%4016').json as DatasetIndexBody;
     expect(index).toMatchObject({ name: 'poems@16', vocab, splits: { train: { count: 281 }, test: { count: 31 } } });
+    expect(index.splits.test.url).toBe(`/api/datasets/poems@16/${index.splits.test.sha256}`);
+    expect(decodeDataset(registry.answer(index.splits.test.url)!.body as Uint8Array).y).toEqual(s16.test.y);
   });
 
   test('refuses taken and invalid names, and saves nothing for a bad file', () => {

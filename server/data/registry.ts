@@ -443,7 +443,7 @@ export class DatasetRegistry implements Datasets {
 
   private index(entry: Entry): DatasetIndexBody {
     const name = entry.loaded.info.name;
-    const split = (s: SplitRef) => ({ url: `${DATASET_PREFIX}${encodeURIComponent(name)}/${s.sha256}`, bytes: s.bytes, sha256: s.sha256, count: s.count });
+    const split = (s: SplitRef) => ({ url: `${DATASET_PREFIX}${name}/${s.sha256}`, bytes: s.bytes, sha256: s.sha256, count: s.count });
     const vocab = entry.loaded.info.vocab;
     return { ...entry.summary, ...(vocab ? { vocab } : {}), splits: { train: split(entry.splits.train), test: split(entry.splits.test) }, shards: entry.loaded.info.shards };
   }
