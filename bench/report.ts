@@ -2,6 +2,7 @@
 // machine and the adapter each was measured on. Run by bench/run.ts after every benchmark.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { evalLoopSection } from './eval-loop-report.ts';
 import { timeToTargetSection } from './time-to-target-report.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -148,6 +149,7 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['cpu', cpu],
   ['scale', scale],
   ['scale', timeToTargetSection],
+  ['eval-loop', evalLoopSection],
 ];
 
 export function writeBenchmarksDoc(root: string): void {
