@@ -126,7 +126,7 @@ export function loadMobyDick(dataDir: string, log: ProgressLog = logToStderr): T
       if (existsSync(paths.json)) {
         const meta = JSON.parse(readFileSync(paths.json, 'utf8')) as CorpusCacheMeta;
         const bytes = new Uint8Array(readFileSync(paths.ctds));
-        if (createHash('sha256').update(bytes).digest('hex') === meta.sha256) return { corpus: decodeCorpusIds(bytes, meta.vocab, meta.trainChars), cached: true };
+        if (createHash('sha256').update(bytes).digest('hex') === meta.sha256) return decodeCorpusIds(bytes, meta.vocab, meta.trainChars);
       }
     } catch {
       // A damaged cache is converted again below.
@@ -137,8 +137,8 @@ export function loadMobyDick(dataDir: string, log: ProgressLog = logToStderr): T
       throw new Error(`${mobyDickFile()}: ${made.ids.length} characters, ${made.vocab.length} distinct; expected ${MOBY_DICK_CHARS} and ${MOBY_DICK_VOCAB}`);
     }
     write(made);
-    return { corpus: made, cached: false };
-  }).corpus;
+    return made;
+  });
   if (!existsSync(paths.json)) write(corpus);
   return corpus;
 }
