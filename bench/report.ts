@@ -86,7 +86,37 @@ function models(r: Json): string {
     '| pass | ours GFLOP/s | tfjs webgpu | tfjs cpu | ours / faster tfjs |',
     '| --- | ---: | ---: | ---: | ---: |',
     ...convRows.map((x) => `| ${x.model} | ${fmt(x.ours, 3)} | ${fmt(x.tfjs_webgpu, 3)} | ${fmt(x.tfjs_cpu, 3)} | ${ratio(x.ours, faster(x))} |`),
+    ...modelsProfile(r.profile),
+    ...modelsExperiments(r.experiments),
   ].join('\n');
+}
+
+/** Where one step of our WebGPU executor spends its GPU time (`profile=1`): the costliest kernels. */
+function modelsProfile(profile: Record<string, Record<string, number>> | undefined): string[] {
+  if (!profile) return [];
+  const out = ['', 'Where a step of our WebGPU executor spends its GPU time (`profile=1`: on a profiled device, each dispatch its own pass; ms per kernel per step, medians of 5 steps; the six costliest):', ''];
+  for (const [name, byKernel] of Object.entries(profile)) {
+    const total = Object.values(byKernel).reduce((a, b) => a + b, 0);
+    const top = Object.entries(byKernel).sort((a, b) => b[1] - a[1]).slice(0, 6);
+    out.push(`- ${name}: ${fmt(total, 0)} ms; ${top.map(([k, ms]) => `${k} ${fmt(ms, 0)} (${fmt((100 * ms) / total, 0)} %)`).join(', ')}`);
+  }
+  return out;
+}
+
+/** Kernel experiments against the shipped kernel (`experiments=1`), as bench/experiments records them. */
+function modelsExperiments(experiments: Json[] | undefined): string[] {
+  if (!experiments?.length) return [];
+  return [
+    '',
+    'Kernel experiments on these models\' shapes (`experiments=1`; bench/experiments/), each checked first, then timed interleaved with the shipped kernel: median ms.',
+    '',
+    '| kernel and shape | experiment ms | shipped ms | experiment / shipped |',
+    '| --- | --- | --- | ---: |',
+    ...experiments.map((x) => {
+      const [[exp, expMs], [shipped, shippedMs]] = Object.entries(x.ms as Record<string, number>);
+      return `| ${x.experiment} | ${exp}: ${fmt(expMs, 1)} | ${shipped}: ${fmt(shippedMs, 1)} | ${fmt(x.slower_than_shipped)}× |`;
+    }),
+  ];
 }
 
 function pipeline(r: Json): string {

@@ -24,7 +24,7 @@ import { attentionCore as attentionCoreRef } from '../../shared/layers/attention
 import { softmaxCrossEntropyRef } from '../../shared/reference/softmax-ce.ts';
 import { createRng, randomUniform } from '../../shared/rng.ts';
 import { compare } from '../../test/helpers/check-op.ts';
-import { timeInterleaved, type Timer } from './timing.ts';
+import { median, timeInterleaved, type Timer } from './timing.ts';
 
 const query = new URLSearchParams(location.search);
 const REPS = Number(query.get('reps') ?? 5);
@@ -215,21 +215,29 @@ async function checkLosses(w: Workload, trainers: Trainer[]): Promise<void> {
   }
 }
 
-/** Per-kernel GPU time of one step of our executor (a separate profiled device: one pass per dispatch). */
+/**
+ * Per-kernel GPU time of a step of our executor, the median over 5 profiled steps (a separate
+ * profiled device: one pass per dispatch).
+ */
 async function profileOurs(w: Workload): Promise<Record<string, number>> {
   const gpu = await Gpu.create({ profile: true });
   const backend = new LayerGpuBackend(gpu, w.model, w.batch);
   backend.setParams(w.params);
-  for (let i = 0; i < 3; i++) {
-    await backend.gradients(w.x, w.labels, w.batch);
-    await gpu.collectTimings();
-  }
   await backend.gradients(w.x, w.labels, w.batch);
-  const timings = await gpu.collectTimings();
-  const byLabel: Record<string, number> = {};
-  for (const t of timings) byLabel[t.label] = round((byLabel[t.label] ?? 0) + t.ms, 3);
-  const total = timings.reduce((a, t) => a + t.ms, 0);
-  log(`${w.name} profile: ${timings.length} dispatches, ${total.toFixed(2)} ms of GPU time; ${JSON.stringify(Object.entries(byLabel).sort((a, b) => b[1] - a[1]))}`);
+  await gpu.collectTimings();
+  const steps: Record<string, number>[] = [];
+  let dispatches = 0;
+  for (let i = 0; i < 5; i++) {
+    await backend.gradients(w.x, w.labels, w.batch);
+    const timings = await gpu.collectTimings();
+    dispatches = timings.length;
+    const byLabel: Record<string, number> = {};
+    for (const t of timings) byLabel[t.label] = (byLabel[t.label] ?? 0) + t.ms;
+    steps.push(byLabel);
+  }
+  const byLabel = Object.fromEntries(Object.keys(steps[0]).map((k) => [k, round(median(steps.map((s) => s[k] ?? 0)), 3)]));
+  const total = Object.values(byLabel).reduce((a, b) => a + b, 0);
+  log(`${w.name} profile: ${dispatches} dispatches, ${total.toFixed(2)} ms of GPU time (medians of 5 steps); ${JSON.stringify(Object.entries(byLabel).sort((a, b) => b[1] - a[1]))}`);
   backend.dispose();
   gpu.destroy();
   return byLabel;
