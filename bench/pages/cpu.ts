@@ -16,7 +16,7 @@ import { benchOptions, log, median, tfjsTrainer } from './common.ts';
 const { BATCH, STEPS, WINDOWS, HIDDEN } = benchOptions({ batch: 64, steps: 50, windows: 7, hidden: 128 });
 
 async function run() {
-  const train = await fetchDatasetSplit('mnist', 'train');
+  const train = await fetchDatasetSplit('mnist-10k', 'train');
   const model = describeModel(mlpLayers([784, HIDDEN, 10], 'relu'), [784]);
   const optimizer: OptimizerConfig = { kind: 'adam', lr: 1e-3 };
   log(`cpu backend: MLP 784-${HIDDEN}-10, batch ${BATCH}, Adam 1e-3, ${WINDOWS} windows of ${STEPS} steps, ${navigator.hardwareConcurrency} logical cores`);

@@ -13,7 +13,7 @@ import { benchOptions, log, median, tfjsTrainer } from './common.ts';
 const { BATCH, STEPS, WINDOWS, HIDDEN } = benchOptions({ batch: 64, steps: 40, windows: 5, hidden: 128 });
 
 async function run() {
-  const train = await fetchDatasetSplit('mnist', 'train');
+  const train = await fetchDatasetSplit('mnist-10k', 'train');
   const gpu = await Gpu.create();
   const adapter = [gpu.info.vendor, gpu.info.architecture, gpu.info.description].filter(Boolean).join(' ');
   log(`adapter: ${adapter}; MLP 784-${HIDDEN}-10, batch ${BATCH}, ${WINDOWS} windows of ${STEPS} steps`);

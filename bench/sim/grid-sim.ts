@@ -41,7 +41,7 @@ export interface SimOutcome {
 
 /**
  * @example
- * const sim = new GridSim({ spec, dataset: registry.get('mnist')! });
+ * const sim = new GridSim({ spec, dataset: registry.get('mnist-10k')! });
  * for (const p of equalWorkers(4, 1000)) sim.addWorker(p);
  * const out = await sim.runUntil({ maxSimMs: 600_000 }); // out.simMs: virtual ms to the target
  */
