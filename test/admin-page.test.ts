@@ -1,7 +1,8 @@
 // The admin page in real Chromium against a real coordinator: a wrong token is refused, the right
 // one logs in; a run created from pasted YAML trains with two workers while its accuracy chart
 // gains points and its worker table fills; Pause holds its round still and Resume moves it again;
-// a CSV dataset uploads and a ragged one is refused with the reason.
+// a CSV dataset uploads and a ragged one is refused with the reason; a text lists and uploads as
+// characters, and the form gives it a context.
 import { resolve } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -130,5 +131,23 @@ test('log in, create a run from YAML, watch it train, pause and resume it', asyn
   await page.locator('#dataset-files').setInputFiles({ name: 'ragged.csv', mimeType: 'text/csv', buffer: Buffer.from(ragged) });
   await page.getByRole('button', { name: 'Upload' }).click();
   await expect.poll(() => page.locator('#dataset-result.error').textContent()).toMatch(/^Upload refused: ragged\.csv: line 6 has 2 cells/);
+
+  // A text: listed as one, uploaded as characters, and the form gives it a context and a transformer.
+  expect(await page.locator('#dataset-select option[value="moby-dick"]').textContent()).toMatch(/^moby-dick — text, 83 characters, [\d,.\s]+ train characters$/);
+  expect(await page.locator('#dataset-select option[value="mnist"]').textContent()).toMatch(/^mnist — images 1×28×28, 10 classes, 60.000 train$/);
+  await page.locator('#dataset-form input[name="name"]').fill('letters');
+  await page.locator('#dataset-files').setInputFiles({ name: 'letters.txt', mimeType: 'text/plain', buffer: Buffer.from('abcd'.repeat(200)) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await expect.poll(() => page.locator('#dataset-result').textContent()).toMatch(/^Uploaded "letters": a text of 800 characters, 4 distinct/);
+  await page.locator('#dataset-select').selectOption('letters');
+  expect(await page.locator('#create-form [name="context"]').isVisible()).toBe(true);
+  expect(await page.locator('#create-form [name="hidden"]').isVisible()).toBe(false);
+  await page.locator('#form-to-yaml').click();
+  const yaml = await page.locator('#yaml').inputValue();
+  expect(yaml).toContain('context: 64');
+  expect(yaml).toContain('transformer-block');
+  // The coordinator's preview takes it: the model fits the text's windows.
+  await expect.poll(() => page.locator('#spec-preview-summary').textContent()).toMatch(/^Input \[64\]/);
+  expect(await page.locator('#yaml-errors li').count()).toBe(0);
   expect(pageErrors).toEqual([]);
 }, 90_000);

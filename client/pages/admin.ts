@@ -44,12 +44,20 @@ interface RunEvent {
   workerId?: string;
 }
 
+/** An entry of GET /api/datasets (server/data/registry.ts DatasetSummary). */
 interface DatasetView {
   name: string;
+  kind: 'images' | 'table' | 'text';
   features: number;
   classes: number;
+  /** Examples; for a text, its windows of the default context. */
   trainCount: number;
   testCount: number;
+  exampleShape?: number[];
+  classNames?: string[];
+  /** A text: its distinct characters, and its characters per split. */
+  vocabSize?: number;
+  characters?: { train: number; test: number };
 }
 
 interface Issue {
@@ -662,11 +670,43 @@ const openRun = (id: string) => detail.open(id);
 
 // ---- Create a run: the form and the YAML box ----
 
-interface DatasetChoice {
-  features: number;
-  classes: number;
+/** The datasets the server listed, by name: what the form builds a model for. */
+const datasets = new Map<string, DatasetView>();
+
+/** Window length the form gives a text run unless told (the spec's own default). */
+const DEFAULT_CONTEXT = 64;
+
+/** One line per dataset, true to its kind: an image shape, a table's columns, a text's characters. */
+function describeDataset(d: DatasetView): string {
+  if (d.kind === 'text') return `${d.name} — text, ${d.vocabSize ?? d.classes} characters, ${fmt.int(d.characters?.train ?? d.trainCount)} train characters`;
+  const classes = `${d.classes} classes`;
+  if (d.kind === 'images') return `${d.name} — images ${(d.exampleShape ?? [d.features]).join('×')}, ${classes}, ${fmt.int(d.trainCount)} train`;
+  return `${d.name} — table, ${d.features} features, ${classes}, ${fmt.int(d.trainCount)} train`;
 }
-const datasets = new Map<string, DatasetChoice>([['mnist', { features: 784, classes: 10 }]]);
+
+/**
+ * The model the form gives a text: the character transformer of examples/moby-dick-transformer.yaml
+ * (two blocks of width 64, 4 heads) over the text's characters; the YAML box takes any other.
+ */
+function textModel(vocab: number): RunSpecInput['model'] {
+  return {
+    kind: 'layers',
+    layers: [{ kind: 'embedding', vocab, dim: 64 }, { kind: 'positional' }, { kind: 'transformer-block', heads: 4 }, { kind: 'transformer-block', heads: 4 }, { kind: 'layernorm' }, { kind: 'dense', out: vocab }],
+  };
+}
+
+/** Shows the fields the chosen dataset's model reads: a text's context, or an MLP's widths and activation. */
+function syncFormToDataset(): void {
+  const form = $<HTMLFormElement>('create-form');
+  const text = datasets.get($<HTMLSelectElement>('dataset-select').value)?.kind === 'text';
+  $('context-field').hidden = !text;
+  $('text-model-note').hidden = !text;
+  for (const name of ['hidden', 'activation']) {
+    const field = form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement;
+    field.disabled = text;
+    field.closest('label')!.hidden = text;
+  }
+}
 
 function numberField(form: FormData, name: string): number | undefined {
   const raw = String(form.get(name) ?? '').trim();
@@ -679,8 +719,12 @@ function specFromForm(): RunSpecInput {
   const hiddenText = String(form.get('hidden') ?? '').trim();
   const hidden = hiddenText === '' ? [] : hiddenText.split(',').map((s) => Number(s.trim()));
   if (hidden.some((w) => !Number.isInteger(w))) throw new RunSpecError([{ path: 'model.layers', message: 'hidden widths are whole numbers separated by commas, e.g. 256,128' }]);
-  const dataset = String(form.get('dataset') ?? 'mnist');
-  const shape = datasets.get(dataset) ?? { features: 784, classes: 10 };
+  const dataset = String(form.get('dataset') ?? '');
+  const chosen = datasets.get(dataset);
+  // Before the list arrives the select holds its HTML default (mnist, 784 → 10).
+  const shape = chosen ?? { features: 784, classes: 10 };
+  const text = chosen?.kind === 'text';
+  const context = text ? (numberField(form, 'context') ?? DEFAULT_CONTEXT) : undefined;
   const targetAccuracy = numberField(form, 'targetAccuracy');
   const maxRounds = numberField(form, 'maxRounds');
   const maxSamples = numberField(form, 'maxSamples');
@@ -688,7 +732,8 @@ function specFromForm(): RunSpecInput {
   return {
     name: String(form.get('name') ?? ''),
     dataset,
-    model: { kind: 'mlp', layers: [shape.features, ...hidden, shape.classes], activation: form.get('activation') as 'relu' | 'gelu' },
+    ...(context !== undefined ? { context } : {}),
+    model: text ? textModel(chosen.vocabSize ?? chosen.classes) : { kind: 'mlp', layers: [shape.features, ...hidden, shape.classes], activation: form.get('activation') as 'relu' | 'gelu' },
     optimizer: { kind: form.get('optimizer') as 'adam' | 'adamw' | 'momentum' | 'sgd', lr: numberField(form, 'lr') ?? Number.NaN, ...(momentum !== undefined ? { momentum } : {}) },
     batchPerTask: numberField(form, 'batchPerTask'),
     stop: { ...(targetAccuracy !== undefined ? { targetAccuracy } : {}), ...(maxRounds !== undefined ? { maxRounds } : {}), ...(maxSamples !== undefined ? { maxSamples } : {}) },
@@ -715,6 +760,8 @@ function fillForm(spec: RunSpec): void {
   };
   set('name', spec.name);
   set('dataset', spec.dataset);
+  set('context', spec.context ?? DEFAULT_CONTEXT);
+  syncFormToDataset();
   if (spec.model.kind === 'mlp') {
     set('hidden', spec.model.layers.slice(1, -1).join(','));
     set('activation', spec.model.activation);
@@ -843,30 +890,48 @@ async function loadDatasets(): Promise<void> {
 function renderDatasets(list: DatasetView[]): void {
   const select = $<HTMLSelectElement>('dataset-select');
   const current = select.value;
-  for (const d of list) datasets.set(d.name, { features: d.features, classes: d.classes });
+  datasets.clear();
+  for (const d of list) datasets.set(d.name, d);
   select.replaceChildren(
-    ...[...datasets.entries()].map(([name, d]) => {
-      const option = el('option', { text: `${name} (${d.features} → ${d.classes})` });
-      option.value = name;
+    ...list.map((d) => {
+      const option = el('option', { text: describeDataset(d) });
+      option.value = d.name;
+      option.dataset.kind = d.kind;
       return option;
     }),
   );
   if (datasets.has(current)) select.value = current;
+  syncFormToDataset();
   $('datasets')
     .querySelector('tbody')!
     .replaceChildren(
-      ...list.map((d) =>
-        el(
+      ...list.map((d) => {
+        const text = d.kind === 'text';
+        const input = text ? 'characters' : d.kind === 'images' ? (d.exampleShape ?? [d.features]).join('×') : `${d.features} features`;
+        const classes = el('td', { className: 'num', text: text ? `${d.vocabSize ?? d.classes} chars` : String(d.classes) });
+        if (d.classNames) classes.title = d.classNames.join(', ');
+        const count = (n: number) => (text ? `${fmt.int(n)} chars` : fmt.int(n));
+        return el(
           'tr',
           {},
           el('td', { text: d.name }),
-          el('td', { className: 'num', text: String(d.features) }),
-          el('td', { className: 'num', text: String(d.classes) }),
-          el('td', { className: 'num', text: fmt.int(d.trainCount) }),
-          el('td', { className: 'num', text: fmt.int(d.testCount) }),
-        ),
-      ),
+          el('td', { text: d.kind }),
+          el('td', { className: 'num', text: input }),
+          classes,
+          el('td', { className: 'num', text: count(text ? (d.characters?.train ?? d.trainCount) : d.trainCount) }),
+          el('td', { className: 'num', text: count(text ? (d.characters?.test ?? d.testCount) : d.testCount) }),
+        );
+      }),
     );
+}
+
+/** The upload's answer in words: a text by its characters, other data by examples and features. */
+function uploadedText(d: DatasetView): string {
+  if (d.kind === 'text') {
+    const chars = d.characters ?? { train: d.trainCount, test: d.testCount };
+    return `Uploaded "${d.name}": a text of ${fmt.int(chars.train + chars.test)} characters, ${d.vocabSize ?? d.classes} distinct (${fmt.int(chars.train)} for training, ${fmt.int(chars.test)} for validation). Runs name it with a context (window length, default ${DEFAULT_CONTEXT}).`;
+  }
+  return `Uploaded "${d.name}": ${d.features} features, ${d.classes} classes, ${fmt.int(d.trainCount)} training and ${fmt.int(d.testCount)} test examples.`;
 }
 
 async function uploadDataset(form: HTMLFormElement): Promise<void> {
@@ -879,7 +944,7 @@ async function uploadDataset(form: HTMLFormElement): Promise<void> {
   setMessage(result, 'Uploading…');
   try {
     const { dataset: d } = await api<{ dataset: DatasetView }>('/api/datasets', { method: 'POST', body: data });
-    setMessage(result, `Uploaded "${d.name}": ${d.features} features, ${d.classes} classes, ${fmt.int(d.trainCount)} training and ${fmt.int(d.testCount)} test examples.`);
+    setMessage(result, uploadedText(d));
     form.reset();
     await loadDatasets();
   } catch (err) {
@@ -907,6 +972,7 @@ $<HTMLFormElement>('create-form').addEventListener('submit', (e) => {
   }
   void createRun({ json: spec }, showFormIssues);
 });
+$('dataset-select').addEventListener('change', syncFormToDataset);
 $('form-to-yaml').addEventListener('click', () => {
   try {
     $<HTMLTextAreaElement>('yaml').value = runSpecToYaml(parseRunSpec(specFromForm()));
