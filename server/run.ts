@@ -164,6 +164,7 @@ export class Run {
       version: this.version,
       loss: this.loss,
       accuracy: this.accuracy,
+      evalLoss: this.evalLoss,
       workers,
       samples: this.samples,
       samplesPerSec: this.metrics.at(-1)?.samplesPerSec ?? 0,

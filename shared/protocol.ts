@@ -174,6 +174,8 @@ export interface RunSummary {
   version: number;
   loss: number | null;
   accuracy: number | null;
+  /** Held-out loss of the latest evaluation, nats per label (a language model's nats per character). */
+  evalLoss: number | null;
   workers: number;
   samples: number;
   samplesPerSec: number;

@@ -32,7 +32,12 @@ async function train(spec: RunSpecInput, tabCount: number, until: (run: { state:
   tabs = await HeadlessWorkers.launch(coord.url);
   const run = [...coord.app.crowdtrain.scheduler.runs.values()][0];
   await Promise.all(Array.from({ length: tabCount }, () => tabs!.add()));
-  await waitFor(() => until(run), ms, `${spec.name} to reach its target`);
+  try {
+    await waitFor(() => until(run), ms, `${spec.name} to reach its target`);
+  } catch (err) {
+    const workers = coord.app.crowdtrain.scheduler.workersOf(run.id).map((w) => `${w.hello.backend} ${Math.round(w.samples)} examples`);
+    throw new Error(`${(err as Error).message}: round ${run.version}, ${run.samples} examples, accuracy ${run.accuracy}, held-out loss ${run.evalLoss}, workers: ${workers.join('; ')}`);
+  }
   const summary = (await coord.app.inject(`/api/runs/${run.id}`)).json();
   await tabs.closeAll();
   await coord.close();
