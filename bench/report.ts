@@ -68,7 +68,7 @@ function models(r: Json): string {
   const convRows = rows.filter((x) => x.unit === 'GFLOP/s');
   const faster = (x: Json) => Math.max(Number(x.tfjs_webgpu) || 0, Number(x.tfjs_cpu) || 0);
   return [
-    '## models (`npm run bench -- models`)',
+    "## models (`npm run bench -- models --query 'profile=1&experiments=1'`)",
     '',
     where(r),
     `Medians of ${r.reps ?? '?'} interleaved samples (a sample is one step or more, repeated to last about ${r.sample_s ?? '?'} s; a quarter of that for the conv passes) per trainer, all in one page (${r.cores ?? '?'} logical cores). ` +
