@@ -13,7 +13,16 @@ export interface SizedWorker {
   id: string;
   /** Measured examples/s; 0 when not measured yet. */
   speed: number;
+  /** Rounds in a row this worker sat out (was ready, got no task); unset: 0. */
+  satOut?: number;
 }
+
+/**
+ * A worker that sat out this many rounds in a row gets its minimum task anyway: its speed was
+ * measured on its last tasks only, and a stale, low measurement (a first task that also fetched
+ * shards, a tab that was busy) would otherwise keep it out for good.
+ */
+export const REPROBE_AFTER_ROUNDS = 8;
 
 export interface RoundPlan {
   /** Examples per worker, in the order given; 0: the worker sits this round out. */
@@ -74,11 +83,32 @@ export function planRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
   // A measured worker always gets at least the minimum task: sized to nothing, it would never be
   // timed again, and one slow measurement would keep it out for good.
   const sizes = workers.map((w): number => (w.speed > 0 ? Math.max(min, Math.floor((w.speed * plannedMs) / 1000)) : Math.min(probe, maxBatch)));
-  // Minimums can overshoot a tight cap: then the slowest measured workers sit this round out.
+  // Minimums can overshoot a tight cap. A slow worker whose minimum task would take more than
+  // twice the round sits it out (slowest first, unless it is due for a re-measurement); then the
+  // largest tasks give up the excess, never below the minimum; if the minimums alone are over the
+  // cap, the slowest workers sit out after all.
   let total = sizes.reduce((a, b) => a + b, 0);
-  const slowestFirst = workers.map((w, i) => ({ i, speed: w.speed })).filter((w) => w.speed > 0).sort((a, b) => a.speed - b.speed);
+  const measured = workers.map((w, i) => ({ i, speed: w.speed, due: (w.satOut ?? 0) >= REPROBE_AFTER_ROUNDS })).filter((w) => w.speed > 0);
+  const slowestFirst = [...measured].sort((a, b) => a.speed - b.speed);
+  const busy = () => sizes.filter((n) => n > 0).length;
+  for (const { i, speed, due } of slowestFirst) {
+    if (total <= maxBatch || busy() === 1) break;
+    if ((min * 1000) / speed <= 2 * plannedMs) break; // this one and the faster ones fit in time
+    if (due) continue;
+    total -= sizes[i];
+    sizes[i] = 0;
+  }
+  while (total > maxBatch) {
+    let j = -1;
+    for (let k = 0; k < sizes.length; k++) if (workers[k].speed > 0 && sizes[k] > min && (j < 0 || sizes[k] > sizes[j])) j = k;
+    if (j < 0) break;
+    const cut = Math.min(total - maxBatch, sizes[j] - min);
+    sizes[j] -= cut;
+    total -= cut;
+  }
   for (const { i } of slowestFirst) {
-    if (total <= maxBatch || sizes.filter((n) => n > 0).length === 1) break;
+    if (total <= maxBatch || busy() === 1) break;
+    if (sizes[i] === 0) continue;
     total -= sizes[i];
     sizes[i] = 0;
   }

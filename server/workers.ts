@@ -52,6 +52,8 @@ export interface WorkerEntry {
   samplesPerSec: number;
   /** The coordinator's measurement of the worker, used to size its tasks. */
   speed: SpeedEstimate;
+  /** Rounds in a row it was ready for and got no task in (the batch policy re-measures it after a few). */
+  satOut: number;
   /** Pipeline runs: the stage of the replica it holds now (null: a standby, or a data-parallel run). */
   placement: Placement | null;
   /** Bytes it reported allocating for its model or stage. */
@@ -77,6 +79,7 @@ export class WorkerRegistry {
       rejected: 0,
       samplesPerSec: 0,
       speed: new SpeedEstimate(),
+      satOut: 0,
       placement: null,
     };
     this.byId.set(id, w);

@@ -9,7 +9,7 @@ import { ManualClock } from '../server/clock.ts';
 import { MemoryPort } from '../server/memory-port.ts';
 import { Run } from '../server/run.ts';
 import { Scheduler } from '../server/scheduler.ts';
-import { PROBE_LEASE_MS } from '../server/task-sizing.ts';
+import { PROBE_LEASE_MS, planRound, REPROBE_AFTER_ROUNDS } from '../server/task-sizing.ts';
 
 interface FakeWorker {
   id: string;
@@ -129,5 +129,21 @@ describe('tasks sized by measured speed', () => {
     // No version committed twice or skipped.
     expect(commits).toEqual(Array.from({ length: commits.length }, (_, i) => i + 1));
     expect(run.counters.roundsTimedOut).toBe(0);
+  });
+});
+
+describe('the batch cap never shuts a measured worker out for good', () => {
+  const spec = parseRunSpec({ batchPerTask: 64, sync: { maxBatch: 1024 } });
+  test('a worker fast enough for the round keeps its minimum task; the largest task gives way under the cap', () => {
+    const plan = planRound(spec, [{ id: 'fast', speed: 20_000 }, { id: 'slower', speed: 1_000 }]);
+    expect(plan.sizes[1]).toBeGreaterThanOrEqual(16);
+    expect(plan.sizes[0] + plan.sizes[1]).toBeLessThanOrEqual(1024);
+  });
+  test('a worker measured too slow for the round sits out, and is measured again after a few rounds', () => {
+    const workers = [{ id: 'fast', speed: 20_000 }, { id: 'stale', speed: 100, satOut: 0 }];
+    expect(planRound(spec, workers).sizes[1]).toBe(0);
+    const due = planRound(spec, [workers[0], { ...workers[1], satOut: REPROBE_AFTER_ROUNDS }]);
+    expect(due.sizes[1]).toBe(16);
+    expect(due.sizes[0] + due.sizes[1]).toBeLessThanOrEqual(1024);
   });
 });

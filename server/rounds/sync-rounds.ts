@@ -107,7 +107,8 @@ export class SyncRounds implements RoundMode {
 
   private open(run: Run, ready: WorkerEntry[]): void {
     const spec = run.spec;
-    const plan = planRound(spec, ready.map((w) => ({ id: w.id, speed: w.speed.perSec })));
+    const plan = planRound(spec, ready.map((w) => ({ id: w.id, speed: w.speed.perSec, satOut: w.satOut })));
+    ready.forEach((w, i) => (w.satOut = plan.sizes[i] > 0 ? 0 : w.satOut + 1));
     const now = this.host.clock.now();
     const round: SyncRound = {
       version: run.version,
