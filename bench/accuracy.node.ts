@@ -24,8 +24,8 @@ interface Mark {
   /** Training examples (windows for the transformer) seen. */
   examples: number;
   label: string;
-  /** PyTorch's figure at that point. */
-  pytorch: number;
+  /** PyTorch's figure at that point (null: not measured there). */
+  pytorch: number | null;
 }
 
 interface Plan {
@@ -35,7 +35,7 @@ interface Plan {
   marks: Mark[];
   /** The goal, in words, and whether a measured row meets it. */
   goal: string;
-  meets: (rows: { ours: number; pytorch: number }[]) => boolean;
+  meets: (rows: { ours: number; pytorch: number | null }[]) => boolean;
 }
 
 const PLANS: Plan[] = [
@@ -43,7 +43,8 @@ const PLANS: Plan[] = [
     key: 'cnn-mnist',
     example: 'mnist-cnn.yaml',
     metric: 'accuracy',
-    marks: [60_000, 120_000, 180_000].map((n, i) => ({ examples: n, label: `${i + 1} epoch${i ? 's' : ''}`, pytorch: [0.975, 0.98, 0.986][i] })),
+    // PyTorch's figures stop at 3 epochs; the run goes on to 5 to see where it levels.
+    marks: [60_000, 120_000, 180_000, 240_000, 300_000].map((n, i) => ({ examples: n, label: `${i + 1} epoch${i ? 's' : ''}`, pytorch: [0.975, 0.98, 0.986][i] ?? null })),
     goal: '>= 0.985 test accuracy (10,000 digits)',
     meets: (rows) => Math.max(...rows.map((r) => r.ours)) >= 0.985,
   },
@@ -53,7 +54,7 @@ const PLANS: Plan[] = [
     metric: 'accuracy',
     marks: [60_000, 120_000, 180_000].map((n, i) => ({ examples: n, label: `${i + 1} epoch${i ? 's' : ''}`, pytorch: [0.822, 0.848, 0.867][i] })),
     goal: 'within 1 point of PyTorch after the same examples',
-    meets: (rows) => rows.every((r) => r.ours >= r.pytorch - 0.01),
+    meets: (rows) => rows.every((r) => r.pytorch === null || r.ours >= r.pytorch - 0.01),
   },
   {
     key: 'transformer',
@@ -61,7 +62,7 @@ const PLANS: Plan[] = [
     metric: 'loss',
     marks: [250, 500, 1000, 1500].map((steps, i) => ({ examples: steps * 32, label: `${steps} steps of 32 windows`, pytorch: [2.33, 2.09, 1.87, 1.78][i] })),
     goal: 'validation loss within 5 % of PyTorch after the same characters',
-    meets: (rows) => rows.every((r) => r.ours <= r.pytorch * 1.05),
+    meets: (rows) => rows.every((r) => r.pytorch === null || r.ours <= r.pytorch * 1.05),
   },
 ];
 

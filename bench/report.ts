@@ -2,6 +2,7 @@
 // machine and the adapter each was measured on. Run by bench/run.ts after every benchmark.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { accuracySection } from './accuracy-report.ts';
 import { evalLoopSection } from './eval-loop-report.ts';
 import { timeToTargetSection } from './time-to-target-report.ts';
 
@@ -180,6 +181,7 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['scale', scale],
   ['scale', timeToTargetSection],
   ['eval-loop', evalLoopSection],
+  ['accuracy', accuracySection],
 ];
 
 export function writeBenchmarksDoc(root: string): void {
