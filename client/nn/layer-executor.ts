@@ -22,6 +22,7 @@
 //   const grads = await stage.gradients(); // summed over both micro-batches
 import { labelsPerExample } from '../../shared/layers/head.ts';
 import { sizeOf } from '../../shared/layers/layer.ts';
+import { LayerRange, type LayerRangeOptions } from '../../shared/layers/layer-range.ts';
 import type { ModelDescription } from '../../shared/layers/sequence.ts';
 import { softmaxCrossEntropy } from '../gpu/ops/softmax-ce.ts';
 import type { Binding, Dispatch, Gpu } from '../gpu/runtime.ts';
@@ -32,16 +33,7 @@ import type { Backward, Forward, GpuLayer } from './gpu-layers/layer.ts';
 /** Every parameter tensor starts at a multiple of 64 floats (256 bytes) on the GPU. */
 const ALIGN = 64;
 
-export interface LayerExecutorOptions {
-  /** First layer of the range (default 0). */
-  first?: number;
-  /** One past its last layer (default: the model's end). */
-  end?: number;
-  /** Most examples one forward or backward takes. */
-  maxBatch: number;
-  /** Micro-batches that may be forwarded before their backward (pipeline rounds); default 1. */
-  maxMicroBatches?: number;
-}
+export type LayerExecutorOptions = LayerRangeOptions;
 
 export interface ForwardBackwardOptions {
   /** Micro-batch slot (default 0). */
@@ -73,20 +65,7 @@ interface Slot {
   backward: Map<number, Backward>;
 }
 
-export class LayerExecutor {
-  readonly model: ModelDescription;
-  readonly first: number;
-  readonly end: number;
-  readonly maxBatch: number;
-  readonly maxMicroBatches: number;
-  /** Shapes of one example at the range's input and output. */
-  readonly inShape: number[];
-  readonly outShape: number[];
-  /** The range's slice of the model's flat parameter vector. */
-  readonly paramOffset: number;
-  readonly paramCount: number;
-  /** True when the range ends with the model's logits (the loss can be taken). */
-  readonly last: boolean;
+export class LayerExecutor extends LayerRange {
   readonly params: GPUBuffer;
   readonly grads: GPUBuffer;
   private readonly tensors: PlacedTensor[];
@@ -109,25 +88,9 @@ export class LayerExecutor {
     model: ModelDescription,
     opts: LayerExecutorOptions,
   ) {
-    const { first = 0, end = model.layers.length, maxBatch, maxMicroBatches = 1 } = opts;
-    if (!Number.isInteger(first) || !Number.isInteger(end) || first < 0 || end > model.layers.length || first >= end) {
-      throw new RangeError(`LayerExecutor: the range [${first}, ${end}) is not a non-empty range of the model's ${model.layers.length} layers`);
-    }
-    for (const [name, v] of Object.entries({ maxBatch, maxMicroBatches })) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`LayerExecutor: ${name} must be a positive integer, got ${v}`);
-    }
-    this.model = model;
-    this.first = first;
-    this.end = end;
-    this.maxBatch = maxBatch;
-    this.maxMicroBatches = maxMicroBatches;
+    super(model, opts, 'LayerExecutor');
+    const { first, end, maxBatch, maxMicroBatches } = this;
     const layers = model.layers.slice(first, end);
-    this.inShape = [...layers[0].inShape];
-    this.outShape = [...layers[layers.length - 1].outShape];
-    this.paramOffset = layers[0].paramOffset;
-    this.paramCount = layers.reduce((a, l) => a + l.paramCount, 0);
-    this.last = end === model.layers.length;
-
     let gpuOffset = 0;
     this.tensors = layers.flatMap((l) =>
       l.params.map((p) => {

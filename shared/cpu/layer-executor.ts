@@ -17,19 +17,11 @@
 //   const grads = await stage.gradients(); // summed over both micro-batches
 import { labelsPerExample, lossAndGradient } from '../layers/head.ts';
 import { sizeOf } from '../layers/layer.ts';
+import { LayerRange, type LayerRangeOptions } from '../layers/layer-range.ts';
 import { backwardRange, forwardRange, type ModelDescription, type RangeOptions } from '../layers/sequence.ts';
 import { cpuKernels } from './index.ts';
 
-export interface CpuLayerExecutorOptions {
-  /** First layer of the range (default 0). */
-  first?: number;
-  /** One past its last layer (default: the model's end). */
-  end?: number;
-  /** Most examples one forward or backward takes. */
-  maxBatch: number;
-  /** Micro-batches that may be forwarded before their backward (pipeline rounds); default 1. */
-  maxMicroBatches?: number;
-}
+export type CpuLayerExecutorOptions = LayerRangeOptions;
 
 export interface CpuForwardBackwardOptions {
   /** Micro-batch slot (default 0). */
@@ -38,18 +30,7 @@ export interface CpuForwardBackwardOptions {
   gradRows?: number;
 }
 
-export class CpuLayerExecutor {
-  readonly model: ModelDescription;
-  readonly first: number;
-  readonly end: number;
-  readonly maxBatch: number;
-  readonly maxMicroBatches: number;
-  readonly inShape: number[];
-  readonly outShape: number[];
-  readonly paramOffset: number;
-  readonly paramCount: number;
-  /** True when the range ends with the model's logits (the loss can be taken). */
-  readonly last: boolean;
+export class CpuLayerExecutor extends LayerRange {
   private readonly params: Float32Array;
   private readonly grads: Float32Array;
   /** Per micro-batch slot: what its backward needs, and the batch it was forwarded with (0: nothing pending). */
@@ -58,24 +39,8 @@ export class CpuLayerExecutor {
   private destroyed = false;
 
   constructor(model: ModelDescription, opts: CpuLayerExecutorOptions) {
-    const { first = 0, end = model.layers.length, maxBatch, maxMicroBatches = 1 } = opts;
-    if (!Number.isInteger(first) || !Number.isInteger(end) || first < 0 || end > model.layers.length || first >= end) {
-      throw new RangeError(`CpuLayerExecutor: the range [${first}, ${end}) is not a non-empty range of the model's ${model.layers.length} layers`);
-    }
-    for (const [name, v] of Object.entries({ maxBatch, maxMicroBatches })) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`CpuLayerExecutor: ${name} must be a positive integer, got ${v}`);
-    }
-    this.model = model;
-    this.first = first;
-    this.end = end;
-    this.maxBatch = maxBatch;
-    this.maxMicroBatches = maxMicroBatches;
-    const layers = model.layers.slice(first, end);
-    this.inShape = [...layers[0].inShape];
-    this.outShape = [...layers[layers.length - 1].outShape];
-    this.paramOffset = layers[0].paramOffset;
-    this.paramCount = layers.reduce((a, l) => a + l.paramCount, 0);
-    this.last = end === model.layers.length;
+    super(model, opts, 'CpuLayerExecutor');
+    const { first, end } = this;
     this.params = new Float32Array(this.paramCount);
     this.grads = new Float32Array(this.paramCount);
     // The model's input (images, token ids) needs no gradient; a later stage's input does.
