@@ -7,8 +7,12 @@ import type { LayerConfig } from './layers/layer.ts';
 import type { RunSpec } from './run-spec.ts';
 import type { NetInfo } from './run-model.ts';
 
-/** Bumped on any incompatible change; a worker of another version is refused at connect. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * Bumped on any incompatible change; a worker of another version is refused at connect.
+ * 3: shards in dataset format v2 (labels per example, token inputs), stage ranges as indices of
+ * the layer list, the dataset's class names and vocabulary and evalLoss in run messages.
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** Socket.IO namespace of contributing workers. */
 export const WORKER_NAMESPACE = '/worker';
