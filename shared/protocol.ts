@@ -6,13 +6,16 @@ import type { MlpSpec } from './model.ts';
 import type { LayerConfig } from './layers/layer.ts';
 import type { RunSpec } from './run-spec.ts';
 import type { NetInfo } from './run-model.ts';
+import type { UpdateCoding } from './update-codec.ts';
 
 /**
  * Bumped on any incompatible change; a worker of another version is refused at connect.
  * 3: shards in dataset format v2 (labels per example, token inputs), stage ranges as indices of
  * the layer list, the dataset's class names and vocabulary and evalLoss in run messages.
+ * 4: parameters as snapshots over HTTP and coded deltas, coded results, local-mode tasks, and
+ * binaries past CHUNK_BYTES sent as `chunk` messages.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Socket.IO namespace of contributing workers. */
 export const WORKER_NAMESPACE = '/worker';
@@ -87,13 +90,46 @@ export interface Welcome {
   run: RunInfo | null;
 }
 
+/**
+ * Parameters at `version`, in one of three forms:
+ *   full      the binary holds the float32 values (a pipeline stage's slice when `offset` is set)
+ *   delta     the binary is an update coded as `coding` (shared/update-codec.ts): fold it with
+ *             weight 1 into the parameters of version `base` (shared/param-replica.ts), which gives
+ *             bit for bit the parameters every worker and the coordinator hold at `version`
+ *   snapshot  the binary is empty: fetch `snapshot.url` (immutable, content-addressed, float32)
+ */
 export interface ParamsMeta {
   runId: string;
   version: number;
   count: number;
+  /** Unset: full. */
+  form?: 'full' | 'delta' | 'snapshot';
+  /** delta: the version it applies to. */
+  base?: number;
+  /** delta: how it is coded. */
+  coding?: UpdateCoding;
+  /** snapshot: where to fetch it, its SHA-256 (hex) and size in bytes. */
+  snapshot?: { url: string; sha256: string; bytes: number };
   /** Set when the message holds one stage's slice of the parameters, starting at this element. */
   offset?: number;
+  /** Set when the binary came in `chunk` messages of this stream: the binary of this message is empty. */
+  chunks?: string;
 }
+
+/**
+ * One piece of a binary too large for one message (a model's parameters or a result past
+ * CHUNK_BYTES): pieces of a stream come in order, then the message that names the stream.
+ */
+export interface ChunkMeta {
+  stream: string;
+  index: number;
+  count: number;
+  /** Bytes of the whole binary. */
+  total: number;
+}
+
+/** Binaries larger than this travel as chunks. */
+export const CHUNK_BYTES = 4 << 20;
 
 export interface TaskMeta {
   taskId: string;
@@ -104,6 +140,12 @@ export interface TaskMeta {
   leaseMs: number;
   /** Number of examples; the indices come as a binary Uint32Array. */
   count: number;
+  /**
+   * Set for a local-mode run: take `steps` optimizer steps of the run's (inner) optimizer, batch
+   * `batch` each, over the examples in order (count = steps · batch), and send the pseudo-gradient
+   * (parameters at `version` minus the parameters after the steps).
+   */
+  local?: { steps: number; batch: number };
   /**
    * Set for a pipeline run: this task is one stage of one replica. The binary is then the
    * example indices for the first stage, the labels for the last, and empty in between.
@@ -209,8 +251,10 @@ export interface ServerToWorkerEvents {
   welcome: (w: Welcome) => void;
   /** The run this worker serves changed (created, stopped, completed). */
   run: (r: RunInfo | null) => void;
-  /** Parameters at `version`, float32, dense layout of shared/model.ts. */
+  /** Parameters at `version`, dense layout of shared/model.ts, in the form the meta names. */
   params: (meta: ParamsMeta, data: ArrayBuffer) => void;
+  /** A piece of the binary of a later message (params). */
+  chunk: (meta: ChunkMeta, data: ArrayBuffer) => void;
   /** Compute the gradient of params@version on these examples (Uint32Array of train indices). */
   task: (meta: TaskMeta, indices: ArrayBuffer) => void;
   /** Pipeline: a neighbouring stage's activation or activation gradient for one of your tasks. */
@@ -235,7 +279,15 @@ export const TaskResultSchema = z
     computeMs: z.number().min(0).optional(),
     /** Bytes the worker allocated for the task's model (or stage): what it holds on its GPU. */
     allocatedBytes: z.number().int().min(0).optional(),
+    /** How the binary is coded (the run's compression.up); unset: none (float32). */
+    coding: z.enum(['none', 'fp16', 'int8', 'topk']).optional(),
+    /** Set when the binary came in `chunk` messages of this stream. */
+    chunks: z.string().max(64).optional(),
   })
+  .strict();
+
+export const ChunkMetaSchema = z
+  .object({ stream: z.string().min(1).max(64), index: z.number().int().min(0), count: z.number().int().min(1).max(1 << 16), total: z.number().int().min(0) })
   .strict();
 export type TaskResult = z.infer<typeof TaskResultSchema>;
 
@@ -258,6 +310,8 @@ export interface WorkerToServerEvents {
   /** Warmed up, holds params@version, wants a task. */
   ready: (r: Ready) => void;
   result: (meta: TaskResult, gradient: ArrayBuffer, ack: (a: ResultAck) => void) => void;
+  /** A piece of the binary of a later result. */
+  chunk: (meta: ChunkMeta, data: ArrayBuffer) => void;
   relay: (meta: RelayMeta, data: ArrayBuffer) => void;
   status: (s: WorkerStatus) => void;
 }

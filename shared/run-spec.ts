@@ -6,11 +6,41 @@ import { LayerError } from './layers/layer.ts';
 import { describeRunModel } from './run-model.ts';
 import { expandLayers, mlpLayers } from './layers/shorthand.ts';
 
-/** Largest model a run may have: its parameters travel as one Socket.IO binary message. */
-export const MAX_MODEL_PARAMS = 4_000_000;
+/**
+ * Largest model a run may have. Parameters and results move in chunks (shared/chunks.ts) and
+ * snapshots over HTTP, so no socket message bounds it; the coordinator's memory (parameters,
+ * optimizer state, the workers' shared view, a snapshot: about 20 bytes a parameter) does.
+ */
+export const MAX_MODEL_PARAMS = 32_000_000;
 
 /** Round pacing defaults (see docs/architecture.md, "Batch policy"). */
-export const DEFAULT_SYNC = { roundDeadlineMs: 15_000, minWorkers: 1, targetRoundMs: 500, maxBatch: 1024, lrScaling: 'linear' as const, taskSizing: 'speed' as const };
+export const DEFAULT_SYNC = { mode: 'sync' as const, roundDeadlineMs: 15_000, minWorkers: 1, targetRoundMs: 500, maxBatch: 1024, lrScaling: 'linear' as const, taskSizing: 'speed' as const, innerSteps: 32 };
+
+/** DiLoCo's outer optimizer: SGD with Nesterov momentum on the averaged pseudo-gradient. */
+export const DEFAULT_OUTER = { lr: 0.7, momentum: 0.9, nesterov: true };
+
+/** The codings of what crosses the wire (shared/update-codec.ts). */
+export const CODINGS = ['none', 'fp16', 'int8', 'topk'] as const;
+export type CodingName = (typeof CODINGS)[number];
+
+/**
+ * What workers send (`up`: gradients, pseudo-gradients) and how the coordinator's parameter
+ * deltas travel (`down`), as a name or in full. A name sets both (topk sets up; its deltas go int8).
+ */
+export const CompressionSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { up: v, down: v === 'topk' ? 'int8' : v } : v),
+  z
+    .object({
+      up: z.enum(CODINGS).default('none'),
+      down: z.enum(CODINGS).default('none'),
+      /** int8 and topk: values per f32 scale. */
+      block: z.number().int().min(8).max(65536).default(256),
+      /** topk: the share of the values sent (the largest in magnitude), with their indices. */
+      fraction: z.number().gt(0).lte(0.5).default(0.01),
+    })
+    .strict(),
+);
+export type Compression = z.output<typeof CompressionSchema>;
 
 export const OptimizerSchema = z
   .object({
@@ -72,6 +102,23 @@ export const RunSpecSchema = z
     globalBatch: z.number().int().min(1).max(65536).optional(),
     sync: z
       .object({
+        /**
+         * 'sync': each round averages the workers' gradients and the coordinator steps `optimizer`.
+         * 'local' (DiLoCo): each worker takes innerSteps steps of `optimizer` (AdamW unless given)
+         * on its own batches and sends its pseudo-gradient; the coordinator steps `outer` with their mean.
+         */
+        mode: z.enum(['sync', 'local']).default('sync'),
+        /** Local mode: inner steps per outer round (H) of the worker whose speed is the round's median. */
+        innerSteps: z.number().int().min(1).max(100_000).default(DEFAULT_SYNC.innerSteps),
+        /** Local mode: the coordinator's outer optimizer (SGD with Nesterov momentum). */
+        outer: z
+          .object({
+            lr: z.number().gt(0).lte(10).default(DEFAULT_OUTER.lr),
+            momentum: z.number().gte(0).lt(1).default(DEFAULT_OUTER.momentum),
+            nesterov: z.boolean().default(DEFAULT_OUTER.nesterov),
+          })
+          .strict()
+          .default({ ...DEFAULT_OUTER }),
         /** A round closes at this deadline with the results that arrived (the longest lease). */
         roundDeadlineMs: z.number().int().min(100).max(600_000).default(15_000),
         /** Workers needed before a round opens. */
@@ -97,7 +144,9 @@ export const RunSpecSchema = z
         taskSizing: z.enum(['speed', 'fixed']).default(DEFAULT_SYNC.taskSizing),
       })
       .strict()
-      .default({ ...DEFAULT_SYNC }),
+      .default({ ...DEFAULT_SYNC, outer: { ...DEFAULT_OUTER } }),
+    /** Compression of updates (worker to coordinator) and parameter deltas (coordinator to workers). */
+    compression: CompressionSchema.default({ up: 'none', down: 'none', block: 256, fraction: 0.01 }),
     stop: z
       .object({
         targetAccuracy: z.number().gt(0).lte(1).optional(),
@@ -133,6 +182,12 @@ export const RunSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.parallelism.stages > 1) {
+      if (spec.sync.mode === 'local') ctx.addIssue({ code: 'custom', path: ['sync', 'mode'], message: 'local mode trains the whole model on each worker: parallelism.stages must be 1' });
+      if (spec.compression.up !== 'none' || spec.compression.down !== 'none') {
+        ctx.addIssue({ code: 'custom', path: ['compression'], message: 'a pipeline run relays activations and stage slices uncompressed: compression must be none when parallelism.stages > 1' });
+      }
+    }
     // A stage holds at least one layer of the list (shorthands expanded; the mlp form's activations count).
     const stagesAtMost = (count: number) => {
       if (spec.parallelism.stages > count) {
@@ -223,9 +278,19 @@ export class RunSpecError extends Error {
   }
 }
 
+/** Local mode's inner optimizer is AdamW unless the spec names one (DiLoCo's choice). */
+function withModeDefaults(input: unknown): unknown {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return input;
+  const spec = input as { sync?: { mode?: unknown }; optimizer?: unknown };
+  if (spec.sync?.mode !== 'local') return input;
+  const optimizer = spec.optimizer;
+  if (optimizer !== undefined && (typeof optimizer !== 'object' || optimizer === null || 'kind' in optimizer)) return input;
+  return { ...spec, optimizer: { ...(optimizer as object | undefined), kind: 'adamw' } };
+}
+
 /** Validates and fills defaults; throws RunSpecError naming every bad field. */
 export function parseRunSpec(input: unknown): RunSpec {
-  const r = RunSpecSchema.safeParse(input ?? {});
+  const r = RunSpecSchema.safeParse(withModeDefaults(input ?? {}));
   if (r.success) return r.data;
   throw new RunSpecError(r.error.issues.flatMap((i) => describeIssue(i, RunSpecSchema, input ?? {})));
 }

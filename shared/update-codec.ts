@@ -15,8 +15,23 @@
 //   const bytes = encodeUpdate({ kind: 'int8', block: 256 }, grad, ef);
 //   foldUpdate({ kind: 'int8', block: 256 }, bytes, n, examples, roundSum); // roundSum += examples · update
 import { f16BitsToF32, f32ToF16Bits, quantizeInt8Ref } from './reference/quantize.ts';
+import type { Compression } from './run-spec.ts';
 
 export type UpdateCoding = { kind: 'none' } | { kind: 'fp16' } | { kind: 'int8'; block: number } | { kind: 'topk'; fraction: number; block: number };
+
+/** The coding a run's spec asks for, of what workers send (`up`) or of the parameter deltas (`down`). */
+export function codingOf(compression: Compression, direction: 'up' | 'down'): UpdateCoding {
+  const kind = compression[direction];
+  switch (kind) {
+    case 'none':
+    case 'fp16':
+      return { kind };
+    case 'int8':
+      return { kind, block: compression.block };
+    case 'topk':
+      return { kind, fraction: compression.fraction, block: compression.block };
+  }
+}
 
 export class UpdateCodecError extends Error {
   override name = 'UpdateCodecError';
