@@ -95,8 +95,7 @@ export function encodeUpdate(coding: UpdateCoding, update: Float32Array, feedbac
     }
     case 'topk': {
       const k = topkCount(n, coding.fraction);
-      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => Math.abs(x[b]) - Math.abs(x[a]) || a - b);
-      const indices = Uint32Array.from(order.slice(0, k)).sort();
+      const indices = topkIndices(x, k);
       const { q, scales } = quantizeInt8Ref(Array.from(indices, (i) => x[i]), coding.block);
       view.setUint32(0, k, true);
       indices.forEach((idx, j) => view.setUint32(4 + 4 * j, idx, true));
@@ -112,6 +111,68 @@ export function encodeUpdate(coding: UpdateCoding, update: Float32Array, feedbac
     for (let i = 0; i < n; i++) feedback.residual[i] = x[i] - sent[i];
   }
   return out;
+}
+
+/**
+ * The indices of the k largest |x[i]|, increasing: the first k of a stable sort by |x| descending,
+ * so a tie at the threshold goes to the lower indices. Linear time on average (a selection of the
+ * k-th largest magnitude, then one pass), where a sort of all N indices was N log N.
+ * @example topkIndices(new Float32Array([0.1, -3, 2, -2]), 2); // [1, 2]
+ */
+export function topkIndices(x: Float32Array, k: number): Uint32Array {
+  const n = x.length;
+  if (!Number.isInteger(k) || k < 0 || k > n) throw new UpdateCodecError(`top-k of ${n} values cannot keep ${k}`);
+  const indices = new Uint32Array(k);
+  if (k === 0) return indices;
+  const mags = new Float32Array(n);
+  for (let i = 0; i < n; i++) mags[i] = Math.abs(x[i]);
+  const threshold = kthLargest(mags, k);
+  let above = 0;
+  for (let i = 0; i < n; i++) if (Math.abs(x[i]) > threshold) above++;
+  let tiesKept = k - above; // values equal to the threshold that make the cut, the lowest indices first
+  let j = 0;
+  for (let i = 0; i < n && j < k; i++) {
+    const m = Math.abs(x[i]);
+    if (m > threshold) indices[j++] = i;
+    else if (m === threshold && tiesKept > 0) {
+      indices[j++] = i;
+      tiesKept--;
+    }
+  }
+  return indices;
+}
+
+/**
+ * The k-th largest value of `a` (1 ≤ k ≤ a.length), reordering `a`: quickselect with a three-way
+ * partition (many equal values, zeros most of all, stay linear) around pseudo-random pivots.
+ */
+function kthLargest(a: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  const target = k - 1; // its place in descending order
+  let seed = 0x9e3779b9;
+  for (;;) {
+    if (lo === hi) return a[lo];
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    const pivot = a[lo + (seed % (hi - lo + 1))];
+    // [lo, lt) > pivot, [lt, i) == pivot, (gt, hi] < pivot
+    let lt = lo;
+    let i = lo;
+    let gt = hi;
+    while (i <= gt) {
+      const v = a[i];
+      if (v > pivot) {
+        a[i++] = a[lt];
+        a[lt++] = v;
+      } else if (v < pivot) {
+        a[i] = a[gt];
+        a[gt--] = v;
+      } else i++;
+    }
+    if (target < lt) hi = lt - 1;
+    else if (target > gt) lo = gt + 1;
+    else return pivot;
+  }
 }
 
 /**

@@ -4,7 +4,8 @@
 // refused with its reason before it touches the round's sum.
 import { describe, expect, test } from 'vitest';
 import { createRng } from '../shared/rng.ts';
-import { codedBytes, encodeUpdate, ErrorFeedback, foldUpdate, topkCount, UpdateCodecError, type UpdateCoding } from '../shared/update-codec.ts';
+import { codedBytes, encodeUpdate, ErrorFeedback, foldUpdate, topkCount, topkIndices, UpdateCodecError, type UpdateCoding } from '../shared/update-codec.ts';
+import { quantizeInt8Ref } from '../shared/reference/quantize.ts';
 
 const n = 1000;
 const rng = createRng(5);
@@ -99,5 +100,50 @@ describe('a malformed update is refused with its reason, the sum untouched', () 
     const bytes = encodeUpdate({ kind: 'fp16' }, update());
     new DataView(bytes.buffer).setUint16(10, 0x7c00, true);
     refused({ kind: 'fp16' }, bytes, /value 5 of the fp16 update is not finite/);
+  });
+});
+
+describe('top-k selection', () => {
+  // The definition: a stable sort of all indices by |x| descending, then index ascending; the first k.
+  const bySort = (x: Float32Array, k: number) =>
+    Uint32Array.from(
+      Array.from({ length: x.length }, (_, i) => i)
+        .sort((a, b) => Math.abs(x[b]) - Math.abs(x[a]) || a - b)
+        .slice(0, k),
+    ).sort();
+  // Coded as the format says, from the sort's indices.
+  const topkBySort = (coding: { fraction: number; block: number }, x: Float32Array) => {
+    const k = topkCount(x.length, coding.fraction);
+    const indices = bySort(x, k);
+    const { q, scales } = quantizeInt8Ref(Array.from(indices, (i) => x[i]), coding.block);
+    const out = new Uint8Array(4 + 4 * k + 4 * scales.length + k);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, k, true);
+    indices.forEach((idx, j) => view.setUint32(4 + 4 * j, idx, true));
+    scales.forEach((s, b) => view.setFloat32(4 + 4 * k + 4 * b, s, true));
+    out.set(new Uint8Array(q.buffer), 4 + 4 * k + 4 * scales.length);
+    return out;
+  };
+  const r = createRng(77);
+  // Few distinct magnitudes with both signs and many zeros, so the k-th largest is tied many times over.
+  const tied = (len: number, levels: number) => Float32Array.from({ length: len }, () => (r.float() < 0.3 ? 0 : (r.int(levels) + 1) * 0.125 * (r.float() < 0.5 ? -1 : 1)));
+  const cases: [string, Float32Array][] = [
+    ['normal values', Float32Array.from({ length: 5000 }, () => r.normal())],
+    ['four magnitudes, zeros and signs', tied(3001, 4)],
+    ['one magnitude', tied(777, 1)],
+    ['all zeros', new Float32Array(513)],
+    ['one value', Float32Array.of(-2)],
+    ['-0 and 0', Float32Array.from({ length: 64 }, (_, i) => (i % 3 === 0 ? -0 : i % 3 === 1 ? 0 : 1))],
+  ];
+  test.each(cases)('the k largest magnitudes equal the stable sort\'s first k: %s', (_, x) => {
+    for (const k of [0, 1, 2, Math.floor(x.length / 7), Math.floor(x.length / 2), x.length - 1, x.length].filter((k) => k >= 0 && k <= x.length)) {
+      expect([...topkIndices(x, k)], `k = ${k}`).toEqual([...bySort(x, k)]);
+    }
+  });
+  test.each(cases)('encodeUpdate gives the same bytes as the sort-based coding: %s', (_, x) => {
+    for (const fraction of [0.01, 0.05, 0.3, 1]) {
+      const coding = { kind: 'topk', fraction, block: 64 } as const;
+      expect(encodeUpdate(coding, x)).toEqual(topkBySort(coding, x));
+    }
   });
 });
