@@ -10,8 +10,9 @@ import { featuresAsFloat, labelWidthOf, selectExamples, sliceExamples, type Data
 import { epochOrder } from '../../shared/epoch-order.ts';
 import { initModelParams, type ModelDescription } from '../../shared/layers/sequence.ts';
 import { softmaxCrossEntropyRef } from '../../shared/reference/softmax-ce.ts';
-import { optimizerStateCount, optimizerStep, setOptimizerStep, type OptimizerConfig } from '../gpu/ops/optimizer.ts';
-import type { Dispatch, Gpu } from '../gpu/runtime.ts';
+import type { OptimizerConfig } from '../gpu/ops/optimizer.ts';
+import type { Gpu } from '../gpu/runtime.ts';
+import { ExecutorOptimizer } from './executor-optimizer.ts';
 import { LayerExecutor } from './layer-executor.ts';
 
 export interface TabTrainerOptions {
@@ -26,9 +27,7 @@ export class TabTrainer {
   readonly exec: LayerExecutor;
   readonly batch: number;
   private readonly config: OptimizerConfig;
-  private readonly state: GPUBuffer[] = [];
-  private readonly update: Dispatch;
-  private t = 0;
+  private readonly optimizer: ExecutorOptimizer;
 
   constructor(
     readonly gpu: Gpu,
@@ -39,18 +38,14 @@ export class TabTrainer {
     this.config = opts.optimizer;
     this.exec = new LayerExecutor(gpu, model, { maxBatch: opts.batch });
     this.exec.setParams(initModelParams(model, opts.seed));
-    // The executor's buffers hold each tensor padded to 64 floats; padding has zero gradient, so it stays zero.
-    const count = this.exec.params.size / 4;
-    for (let i = 0; i < optimizerStateCount(opts.optimizer.kind); i++) this.state.push(gpu.buffer(count * 4, `trainer/state${i}`));
-    this.update = optimizerStep(gpu, { params: this.exec.params, grads: this.exec.grads, m: this.state[0], v: this.state[1], count, config: opts.optimizer });
+    this.optimizer = new ExecutorOptimizer(gpu, 'trainer');
   }
 
   /** One optimizer step on x [batch, ...inShape] and its labels; resolves with the batch's mean loss. */
   async step(x: Float32Array, labels: ArrayLike<number>): Promise<number> {
     this.exec.zeroGrads();
     const { loss } = await this.exec.forwardBackwardLoss(x, labels, this.batch);
-    setOptimizerStep(this.gpu, this.update, this.config, ++this.t);
-    this.gpu.submit([this.update]);
+    this.optimizer.step(this.exec, this.config);
     return loss;
   }
 
@@ -77,8 +72,8 @@ export class TabTrainer {
   }
 
   destroy(): void {
+    this.optimizer.destroy();
     this.exec.destroy();
-    for (const b of this.state) b.destroy();
   }
 }
 

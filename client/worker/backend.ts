@@ -1,11 +1,13 @@
-// How a worker computes a task's gradient: the interface both backends implement, and the CPU
-// one (the CPU layer executor; no GPU code, so Node workers can use it). The WebGPU one is in
+// How a worker computes a task: the interface both backends implement, and the CPU one (the CPU
+// layer executor; no GPU code, so Node workers can use it). The WebGPU one is in
 // webgpu-backend.ts. Both give the mean-loss gradient, dense layout, for any model (the MLP form
-// is its dense layers).
+// is its dense layers), and in local mode take the run's inner optimizer steps on their own copy
+// of the parameters (task-local.ts turns those into a pseudo-gradient).
 import { CpuLayerExecutor } from '../../shared/cpu/layer-executor.ts';
 import type { LayerConfig } from '../../shared/layers/layer.ts';
 import { describeModel, type ModelDescription } from '../../shared/layers/sequence.ts';
 import type { Backend } from '../../shared/protocol.ts';
+import { optimizerStateCount, optimizerStepRef, type OptimizerConfig, type OptimizerKind } from '../../shared/reference/optimizer.ts';
 
 export interface GradientResult {
   loss: number;
@@ -19,6 +21,18 @@ export interface GradientBackend {
   readonly maxBatch: number;
   setParams(params: Float32Array): void;
   gradients(x: Float32Array, labels: ArrayLike<number>, batch: number): Promise<GradientResult>;
+  /**
+   * Local mode: one optimizer step of `optimizer` in place on this backend's own parameters (set
+   * by setParams), on x/labels of `batch` examples; resolves with the batch's mean loss. The
+   * optimizer state persists across calls (and across setParams: DiLoCo keeps each replica's
+   * inner state between outer rounds) until resetOptimizer(), and a step of another kind of
+   * optimizer than the state's starts it afresh. Its step counter t counts from 1.
+   */
+  innerStep(x: Float32Array, labels: ArrayLike<number>, batch: number, optimizer: OptimizerConfig): Promise<number>;
+  /** The parameters as they are now (after inner steps), dense layout; owned by the caller. */
+  readParams(): Promise<Float32Array>;
+  /** Forgets the inner optimizer's state (moments and step count): the next innerStep is t = 1. */
+  resetOptimizer(): void;
   /** Bytes this backend holds for parameters, gradients and state. */
   readonly allocatedBytes: number;
   dispose(): void;
@@ -28,6 +42,8 @@ export interface GradientBackend {
 export class LayerCpuBackend implements GradientBackend {
   readonly kind = 'cpu' as const;
   private readonly exec: CpuLayerExecutor;
+  /** The inner optimizer's state: moments (allocated on the first step that needs them) and the last step t. */
+  private inner: { kind: OptimizerKind | null; t: number; m?: Float32Array; v?: Float32Array } = { kind: null, t: 0 };
 
   constructor(
     readonly model: ModelDescription,
@@ -45,8 +61,33 @@ export class LayerCpuBackend implements GradientBackend {
     return this.exec.computeGradients(x, labels, batch);
   }
 
+  async innerStep(x: Float32Array, labels: ArrayLike<number>, batch: number, optimizer: OptimizerConfig): Promise<number> {
+    if (batch > this.maxBatch) throw new RangeError(`batch of ${batch} examples exceeds this backend's ${this.maxBatch}`);
+    const { loss, grads } = await this.exec.computeGradients(x, labels, batch);
+    const s = this.inner;
+    if (s.kind !== optimizer.kind) {
+      s.kind = optimizer.kind;
+      s.t = 0;
+    }
+    const n = this.model.paramCount;
+    const states = optimizerStateCount(optimizer.kind);
+    if (states >= 1) s.m ??= new Float32Array(n);
+    if (states >= 2) s.v ??= new Float32Array(n);
+    // At t = 1 the reference ignores whatever m and v hold, so a reset needs no zeroing.
+    optimizerStepRef(this.exec.paramBuffer, grads, s, optimizer, ++s.t);
+    return loss;
+  }
+
+  readParams(): Promise<Float32Array> {
+    return this.exec.getParams();
+  }
+
+  resetOptimizer(): void {
+    this.inner.t = 0;
+  }
+
   get allocatedBytes(): number {
-    return this.exec.allocatedBytes;
+    return this.exec.allocatedBytes + (this.inner.m?.byteLength ?? 0) + (this.inner.v?.byteLength ?? 0);
   }
 
   dispose(): void {

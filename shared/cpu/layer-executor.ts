@@ -58,6 +58,15 @@ export class CpuLayerExecutor extends LayerRange {
     return this.params.slice();
   }
 
+  /**
+   * The range's parameters themselves, not a copy (as the WebGPU executor's `params` buffer): a
+   * local-mode worker's optimizer steps them in place between gradients.
+   */
+  get paramBuffer(): Float32Array {
+    this.live();
+    return this.params;
+  }
+
   /** Starts a sum of gradients (a round): every gradient to zero. */
   zeroGrads(): void {
     this.live();
