@@ -1,6 +1,8 @@
 // The aggregator: validates worker gradients and folds them into a round's weighted running
 // sum in place. A RoundSum is a value that combines with another (sum of weight x gradient,
 // total weight), so that partial sums from several coordinator processes can be merged.
+import { codedBytes, foldUpdate, topkCount, type UpdateCoding } from '../shared/update-codec.ts';
+import { f16BitsToF32 } from '../shared/reference/quantize.ts';
 
 export class RoundSum {
   /** Σ samples_i · gradient_i. */
@@ -19,6 +21,14 @@ export class RoundSum {
   add(gradient: Float32Array, samples: number, loss: number): void {
     const s = this.sum;
     for (let i = 0; i < s.length; i++) s[i] += samples * gradient[i];
+    this.weight += samples;
+    this.lossSum += samples * loss;
+    this.results++;
+  }
+
+  /** Folds a coded mean result (shared/update-codec.ts) in place; malformed bytes throw before the sum is touched. */
+  addCoded(coding: UpdateCoding, bytes: Uint8Array, samples: number, loss: number): void {
+    foldUpdate(coding, bytes, this.length, samples, this.sum);
     this.weight += samples;
     this.lossSum += samples * loss;
     this.results++;
@@ -70,6 +80,71 @@ export function checkGradient(gradient: Float32Array, expectedLength: number, lo
     const v = gradient[i];
     if (!Number.isFinite(v)) return { ok: false, reason: 'non_finite', message: `gradient value ${i} is ${v}` };
     sq += v * v;
+  }
+  const norm = Math.sqrt(sq);
+  if (norm > maxNorm) return { ok: false, reason: 'norm_too_large', message: `gradient norm ${norm.toPrecision(3)} exceeds the bound ${maxNorm}`, norm };
+  return { ok: true, norm };
+}
+
+/**
+ * The checks of checkGradient on a coded result, read in place: its length for the coding, its
+ * loss, and the norm of what it decodes to. Structure (top-k indices, scales) is checked again by
+ * the fold, which refuses before touching the round's sum.
+ */
+export function checkCodedUpdate(coding: UpdateCoding, bytes: Uint8Array, expectedLength: number, loss: number, maxNorm: number): GradientCheck {
+  if (!Number.isFinite(loss) || loss < 0) return { ok: false, reason: 'bad_loss', message: `loss must be a finite number >= 0, got ${loss}` };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = expectedLength;
+  const want = codedBytes(coding, n);
+  if (coding.kind === 'topk' && bytes.byteLength >= 4 && view.getUint32(0, true) !== topkCount(n, coding.fraction)) {
+    return { ok: false, reason: 'wrong_length', message: `a topk result for ${n} values at fraction ${coding.fraction} holds ${topkCount(n, coding.fraction)} values, it says ${view.getUint32(0, true)}` };
+  }
+  if (bytes.byteLength !== want) {
+    if (coding.kind === 'none' && bytes.byteLength % 4 === 0) return { ok: false, reason: 'wrong_length', message: `gradient has ${bytes.byteLength / 4} values, the model has ${n}` };
+    return { ok: false, reason: 'wrong_length', message: `a ${coding.kind} result for a model of ${n} values is ${want} bytes, got ${bytes.byteLength}` };
+  }
+  let sq = 0;
+  const scaled = (scalesAt: number, qAt: number, count: number, block: number): GradientCheck | null => {
+    for (let b = 0; b * block < count; b++) {
+      const s = view.getFloat32(scalesAt + 4 * b, true);
+      if (!(Number.isFinite(s) && s >= 0)) return { ok: false, reason: 'non_finite', message: `scale ${b} of the ${coding.kind} result is ${s}, not a finite non-negative number` };
+      const end = Math.min(count, (b + 1) * block);
+      let bq = 0;
+      for (let j = b * block; j < end; j++) {
+        const q = view.getInt8(qAt + j);
+        bq += q * q;
+      }
+      sq += s * s * bq;
+    }
+    return null;
+  };
+  switch (coding.kind) {
+    case 'none':
+      for (let i = 0; i < n; i++) {
+        const v = view.getFloat32(4 * i, true);
+        if (!Number.isFinite(v)) return { ok: false, reason: 'non_finite', message: `gradient value ${i} is ${v}` };
+        sq += v * v;
+      }
+      break;
+    case 'fp16':
+      for (let i = 0; i < n; i++) {
+        const v = f16BitsToF32(view.getUint16(2 * i, true));
+        if (!Number.isFinite(v)) return { ok: false, reason: 'non_finite', message: `value ${i} of the fp16 result is ${v}` };
+        sq += v * v;
+      }
+      break;
+    case 'int8': {
+      const blocks = Math.ceil(n / coding.block);
+      const bad = scaled(0, 4 * blocks, n, coding.block);
+      if (bad) return bad;
+      break;
+    }
+    case 'topk': {
+      const k = topkCount(n, coding.fraction);
+      const bad = scaled(4 + 4 * k, 4 + 4 * k + 4 * Math.ceil(k / coding.block), k, coding.block);
+      if (bad) return bad;
+      break;
+    }
   }
   const norm = Math.sqrt(sq);
   if (norm > maxNorm) return { ok: false, reason: 'norm_too_large', message: `gradient norm ${norm.toPrecision(3)} exceeds the bound ${maxNorm}`, norm };

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { Server } from 'socket.io';
 import { labelWidthOf, sliceExamples } from '../shared/dataset.ts';
 import { WORKER_NAMESPACE } from '../shared/protocol.ts';
-import { checkSpecAgainstDataset, DEFAULT_RUN_SPEC, MAX_MODEL_PARAMS, parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
+import { checkSpecAgainstDataset, DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
 import { readCheckpointFile, restoreCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { CoordinatorContext } from './context.ts';
@@ -24,12 +24,14 @@ import { adminPlugin } from './routes/admin.ts';
 import { boardPlugin } from './routes/board.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { registerParamRoutes } from './routes/params.ts';
 import { runRoutes } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { SocketPort } from './sockets/socket-port.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
+import { countTraffic, type Traffic } from './worker-port.ts';
 
 export interface AppOptions {
   /** Where crowdtrain keeps its state and caches (CROWDTRAIN_DATA_DIR, default ./data). */
@@ -56,8 +58,11 @@ export interface AppOptions {
   onAdminTokenCreated?: (token: string) => void;
 }
 
-/** Largest Socket.IO message: the largest model's parameters as one binary message, plus room. */
-export const MAX_MESSAGE_BYTES = MAX_MODEL_PARAMS * 4 + (1 << 20);
+/**
+ * Largest Socket.IO message: parameters and results past CHUNK_BYTES come in chunks, snapshots over
+ * HTTP; this leaves room for a pipeline stage's relayed activations.
+ */
+export const MAX_MESSAGE_BYTES = 16 << 20;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -98,7 +103,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const io = new Server(app.server, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false, cors: { origin: false } });
   const workers = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
-  const traffic = { bytesIn: 0, bytesOut: 0 };
+  const traffic: Traffic = { bytesIn: 0, bytesOut: 0, runs: new Map() };
   const port = new SocketPort(workers, traffic);
   const scheduler = new Scheduler({
     port,
@@ -118,6 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   });
   attachWorkerNamespace(workers, port, scheduler, app.log);
+  registerParamRoutes(app, (runId) => scheduler.channelById(runId), { onServed: (runId, bytes) => countTraffic(traffic, runId, 'httpOut', bytes) });
 
   const checkpoint = (run: Run, why: string) => {
     if (run.version === 0 || store.latestCheckpoint(run.id)?.version === run.version) return;

@@ -41,7 +41,7 @@ function sameSpec(written: string | undefined, run: Run): boolean {
 export function encodeCheckpoint(run: Run): Uint8Array {
   const layout = tensorLayout(run);
   const tensors: F32Tensor[] = layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: run.params.subarray(t.offset, t.offset + t.size) }));
-  const kind = run.spec.optimizer.kind;
+  const kind = run.coordinatorOptimizer().kind;
   const states = [run.optimizerState.m, run.optimizerState.v].slice(0, optimizerStateCount(kind));
   STATE_NAMES[kind].forEach((stateName, i) => {
     for (const t of layout.tensors) tensors.push({ name: `optimizer.${stateName}.${t.name}`, shape: t.shape, data: states[i]!.subarray(t.offset, t.offset + t.size) });
@@ -166,7 +166,7 @@ export function restoreCheckpoint(run: Run, bytes: Uint8Array): void {
     into.set(t.data, offset);
   };
   for (const t of layout.tensors) take(t.name, run.params, t.offset, t.size);
-  const kind = run.spec.optimizer.kind;
+  const kind = run.coordinatorOptimizer().kind;
   const states = [run.optimizerState.m, run.optimizerState.v];
   STATE_NAMES[kind].forEach((stateName, i) => {
     for (const t of layout.tensors) take(`optimizer.${stateName}.${t.name}`, states[i]!, t.offset, t.size);

@@ -2,12 +2,12 @@
 // the virtual-time simulator drive the real round logic without sockets. Payloads are copied,
 // as a network would, so a worker can never alias the coordinator's parameters.
 import type { ParamsMeta, RelayMeta, RunInfo, RunUpdate, TaskMeta, Welcome } from '../shared/protocol.ts';
-import type { Traffic, WorkerPort } from './worker-port.ts';
+import { countTraffic, type Traffic, type WorkerPort } from './worker-port.ts';
 
 export type PortMessage =
   | { kind: 'welcome'; meta: Welcome }
   | { kind: 'run'; meta: RunInfo | null }
-  | { kind: 'params'; meta: ParamsMeta; data: Float32Array }
+  | { kind: 'params'; meta: ParamsMeta; data: Uint8Array }
   | { kind: 'task'; meta: TaskMeta; data: Uint32Array }
   | { kind: 'relay'; meta: RelayMeta; data: Float32Array }
   | { kind: 'cancel'; meta: { taskId: string; reason: string } }
@@ -52,21 +52,23 @@ export class MemoryPort implements WorkerPort {
     this.send(workerId, { kind: 'run', meta: run });
   }
 
-  params(workerId: string, meta: ParamsMeta, data: Float32Array): void {
+  params(workerId: string, meta: ParamsMeta, data: ArrayBufferView): void {
     if (!this.handlers.has(workerId)) return;
-    this.traffic.bytesOut += data.byteLength;
-    this.send(workerId, { kind: 'params', meta, data: data.slice() });
+    countTraffic(this.traffic, meta.runId, 'socketOut', data.byteLength);
+    this.send(workerId, { kind: 'params', meta, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
   }
 
   task(workerId: string, meta: TaskMeta, data: Uint32Array): void {
     if (!this.handlers.has(workerId)) return;
-    this.traffic.bytesOut += data.byteLength;
+    countTraffic(this.traffic, meta.runId, 'socketOut', data.byteLength);
     this.send(workerId, { kind: 'task', meta, data: data.slice() });
   }
 
   relay(workerId: string, meta: RelayMeta, data: Float32Array): void {
     if (!this.handlers.has(workerId)) return;
-    this.traffic.bytesOut += data.byteLength;
+    const runId = this.runOf.get(workerId);
+    if (runId) countTraffic(this.traffic, runId, 'socketOut', data.byteLength);
+    else this.traffic.bytesOut += data.byteLength;
     this.send(workerId, { kind: 'relay', meta, data: data.slice() });
   }
 
@@ -74,7 +76,7 @@ export class MemoryPort implements WorkerPort {
     this.send(workerId, { kind: 'cancel', meta: c });
   }
 
-  broadcastParams(runId: string, meta: ParamsMeta, data: Float32Array): void {
+  broadcastParams(runId: string, meta: ParamsMeta, data: ArrayBufferView): void {
     for (const w of this.members(runId)) this.params(w, meta, data);
   }
 

@@ -6,7 +6,7 @@ import { initModelParams } from '../shared/layers/sequence.ts';
 import type { MlpSpec } from '../shared/model.ts';
 import { describeRunModel, type RunModel } from '../shared/run-model.ts';
 import type { DatasetLabels, MetricPoint, RunInfo, RunState, RunSummary, RunUpdate, ShardInfo } from '../shared/protocol.ts';
-import { optimizerStepRef } from '../shared/reference/optimizer.ts';
+import { optimizerStepRef, type OptimizerConfig } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
 import type { RunRecord } from './store/store.ts';
 
@@ -75,9 +75,20 @@ export class Run {
     return this.spec.name;
   }
 
-  /** One optimizer step (float32, PyTorch semantics) with the round's mean gradient; `lrFactor` is the batch policy's. */
+  /**
+   * The coordinator's optimizer: the spec's `optimizer` in sync mode; in local mode the outer one
+   * (SGD with Nesterov momentum on the mean pseudo-gradient; `optimizer` runs on the workers).
+   */
+  coordinatorOptimizer(): OptimizerConfig {
+    if (this.spec.sync.mode !== 'local') return this.spec.optimizer;
+    const { lr, momentum, nesterov } = this.spec.sync.outer;
+    return momentum > 0 ? { kind: 'momentum', lr, momentum, nesterov } : { kind: 'sgd', lr };
+  }
+
+  /** One optimizer step (float32, PyTorch semantics) with the round's mean (pseudo-)gradient; `lrFactor` is the batch policy's. */
   applyGradient(mean: Float32Array, samples: number, lrFactor = 1): void {
-    const config = lrFactor === 1 ? this.spec.optimizer : { ...this.spec.optimizer, lr: this.spec.optimizer.lr * lrFactor };
+    const base = this.coordinatorOptimizer();
+    const config = lrFactor === 1 ? base : { ...base, lr: base.lr * lrFactor };
     optimizerStepRef(this.params, mean, this.optimizerState, config, this.version + 1);
     this.version++;
     this.samples += samples;

@@ -12,6 +12,8 @@ import { sanitizeNickname } from '../shared/nickname.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { EventLog } from './event-log.ts';
 import { roundModeFactories, roundModeOf, type RoundHost, type RoundMode, type RoundOutcome } from './rounds/round-mode.ts';
+import { codingOf } from '../shared/update-codec.ts';
+import { ParamChannel } from './params/param-channel.ts';
 import './rounds/sync-rounds.ts';
 import './rounds/pipeline-rounds.ts';
 import type { PipelineRounds } from './rounds/pipeline-rounds.ts';
@@ -64,6 +66,7 @@ export class Scheduler {
   /** Payload bytes of tensors received from and sent to workers. */
   readonly traffic: Traffic;
   private readonly modes = new Map<string, RoundMode>();
+  private readonly channels = new Map<string, ParamChannel>();
   private lastUpdate = new Map<string, number>();
   private roundClosedHooks: RoundClosedHook[] = [];
   private commitHooks: CommitHook[] = [];
@@ -80,6 +83,7 @@ export class Scheduler {
       log: opts.log,
       maxGradientNorm: opts.maxGradientNorm ?? 1e4,
       workersOf: (runId) => this.workersOf(runId),
+      channel: (run) => this.channelOf(run),
       labels: (run, indices) => {
         if (!opts.labels) throw new Error('pipeline runs need the labels of training examples');
         return opts.labels(run, indices);
@@ -101,6 +105,23 @@ export class Scheduler {
     const mode = this.modes.get(name);
     if (!mode) throw new Error(`run ${run.id}: no round mode "${name}"`);
     return mode;
+  }
+
+  /** The run's parameter channel (made on first use, from the run's current parameters). */
+  channelOf(run: Run): ParamChannel {
+    let ch = this.channels.get(run.id);
+    if (!ch) {
+      ch = new ParamChannel(run.id, run.paramCount, codingOf(run.spec.compression, 'down'));
+      ch.reset(run.params, run.version);
+      this.channels.set(run.id, ch);
+    }
+    return ch;
+  }
+
+  /** The channel of a run by id, if the run is held (the snapshot route). */
+  channelById(runId: string): ParamChannel | undefined {
+    const run = this.runs.get(runId);
+    return run ? this.channelOf(run) : undefined;
   }
 
   /** The data-parallel rounds (tests and benchmarks read their schedule). */
@@ -205,7 +226,7 @@ export class Scheduler {
     w.lastSeen = this.clock.now();
     const run = w.runId ? this.runs.get(w.runId) : undefined;
     if (!run || msg.runId !== run.id) return;
-    this.modeOf(run).ready(run, w);
+    this.modeOf(run).ready(run, w, msg.resync === true);
   }
 
   status(workerId: string, s: WorkerStatus): void {
@@ -358,6 +379,7 @@ export class Scheduler {
   removeRun(run: Run): void {
     this.setState(run, 'stopped');
     this.runs.delete(run.id);
+    this.channels.delete(run.id);
     for (const w of this.workersOf(run.id)) {
       w.runId = null;
       w.ready = false;

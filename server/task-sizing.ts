@@ -116,6 +116,34 @@ export function planRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
 }
 
 /**
+ * Sizes a local-mode (DiLoCo) round: tasks are whole inner steps of batchPerTask examples. With
+ * fixed sizing every worker takes innerSteps (H); by speed, the worker of median measured speed
+ * takes H and the others in proportion (1 to 2H), so that their tasks end together; a worker too
+ * slow for one step in twice the round sits it out (unless due for a re-measurement). A worker
+ * not measured yet takes H (its first task is its measurement). Sizes are examples (steps · batch).
+ */
+export function planLocalRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
+  const b = spec.batchPerTask;
+  const H = spec.sync.innerSteps;
+  const speeds = workers.filter((w) => w.speed > 0).map((w) => w.speed).sort((x, y) => x - y);
+  if (spec.sync.taskSizing === 'fixed' || speeds.length === 0) return { sizes: workers.map(() => H * b), plannedMs: 0 };
+  const median = speeds[speeds.length >> 1];
+  const plannedMs = (H * b * 1000) / median;
+  const sizes = workers.map((w): number => {
+    if (!(w.speed > 0)) return H * b;
+    if ((b * 1000) / w.speed > 2 * plannedMs && (w.satOut ?? 0) < REPROBE_AFTER_ROUNDS) return 0;
+    return Math.min(2 * H, Math.max(1, Math.round((H * w.speed) / median))) * b;
+  });
+  if (!sizes.some((n) => n > 0)) sizes[workers.findIndex((w) => w.speed === speeds.at(-1))] = b;
+  return { sizes, plannedMs };
+}
+
+/** A local round's deadline: the spec's, or four times the planned round when that is longer (H steps can take a while). */
+export function localDeadlineMs(spec: RunSpec, plannedMs: number): number {
+  return Math.max(spec.sync.roundDeadlineMs, Math.ceil(4 * plannedMs) + 1000);
+}
+
+/**
  * A task for a worker that becomes ready while the round is open (it finished early, or it got
  * the parameters late): the time left in the round at its speed, within what the round may still
  * take. 0: nothing worth sending.
@@ -139,8 +167,8 @@ export const PROBE_LEASE_MS = 10_000;
  * worker's measured speed predicts plus a second; PROBE_LEASE_MS for a worker not measured yet;
  * the round's deadline with fixed task sizes (the classic schedule). Never past the deadline.
  */
-export function leaseMs(spec: RunSpec, examples: number, speed: number, plannedMs: number): number {
-  const { roundDeadlineMs, targetRoundMs, taskSizing } = spec.sync;
+export function leaseMs(spec: RunSpec, examples: number, speed: number, plannedMs: number, roundDeadlineMs = spec.sync.roundDeadlineMs): number {
+  const { targetRoundMs, taskSizing } = spec.sync;
   if (taskSizing === 'fixed') return roundDeadlineMs;
   const lease = speed > 0 ? 3 * ((examples * 1000) / speed) + 1000 : PROBE_LEASE_MS + 3 * Math.max(plannedMs, targetRoundMs);
   return Math.min(roundDeadlineMs, Math.ceil(lease));

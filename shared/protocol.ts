@@ -266,7 +266,14 @@ export interface ServerToWorkerEvents {
 
 // ---- worker -> server -----------------------------------------------------------------------
 
-export const ReadySchema = z.object({ runId: z.string().max(64), version: z.number().int().min(0) }).strict();
+export const ReadySchema = z
+  .object({
+    runId: z.string().max(64),
+    version: z.number().int().min(0),
+    /** The worker could not apply a parameter delta (it holds another version): send it a snapshot. */
+    resync: z.boolean().optional(),
+  })
+  .strict();
 export type Ready = z.infer<typeof ReadySchema>;
 
 export const TaskResultSchema = z

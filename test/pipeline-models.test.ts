@@ -11,6 +11,8 @@ import { StageTaskRunner } from '../client/worker/stage-task.ts';
 import { taskGradient, type ExampleSource } from '../client/worker/task-gradient.ts';
 import { ManualClock } from '../server/clock.ts';
 import { MemoryPort } from '../server/memory-port.ts';
+import { MemoryReplica } from '../server/params/memory-replica.ts';
+import { float32From } from '../shared/binary.ts';
 import { Run } from '../server/run.ts';
 import { Scheduler } from '../server/scheduler.ts';
 import { labelsPerExample } from '../shared/layers/head.ts';
@@ -86,6 +88,7 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
   for (let k = 0; k < stages; k++) {
     const id = `w${k}`;
     const whole = new LayerCpuBackend(run.net.description, 64);
+    const copy = new MemoryReplica((runId) => scheduler.channelById(runId));
     let stage: StageBackend | undefined;
     let slice: { offset: number; data: Float32Array } | undefined;
     const runner: { current?: StageTaskRunner } = {};
@@ -98,8 +101,8 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
     port.connect(id, (msg) => {
       if (msg.kind === 'run' && msg.meta) ready(0);
       else if (msg.kind === 'params') {
-        if (msg.meta.offset === undefined) whole.setParams(msg.data);
-        else slice = { offset: msg.meta.offset, data: msg.data };
+        if (msg.meta.offset === undefined) whole.setParams(copy.receive(msg.meta, msg.data).params);
+        else slice = { offset: msg.meta.offset, data: float32From(msg.data, true) };
       } else if (msg.kind === 'relay') runner.current?.receive(msg.meta, msg.data);
       else if (msg.kind === 'task') {
         const meta = msg.meta;

@@ -8,6 +8,7 @@ import type { ManualClock } from '../../server/clock.ts';
 import type { PortMessage } from '../../server/memory-port.ts';
 import type { Scheduler } from '../../server/scheduler.ts';
 import type { TaskMeta } from '../../shared/protocol.ts';
+import { MemoryReplica } from '../../server/params/memory-replica.ts';
 import type { GradientEngine, TaskGradient } from './gradients.ts';
 import { Link } from './link.ts';
 import type { WorkerProfile } from './profiles.ts';
@@ -39,6 +40,8 @@ export class SimWorker {
   readonly up: Link;
   readonly stats: SimWorkerStats = { tasks: 0, examples: 0, computeMs: 0, refused: 0, stale: 0 };
   private readonly params = new Map<number, Float32Array>();
+  /** The parameters as the coordinator's messages build them (snapshot, then values or deltas). */
+  private readonly copy: MemoryReplica;
   private readonly queue: { meta: TaskMeta; indices: Uint32Array }[] = [];
   private runId: string | null = null;
   private busy = false;
@@ -49,13 +52,15 @@ export class SimWorker {
     readonly profile: WorkerProfile,
     private readonly host: SimWorkerHost,
   ) {
+    this.copy = new MemoryReplica((runId) => host.scheduler.channelById(runId));
     this.down = new Link(profile.down);
     this.up = new Link(profile.up);
   }
 
   /** The port's handler: a message from the coordinator, sent now, delivered after the downlink's delay. */
   fromCoordinator(msg: PortMessage): void {
-    const bytes = 'data' in msg ? msg.data.byteLength : 0;
+    // A snapshot comes over HTTP on the same downlink: its bytes count there.
+    const bytes = ('data' in msg ? msg.data.byteLength : 0) + (msg.kind === 'params' ? (msg.meta.snapshot?.bytes ?? 0) : 0);
     this.after(this.down.send(bytes, this.host.clock.now()), () => this.receive(msg));
   }
 
@@ -87,7 +92,15 @@ export class SimWorker {
         if (msg.meta && msg.meta.state === 'running') this.announceReady();
         return;
       case 'params': {
-        this.params.set(msg.meta.version, msg.data);
+        let held;
+        try {
+          held = this.copy.receive(msg.meta, msg.data);
+        } catch {
+          const runId = msg.meta.runId;
+          this.toCoordinator(0, () => this.host.scheduler.ready(this.id, { runId, version: Math.max(0, this.newestVersion()), resync: true }));
+          return;
+        }
+        this.params.set(msg.meta.version, held.params.slice());
         for (const v of this.params.keys()) if (v <= msg.meta.version - KEEP_VERSIONS) this.params.delete(v);
         return;
       }

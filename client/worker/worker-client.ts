@@ -2,7 +2,9 @@
 // task's gradient with its backend and sends it back, within the work cap the person set.
 // No DOM here: the contributor page drives it, and so do headless workers and Node tests.
 import { io, type Socket } from 'socket.io-client';
-import { PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type Placement, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type StageTask, type TaskMeta, type TaskResult, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
+import { ChunkAssembler, chunkPieces } from '../../shared/chunks.ts';
+import { CHUNK_BYTES, PROTOCOL_VERSION, WORKER_NAMESPACE, type Backend, type Placement, type RefusalData, type RunInfo, type RunUpdate, type ServerToWorkerEvents, type StageTask, type TaskMeta, type TaskResult, type WorkerHello, type WorkerToServerEvents } from '../../shared/protocol.ts';
+import { codingOf, encodeUpdate, ErrorFeedback, type UpdateCoding } from '../../shared/update-codec.ts';
 import { describeModel } from '../../shared/layers/sequence.ts';
 import { partitionLayers } from '../../shared/stage.ts';
 import type { StageBackend, StageSetup } from './stage-backend.ts';
@@ -11,7 +13,9 @@ import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
 import { sanitizeNickname } from '../../shared/nickname.ts';
 import type { GradientBackend } from './backend.ts';
 import { ShardStore } from './shard-store.ts';
+import { ParamSync } from './param-sync.ts';
 import { taskGradient } from './task-gradient.ts';
+import { taskInnerSteps } from './task-local.ts';
 
 export type WorkerState = 'idle' | 'connecting' | 'warming-up' | 'training' | 'paused' | 'reconnecting' | 'stopped' | 'refused';
 
@@ -77,7 +81,12 @@ export class WorkerClient {
   private backendFor?: string;
   private shards?: ShardStore;
   private run?: RunInfo;
-  private params?: { version: number; data: Float32Array };
+  /** The run's parameters as the coordinator sends them: a snapshot over HTTP, then deltas. */
+  private readonly params: ParamSync;
+  /** Pieces of a binary too large for one message. */
+  private readonly chunks = new ChunkAssembler({ maxBytes: 2 ** 31 - 1, maxStreams: 4 });
+  /** What the lossy coding of this run's results has not sent yet (error feedback). */
+  private feedback?: { coding: UpdateCoding; ef: ErrorFeedback };
   /** Pipeline runs: the stage slice of the parameters that came with the last task. */
   private stageParams?: { version: number; offset: number; data: Float32Array };
   private stageBackends = new Map<string, StageBackend>();
@@ -97,6 +106,17 @@ export class WorkerClient {
     this.clock = opts.clock ?? realTime;
     this.nickname = sanitizeNickname(opts.hello?.nickname) ?? undefined;
     this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
+    this.params = new ParamSync({
+      fetchSnapshot: async (snap) => {
+        const res = await fetch(`${this.opts.url ?? ''}${snap.url}`);
+        if (!res.ok) throw new Error(`snapshot ${snap.url}: HTTP ${res.status} ${await res.text().catch(() => '')}`);
+        return new Uint8Array(await res.arrayBuffer());
+      },
+      resync: (reason) => {
+        this.set({ message: `parameters out of step (${reason}); asking for a snapshot` });
+        if (this.run && this.socket?.connected) this.socket.emit('ready', { runId: this.run.id, version: Math.max(0, this.params.version), resync: true });
+      },
+    });
   }
 
   private set(patch: Partial<WorkerStats>): void {
@@ -132,20 +152,37 @@ export class WorkerClient {
       if (reason === 'io server disconnect') socket.connect();
     });
     socket.on('welcome', (w) => {
+      // A new connection is a new worker to the coordinator: it starts from a snapshot, with a fresh inner optimizer.
+      this.params.clear();
+      this.feedback = undefined;
+      this.backend?.resetOptimizer();
       this.set({ workerId: w.workerId, message: null });
       if (w.run) void this.useRun(w.run);
     });
     socket.on('run', (run) => {
       if (run) void this.useRun(run);
     });
+    socket.on('chunk', (meta, data) => {
+      try {
+        this.chunks.add(meta, data);
+      } catch (err) {
+        this.set({ message: `bad chunk from the coordinator: ${(err as Error).message}` });
+      }
+    });
     socket.on('params', (meta, data) => {
-      if (meta.runId !== this.run?.id) return;
-      if (meta.offset !== undefined) {
-        this.stageParams = { version: meta.version, offset: meta.offset, data: float32From(data, true) };
+      let bytes: Uint8Array;
+      try {
+        bytes = meta.chunks !== undefined ? this.chunks.take(meta.chunks) : new Uint8Array(data instanceof ArrayBuffer ? data : (data as Uint8Array));
+      } catch (err) {
+        this.set({ message: `parameters lost in transit: ${(err as Error).message}` });
         return;
       }
-      this.params = { version: meta.version, data: float32From(data, true) };
-      this.backend?.setParams(this.params.data);
+      if (meta.runId !== this.run?.id) return;
+      if (meta.offset !== undefined) {
+        this.stageParams = { version: meta.version, offset: meta.offset, data: float32From(bytes, true) };
+        return;
+      }
+      void this.params.receive(meta, bytes);
     });
     socket.on('task', (meta, indices) => {
       if (meta.stage) {
@@ -173,7 +210,8 @@ export class WorkerClient {
     this.run = run;
     this.set({ run: { runId: run.id, state: run.state, version: run.version, loss: this.stats.run?.loss ?? null, accuracy: this.stats.run?.accuracy ?? null, workers: this.stats.run?.workers ?? 0, samplesPerSec: this.stats.run?.samplesPerSec ?? 0, samples: this.stats.run?.samples ?? 0 } });
     if (!same) {
-      this.params = undefined;
+      this.params.clear();
+      this.feedback = undefined;
       this.shards = new ShardStore(run.dataset.shards, this.opts.url ?? '');
     }
     const key = `${run.id}:${JSON.stringify(run.layers)}`;
@@ -185,7 +223,6 @@ export class WorkerClient {
       if (this.run?.id !== run.id) return backend.dispose();
       this.backend = backend;
       this.backendFor = key;
-      if (this.params) backend.setParams(this.params.data);
     }
     this.announceReady();
   }
@@ -197,7 +234,7 @@ export class WorkerClient {
       return;
     }
     this.set({ state: 'training' });
-    this.socket.emit('ready', { runId: this.run.id, version: this.params?.version ?? 0 });
+    this.socket.emit('ready', { runId: this.run.id, version: Math.max(0, this.params.version) });
   }
 
   /** A pipeline task: this worker's stage of one replica for this round. */
@@ -250,7 +287,7 @@ export class WorkerClient {
     await this.report(
       socket,
       { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: outcome.loss, computeMs: outcome.computeMs, allocatedBytes: backend.allocatedBytes },
-      outcome.grads,
+      new Uint8Array(outcome.grads.buffer, outcome.grads.byteOffset, outcome.grads.byteLength),
       meta.leaseMs,
       outcome.computeMs,
     );
@@ -277,30 +314,61 @@ export class WorkerClient {
   }
 
   private async compute({ meta, indices }: { meta: TaskMeta; indices: Uint32Array }): Promise<void> {
-    const { socket, backend, shards } = this;
-    if (!socket || !backend || !shards) return;
-    if (!this.params || this.params.version !== meta.version) {
-      // Params@version always precede their tasks on the socket; a mismatch means a stale task.
+    const { socket, backend, shards, run } = this;
+    if (!socket || !backend || !shards || !run) return;
+    // Params@version precede their tasks on the socket (a snapshot may still be on its way over HTTP).
+    await this.params.settled();
+    const replica = this.params.current;
+    if (!replica || replica.version !== meta.version) {
+      // A mismatch means a stale task.
       this.announceReady();
       return;
     }
     const started = this.clock.now();
+    const wanted = () => this.backend === backend;
     // stop() may come while a batch is fetched: then the task is simply dropped.
-    const out = await taskGradient(backend, shards, indices, () => this.backend === backend);
-    if (!out || this.socket !== socket) return;
-    const { loss, grads } = out;
+    let loss: number;
+    let update: Float32Array;
+    if (meta.local) {
+      const out = await taskInnerSteps(backend, replica.params, shards, indices, meta.local.steps, meta.local.batch, run.spec.optimizer, wanted);
+      if (!out) return;
+      ({ loss, pseudo: update } = out);
+    } else {
+      backend.setParams(replica.params);
+      const out = await taskGradient(backend, shards, indices, wanted);
+      if (!out) return;
+      ({ loss, grads: update } = out);
+    }
+    if (this.socket !== socket) return;
     const computeMs = this.clock.now() - started;
-    await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs }, grads, meta.leaseMs, computeMs);
+    const { coding, bytes } = this.encode(run, update);
+    await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs, coding: coding.kind }, bytes, meta.leaseMs, computeMs);
+  }
+
+  /** Codes a result as the run's compression.up asks, with error feedback for the lossy codings. */
+  private encode(run: RunInfo, update: Float32Array): { coding: UpdateCoding; bytes: Uint8Array } {
+    const coding = codingOf(run.spec.compression, 'up');
+    if (coding.kind === 'none') return { coding, bytes: new Uint8Array(update.buffer, update.byteOffset, update.byteLength) };
+    if (!this.feedback || this.feedback.coding.kind !== coding.kind || this.feedback.ef.residual.length !== update.length) this.feedback = { coding, ef: new ErrorFeedback(update.length) };
+    return { coding, bytes: encodeUpdate(coding, update, this.feedback.ef) };
   }
 
   /**
    * Sends a task's result and waits for the coordinator's answer, rests as the work cap asks,
    * updates what the page shows, and asks for the next task.
    */
-  private async report(socket: ClientSocket, result: TaskResult, grads: Float32Array, leaseMs: number, computeMs: number): Promise<void> {
+  private async report(socket: ClientSocket, result: TaskResult, bytes: Uint8Array, leaseMs: number, computeMs: number): Promise<void> {
     const sent = this.clock.now();
+    let body = toArrayBuffer(bytes);
+    if (bytes.byteLength > CHUNK_BYTES) {
+      // Past one message: the pieces go first, then the result that names them.
+      const stream = `${result.taskId}-${Math.floor(Math.random() * 1e9).toString(36)}`.slice(0, 64);
+      for (const piece of chunkPieces(bytes, stream)) socket.emit('chunk', piece.meta, toArrayBuffer(piece.data));
+      result = { ...result, chunks: stream };
+      body = new ArrayBuffer(0);
+    }
     const ack = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
-      socket.timeout(leaseMs + 10_000).emit('result', result, toArrayBuffer(grads), (err: Error | null, a?: { ok: boolean; error?: string }) =>
+      socket.timeout(leaseMs + 10_000).emit('result', result, body, (err: Error | null, a?: { ok: boolean; error?: string }) =>
         resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
       );
     });

@@ -15,6 +15,7 @@ import { createAccumulator, type Accumulator } from '../accumulator.ts';
 import { checkGradient } from '../aggregator.ts';
 import type { TimerHandle } from '../clock.ts';
 import type { Run } from '../run.ts';
+import { countTraffic } from '../worker-port.ts';
 import type { WorkerEntry } from '../workers.ts';
 import { registerRoundMode, type RoundHost, type RoundMode } from './round-mode.ts';
 
@@ -208,7 +209,7 @@ export class PipelineRounds implements RoundMode {
     const tw = this.host.workersOf(run.id).find((x) => x.id === target.workerId);
     if (!tw) return this.abort(run, `the worker of stage ${target.plan.index} of replica ${task.replica} is gone`, 'complete');
     round.relayedBytes += values.byteLength;
-    this.host.traffic.bytesIn += values.byteLength;
+    countTraffic(this.host.traffic, run.id, 'socketIn', values.byteLength);
     this.host.port.relay(tw.id, { taskId: target.id, mb: meta.mb, kind: meta.kind }, values);
   }
 
@@ -242,7 +243,7 @@ export class PipelineRounds implements RoundMode {
     if (meta.samples !== samples) return reject(`result covers ${meta.samples} samples, the replica had ${samples}`);
     if (!isBinary(data)) return reject('gradient must be a binary attachment');
     const gradient = float32From(data);
-    this.host.traffic.bytesIn += gradient.byteLength;
+    countTraffic(this.host.traffic, run.id, 'socketIn', gradient.byteLength);
     const check = checkGradient(gradient, task.plan.paramCount, task.plan.last ? meta.loss : 0, this.host.maxGradientNorm);
     if (!check.ok) return reject(check.message!);
     round.sums[task.plan.index].add(gradient, samples, 0);

@@ -1,11 +1,13 @@
-// How a run's rounds work, behind one interface: `sync` (data-parallel gradient rounds) and
-// `pipeline` (stages relaying micro-batches) today; a mode is chosen once from the spec and
+// How a run's rounds work, behind one interface: `sync` (data-parallel gradient rounds),
+// `local` (DiLoCo: inner steps on the workers, an outer step on the coordinator) and
+// `pipeline` (stages relaying micro-batches); a mode is chosen once from the spec and
 // registered by name. A mode reaches workers only through the host's port and reads time only
 // from the host's clock; every mode ends a round through the host's one commit step.
 import type { FastifyBaseLogger } from 'fastify';
 import type { RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
 import type { RunSpec } from '../../shared/run-spec.ts';
 import type { Clock } from '../clock.ts';
+import type { ParamChannel } from '../params/param-channel.ts';
 import type { RunEventKind } from '../event-log.ts';
 import type { Run } from '../run.ts';
 import type { Traffic, WorkerPort } from '../worker-port.ts';
@@ -30,6 +32,8 @@ export interface RoundHost {
   /** Largest result norm accepted. */
   maxGradientNorm: number;
   workersOf(runId: string): WorkerEntry[];
+  /** The run's parameter channel: the view its workers hold, deltas and snapshots. */
+  channel(run: Run): ParamChannel;
   /** Labels of training examples (the last pipeline stage needs them). */
   labels(run: Run, indices: Uint32Array): Uint32Array;
   /** The one commit step: optimizer, metric point, evaluation cadence, stop rule; `publish` sends the new parameters. */
@@ -44,8 +48,8 @@ export interface RoundHost {
 export interface RoundMode {
   /** A worker was assigned to the run: send it what it needs before its first task. */
   joined(run: Run, w: WorkerEntry): void;
-  /** A worker holds the run's current parameters and wants work. */
-  ready(run: Run, w: WorkerEntry): void;
+  /** A worker holds the run's current parameters and wants work (`resync`: it could not apply a delta and needs a snapshot). */
+  ready(run: Run, w: WorkerEntry, resync?: boolean): void;
   /** Opens a round if the run and its workers allow one. */
   maybeOpen(run: Run): void;
   result(run: Run, w: WorkerEntry, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): void;
@@ -71,5 +75,5 @@ export function roundModeFactories(): ReadonlyMap<string, RoundModeFactory> {
 
 /** The mode a spec asks for. */
 export function roundModeOf(spec: RunSpec): string {
-  return spec.parallelism.stages > 1 ? 'pipeline' : 'sync';
+  return spec.parallelism.stages > 1 ? 'pipeline' : spec.sync.mode;
 }

@@ -3,14 +3,26 @@
 // accumulator, and the round commits once every task is in. Tasks have leases: a stalled worker's
 // examples go to a worker that is free, or back to the queue, and never hold the round past its
 // deadline. A worker that finishes early gets more of the round's time while tasks are out.
+//
+// The same class runs local mode (DiLoCo, `sync.mode: local`): a task is whole inner steps of
+// the worker's own optimizer (H for the worker of median speed, the others in proportion), its
+// result the pseudo-gradient, and the commit the coordinator's outer step. A task lost to a
+// leaver or a lease is not handed again: its examples go back to the queue, and the round
+// commits with the pseudo-gradients that came in.
+//
+// Parameters go out through the run's ParamChannel: a snapshot over HTTP to a worker that holds
+// none, then one message per commit to all (float32 values, or a delta coded as compression.down).
+// Results come coded as compression.up and are folded into the round's sum in place.
 import { randomUUID } from 'node:crypto';
-import { float32From, isBinary } from '../../shared/binary.ts';
+import { isBinary } from '../../shared/binary.ts';
 import type { RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
+import { codingOf, UpdateCodecError } from '../../shared/update-codec.ts';
 import { createAccumulator, type Accumulator } from '../accumulator.ts';
-import { checkGradient } from '../aggregator.ts';
+import { checkCodedUpdate } from '../aggregator.ts';
 import type { TimerHandle } from '../clock.ts';
 import type { Run } from '../run.ts';
-import { gatherMs, lateTaskSize, leaseMs, lrFactor, planRound } from '../task-sizing.ts';
+import { gatherMs, lateTaskSize, leaseMs, localDeadlineMs, lrFactor, planLocalRound, planRound } from '../task-sizing.ts';
+import { countTraffic } from '../worker-port.ts';
 import type { WorkerEntry } from '../workers.ts';
 import { registerRoundMode, type RoundHost, type RoundMode } from './round-mode.ts';
 
@@ -26,7 +38,8 @@ interface SyncRound {
   version: number;
   openedAt: number;
   plannedMs: number;
-  /** Most examples the round may hand out (globalBatch, or sync.maxBatch). */
+  deadlineMs: number;
+  /** Most examples the round may hand out (globalBatch, or sync.maxBatch; unbounded in local mode). */
   budget: number;
   /** Examples handed out so far, re-handed ones not counted twice. */
   assigned: number;
@@ -50,21 +63,29 @@ export class SyncRounds implements RoundMode {
   private readonly gathers = new Map<string, { until: number; timer: TimerHandle }>();
   private readonly expired = new Map<string, ExpiredTask>();
 
-  constructor(private readonly host: RoundHost) {}
+  constructor(
+    private readonly host: RoundHost,
+    /** 'local': DiLoCo's inner steps and outer step; 'sync': one gradient a round. */
+    private readonly kind: 'sync' | 'local' = 'sync',
+  ) {}
 
   joined(run: Run, w: WorkerEntry): void {
-    this.sendParams(run, w);
+    this.sendSnapshot(run, w);
   }
 
-  private sendParams(run: Run, w: WorkerEntry): void {
+  /** The run's current parameters as a snapshot URL: the worker fetches them over HTTP. */
+  private sendSnapshot(run: Run, w: WorkerEntry): void {
+    const channel = this.host.channel(run);
+    if (channel.view.version !== run.version) channel.reset(run.params, run.version);
     w.paramsSent = run.version;
-    this.host.port.params(w.id, { runId: run.id, version: run.version, count: run.paramCount }, run.params);
+    this.host.port.params(w.id, channel.snapshot().meta, new Uint8Array(0));
   }
 
-  ready(run: Run, w: WorkerEntry): void {
+  ready(run: Run, w: WorkerEntry, resync = false): void {
     // Messages to a worker arrive in order: once the newest params were sent, a task sent after
-    // them is computed on them. Resend only to a worker that missed them (it joined late).
-    if (w.paramsSent < run.version) this.sendParams(run, w);
+    // them is computed on them. Resend only to a worker that missed them (it joined late) or
+    // could not apply a delta (it says so).
+    if (w.paramsSent < run.version || resync) this.sendSnapshot(run, w);
     w.version = run.version;
     w.ready = !w.paused;
     const round = this.rounds.get(run.id);
@@ -107,19 +128,22 @@ export class SyncRounds implements RoundMode {
 
   private open(run: Run, ready: WorkerEntry[]): void {
     const spec = run.spec;
-    const plan = planRound(spec, ready.map((w) => ({ id: w.id, speed: w.speed.perSec, satOut: w.satOut })));
+    const sized = ready.map((w) => ({ id: w.id, speed: w.speed.perSec, satOut: w.satOut }));
+    const plan = this.kind === 'local' ? planLocalRound(spec, sized) : planRound(spec, sized);
+    const deadlineMs = this.kind === 'local' ? localDeadlineMs(spec, plan.plannedMs) : spec.sync.roundDeadlineMs;
     ready.forEach((w, i) => (w.satOut = plan.sizes[i] > 0 ? 0 : w.satOut + 1));
     const now = this.host.clock.now();
     const round: SyncRound = {
       version: run.version,
       openedAt: now,
       plannedMs: plan.plannedMs,
-      budget: spec.globalBatch ?? spec.sync.maxBatch,
+      deadlineMs,
+      budget: this.kind === 'local' ? Infinity : (spec.globalBatch ?? spec.sync.maxBatch),
       assigned: 0,
       tasks: new Map(),
       pending: [],
       sum: createAccumulator('mean', run.paramCount),
-      deadline: this.host.clock.setTimeout(() => this.closeRound(run, 'deadline'), spec.sync.roundDeadlineMs),
+      deadline: this.host.clock.setTimeout(() => this.closeRound(run, 'deadline'), deadlineMs),
     };
     this.rounds.set(run.id, round);
     ready.forEach((w, i) => {
@@ -138,16 +162,27 @@ export class SyncRounds implements RoundMode {
     if (fresh > 0) indices.set(run.cursor.next(fresh), fromPending);
     round.assigned += fresh;
     const id = randomUUID().slice(0, 12);
-    const ms = leaseMs(run.spec, indices.length, w.speed.perSec, round.plannedMs);
+    const ms = leaseMs(run.spec, indices.length, w.speed.perSec, round.plannedMs, round.deadlineMs);
     const now = this.host.clock.now();
     const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms) };
     round.tasks.set(id, task);
     w.ready = false;
-    this.host.port.task(w.id, { taskId: id, runId: run.id, version: round.version, leaseMs: ms, count: indices.length }, indices);
+    const batch = run.spec.batchPerTask;
+    const local = this.kind === 'local' ? { local: { steps: indices.length / batch, batch } } : {};
+    this.host.port.task(w.id, { taskId: id, runId: run.id, version: round.version, leaseMs: ms, count: indices.length, ...local }, indices);
   }
 
   /** A free worker during an open round: the examples of a failed task, or more of the round's time. */
   private offer(run: Run, round: SyncRound, w: WorkerEntry): void {
+    if (this.kind === 'local') {
+      // A worker free mid-round (a joiner, or one that finished early) takes whole steps in the time left.
+      const b = run.spec.batchPerTask;
+      const msLeft = round.openedAt + round.plannedMs - this.host.clock.now();
+      if (run.spec.sync.taskSizing === 'fixed' || !(w.speed.perSec > 0) || msLeft < round.plannedMs / 2) return;
+      const steps = Math.min(2 * run.spec.sync.innerSteps, Math.floor((w.speed.perSec * msLeft) / 1000 / b));
+      if (steps >= 1) this.give(run, round, w, steps * b);
+      return;
+    }
     if (round.pending.length > 0) {
       const size = Math.max(run.spec.batchPerTask, Math.ceil((w.speed.perSec * round.plannedMs) / 1000));
       return this.give(run, round, w, Math.min(size, round.pending.length));
@@ -162,7 +197,9 @@ export class SyncRounds implements RoundMode {
   private takeBack(run: Run, round: SyncRound, task: Task): void {
     this.host.clock.clearTimeout(task.lease);
     round.tasks.delete(task.id);
-    for (let i = 0; i < task.indices.length; i++) round.pending.push(task.indices[i]);
+    // Local mode: the lost inner steps are not redone this round; their examples go back to the queue.
+    if (this.kind === 'local') run.cursor.requeue(task.indices);
+    else for (let i = 0; i < task.indices.length; i++) round.pending.push(task.indices[i]);
     for (const w of this.host.workersOf(run.id)) {
       if (round.pending.length === 0) break;
       if (w.ready && w.version === round.version && w.id !== task.workerId) this.offer(run, round, w);
@@ -210,16 +247,27 @@ export class SyncRounds implements RoundMode {
     if (meta.version !== round.version) return reject(`result computed on version ${meta.version}, the round is at ${round.version}`);
     if (meta.samples !== task.indices.length) return reject(`result covers ${meta.samples} samples, the task had ${task.indices.length}`);
     if (!isBinary(data)) return reject('gradient must be a binary attachment');
-    const gradient = float32From(data);
-    this.host.traffic.bytesIn += gradient.byteLength;
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    countTraffic(this.host.traffic, run.id, 'socketIn', bytes.byteLength);
     w.speed.observe(task.indices.length, this.host.clock.now() - task.sentAt);
-    const check = checkGradient(gradient, run.paramCount, meta.loss, this.host.maxGradientNorm);
+    const coding = codingOf(run.spec.compression, 'up');
+    if ((meta.coding ?? 'none') !== coding.kind) {
+      reject(`result coded as ${meta.coding ?? 'none'}; this run's compression.up is ${coding.kind}`);
+      return this.takeBack(run, round, task);
+    }
+    const check = checkCodedUpdate(coding, bytes, run.paramCount, meta.loss, this.host.maxGradientNorm);
     if (!check.ok) {
       reject(check.message!);
       return this.takeBack(run, round, task);
     }
+    try {
+      round.sum.addCoded(coding, bytes, meta.samples, meta.loss);
+    } catch (err) {
+      if (!(err instanceof UpdateCodecError)) throw err;
+      reject(err.message);
+      return this.takeBack(run, round, task);
+    }
     this.host.clock.clearTimeout(task.lease);
-    round.sum.add(gradient, meta.samples, meta.loss);
     round.tasks.delete(task.id);
     run.counters.folded++;
     w.tasksDone++;
@@ -255,19 +303,31 @@ export class SyncRounds implements RoundMode {
     if (how === 'deadline') {
       run.counters.roundsTimedOut++;
       this.host.log.warn({ runId: run.id, version: round.version, missing: round.tasks.size }, 'round closed at its deadline');
-      this.host.event(run.id, 'round-timeout', `round ${round.version + 1} closed at its ${run.spec.sync.roundDeadlineMs} ms deadline without ${round.tasks.size} result(s)`);
+      this.host.event(run.id, 'round-timeout', `round ${round.version + 1} closed at its ${round.deadlineMs} ms deadline without ${round.tasks.size} result(s)`);
     }
     this.host.roundClosed(run, this.host.clock.now() - round.openedAt, how);
     const { sum } = round;
     if (sum.weight > 0 && run.state === 'running') {
-      this.host.commit(run, { update: sum.mean(), samples: sum.weight, loss: sum.meanLoss(), openedAt: round.openedAt, lrFactor: lrFactor(run.spec, sum.weight) }, () => this.publish(run));
+      const factor = this.kind === 'local' ? 1 : lrFactor(run.spec, sum.weight);
+      this.host.commit(run, { update: sum.mean(), samples: sum.weight, loss: sum.meanLoss(), openedAt: round.openedAt, lrFactor: factor }, () => this.publish(run));
     } else if (sum.weight > 0) this.host.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
     this.maybeOpen(run);
   }
 
-  /** The new parameters to every worker of the run, as one broadcast. */
+  /**
+   * The new parameters to every worker of the run, as one broadcast: a delta against the version
+   * they hold (or the values, uncompressed). If the run's parameters changed outside the rounds
+   * (a restored checkpoint), the channel starts over from them and sends them in full.
+   */
   private publish(run: Run): void {
-    this.host.port.broadcastParams(run.id, { runId: run.id, version: run.version, count: run.paramCount }, run.params);
+    const channel = this.host.channel(run);
+    if (channel.view.version === run.version - 1) {
+      const { meta, data } = channel.publish(run.params, run.version);
+      this.host.port.broadcastParams(run.id, meta, data);
+    } else {
+      channel.reset(run.params, run.version);
+      this.host.port.broadcastParams(run.id, { runId: run.id, version: run.version, count: run.paramCount, form: 'full' }, channel.view.params);
+    }
     for (const w of this.host.workersOf(run.id)) w.paramsSent = run.version;
   }
 
@@ -304,4 +364,5 @@ export class SyncRounds implements RoundMode {
   }
 }
 
-registerRoundMode('sync', (host) => new SyncRounds(host));
+registerRoundMode('sync', (host) => new SyncRounds(host, 'sync'));
+registerRoundMode('local', (host) => new SyncRounds(host, 'local'));

@@ -1,14 +1,19 @@
 // The worker port over the Socket.IO `/worker` namespace: each worker's socket by id, and a room
-// per run so that a broadcast is encoded once for all of a run's workers.
+// per run so that a broadcast is encoded once for all of a run's workers. Parameters past
+// CHUNK_BYTES go as `chunk` messages, then the params message naming their stream.
+import { randomUUID } from 'node:crypto';
 import { toArrayBuffer } from '../../shared/binary.ts';
-import type { ParamsMeta, RelayMeta, RunInfo, RunUpdate, TaskMeta, Welcome } from '../../shared/protocol.ts';
+import { chunkPieces } from '../../shared/chunks.ts';
+import { CHUNK_BYTES, type ParamsMeta, type RelayMeta, type RunInfo, type RunUpdate, type TaskMeta, type Welcome } from '../../shared/protocol.ts';
 import type { WorkerNamespace, WorkerSocket } from '../scheduler.ts';
-import type { Traffic, WorkerPort } from '../worker-port.ts';
+import { countTraffic, type Traffic, type WorkerPort } from '../worker-port.ts';
 
 const room = (runId: string) => `run:${runId}`;
 
 export class SocketPort implements WorkerPort {
   private readonly sockets = new Map<string, WorkerSocket>();
+  /** The run each worker serves (for counting its relays). */
+  private readonly runOf = new Map<string, string>();
 
   constructor(
     private readonly ns: WorkerNamespace,
@@ -21,6 +26,7 @@ export class SocketPort implements WorkerPort {
 
   detach(workerId: string): void {
     this.sockets.delete(workerId);
+    this.runOf.delete(workerId);
   }
 
   welcome(workerId: string, w: Welcome): void {
@@ -28,6 +34,8 @@ export class SocketPort implements WorkerPort {
   }
 
   assign(workerId: string, run: RunInfo | null, previousRunId: string | null): void {
+    if (run) this.runOf.set(workerId, run.id);
+    else this.runOf.delete(workerId);
     const s = this.sockets.get(workerId);
     if (!s) return;
     if (previousRunId) void s.leave(room(previousRunId));
@@ -35,24 +43,34 @@ export class SocketPort implements WorkerPort {
     s.emit('run', run);
   }
 
-  params(workerId: string, meta: ParamsMeta, data: Float32Array): void {
+  params(workerId: string, meta: ParamsMeta, data: ArrayBufferView): void {
     const s = this.sockets.get(workerId);
     if (!s) return;
-    this.traffic.bytesOut += data.byteLength;
-    s.emit('params', meta, toArrayBuffer(data));
+    countTraffic(this.traffic, meta.runId, 'socketOut', data.byteLength);
+    this.emitParams((event, ...args) => s.emit(event as 'params', ...(args as [ParamsMeta, ArrayBuffer])), meta, data);
+  }
+
+  /** Emits params, in chunks when the binary is past CHUNK_BYTES (one target or a room). */
+  private emitParams(emit: (event: 'params' | 'chunk', ...args: unknown[]) => void, meta: ParamsMeta, data: ArrayBufferView): void {
+    if (data.byteLength <= CHUNK_BYTES) return emit('params', meta, toArrayBuffer(data));
+    const stream = randomUUID().slice(0, 12);
+    for (const piece of chunkPieces(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), stream)) emit('chunk', piece.meta, toArrayBuffer(piece.data));
+    emit('params', { ...meta, chunks: stream }, new ArrayBuffer(0));
   }
 
   task(workerId: string, meta: TaskMeta, data: Uint32Array): void {
     const s = this.sockets.get(workerId);
     if (!s) return;
-    this.traffic.bytesOut += data.byteLength;
+    countTraffic(this.traffic, meta.runId, 'socketOut', data.byteLength);
     s.emit('task', meta, toArrayBuffer(data));
   }
 
   relay(workerId: string, meta: RelayMeta, data: Float32Array): void {
     const s = this.sockets.get(workerId);
     if (!s) return;
-    this.traffic.bytesOut += data.byteLength;
+    const runId = this.runOf.get(workerId);
+    if (runId) countTraffic(this.traffic, runId, 'socketOut', data.byteLength);
+    else this.traffic.bytesOut += data.byteLength;
     s.emit('relay', meta, toArrayBuffer(data));
   }
 
@@ -60,10 +78,11 @@ export class SocketPort implements WorkerPort {
     this.sockets.get(workerId)?.emit('cancel', c);
   }
 
-  broadcastParams(runId: string, meta: ParamsMeta, data: Float32Array): void {
+  broadcastParams(runId: string, meta: ParamsMeta, data: ArrayBufferView): void {
     const members = this.ns.adapter.rooms.get(room(runId))?.size ?? 0;
-    this.traffic.bytesOut += data.byteLength * members;
-    this.ns.to(room(runId)).emit('params', meta, toArrayBuffer(data));
+    countTraffic(this.traffic, runId, 'socketOut', data.byteLength * members);
+    const target = this.ns.to(room(runId));
+    this.emitParams((event, ...args) => target.emit(event as 'params', ...(args as [ParamsMeta, ArrayBuffer])), meta, data);
   }
 
   broadcastRun(runId: string, run: RunInfo): void {

@@ -3,7 +3,9 @@
 // scheduler. A bad message gets an error back; it never throws into the coordinator.
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { describeIssues, PROTOCOL_VERSION, ReadySchema, RelaySchema, TaskResultSchema, WorkerHelloSchema, WorkerStatusSchema, type RefusalData } from '../../shared/protocol.ts';
+import { ChunkAssembler, ChunkError } from '../../shared/chunks.ts';
+import { ChunkMetaSchema, describeIssues, PROTOCOL_VERSION, ReadySchema, RelaySchema, TaskResultSchema, WorkerHelloSchema, WorkerStatusSchema, type RefusalData } from '../../shared/protocol.ts';
+import { MAX_MODEL_PARAMS } from '../../shared/run-spec.ts';
 import type { Scheduler, WorkerNamespace } from '../scheduler.ts';
 import type { SocketPort } from './socket-port.ts';
 
@@ -33,6 +35,8 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
     const workerId = socket.data.workerId;
     port.attach(workerId, socket);
     scheduler.join(workerId, socket.data.hello);
+    // A result past CHUNK_BYTES arrives in pieces first; one at a time per worker, at most a model's size.
+    const chunks = new ChunkAssembler({ maxBytes: MAX_MODEL_PARAMS * 4 + 1024, maxStreams: 2 });
     // Every handler validates first; a handler's own failure is logged, never thrown to the server.
     const guard = (event: string, fn: () => void) => {
       try {
@@ -63,7 +67,29 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
           reply({ ok: false, error: `bad result: ${describeIssues(r.error)}` });
           return;
         }
-        scheduler.result(workerId, r.data, gradient, reply);
+        let data: unknown = gradient;
+        if (r.data.chunks !== undefined) {
+          try {
+            data = chunks.take(r.data.chunks);
+          } catch (err) {
+            if (!(err instanceof ChunkError)) throw err;
+            reply({ ok: false, error: `bad result: ${err.message}` });
+            return;
+          }
+        }
+        scheduler.result(workerId, r.data, data, reply);
+      }),
+    );
+    socket.on('chunk', (meta, data) =>
+      guard('chunk', () => {
+        const r = ChunkMetaSchema.safeParse(meta);
+        if (!r.success) return log.warn({ workerId, error: describeIssues(r.error) }, 'bad chunk message');
+        try {
+          chunks.add(r.data, data);
+        } catch (err) {
+          if (!(err instanceof ChunkError)) throw err;
+          log.warn({ workerId, stream: r.data.stream, error: err.message }, 'chunk refused');
+        }
       }),
     );
     socket.on('relay', (meta, data) =>

@@ -11,6 +11,8 @@ export interface OptimizerConfig {
   lr: number;
   /** SGD momentum μ (default 0.9). */
   momentum?: number;
+  /** Momentum: Nesterov's form (PyTorch's SGD(nesterov=True)): p -= lr·(g' + μ·m). */
+  nesterov?: boolean;
   /** Adam β1 (default 0.9). */
   beta1?: number;
   /** Adam β2 (default 0.999). */
@@ -77,7 +79,7 @@ export function optimizerScalars(config: OptimizerConfig, t: number): OptimizerS
 /**
  * One optimizer step t (from 1) on a flat parameter vector, in place:
  *   sgd:      p -= lr·(g + wd·p)
- *   momentum: g' = g + wd·p; m = g' at t = 1, else μ·m + g'; p -= lr·m
+ *   momentum: g' = g + wd·p; m = g' at t = 1, else μ·m + g'; p -= lr·m (nesterov: p -= lr·(g' + μ·m))
  *   adam:     g' = g + wd·p; m = β1·m + (1-β1)·g'; v = β2·v + (1-β2)·g'²;
  *             p -= lr/(1-β1^t) · m / (√v / √(1-β2^t) + ε)     (PyTorch's arrangement)
  *   adamw:    p *= 1 - lr·wd; then adam with g' = g.
@@ -107,7 +109,7 @@ export function optimizerStepRef(
     for (let i = 0; i < n; i++) {
       const g = grads[i] + s.l2 * params[i];
       buf[i] = s.first ? g : s.momentum * buf[i] + g;
-      params[i] -= s.lr * buf[i];
+      params[i] -= s.lr * (config.nesterov ? g + s.momentum * buf[i] : buf[i]);
     }
   } else {
     const m1 = m!;
