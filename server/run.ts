@@ -9,6 +9,7 @@ import type { DatasetLabels, MetricPoint, RunInfo, RunState, RunSummary, RunUpda
 import { optimizerStepRef, type OptimizerConfig } from '../shared/reference/optimizer.ts';
 import type { RunSpec } from '../shared/run-spec.ts';
 import type { RunRecord } from './store/store.ts';
+import type { RunTraffic } from './worker-port.ts';
 
 export type { MetricPoint };
 
@@ -54,6 +55,8 @@ export class Run {
   stopReason: string | null = null;
   /** Σ of its workers' measured speeds at the last commit, examples/s (efficiency's denominator). */
   offeredSamplesPerSec = 0;
+  /** Payload bytes its workers sent and were sent since the coordinator started (the port and the snapshot route count them). */
+  readonly traffic: RunTraffic = { socketIn: 0, socketOut: 0, httpOut: 0 };
 
   constructor(
     readonly spec: RunSpec,
@@ -185,10 +188,19 @@ export class Run {
       stopReason: this.stopReason,
       createdAt: new Date(this.createdAt).toISOString(),
       counters: { ...this.counters },
+      traffic: this.trafficSummary(),
       spec: this.spec,
       net: { model: this.model, layers: this.net.layers, inputShape: this.net.inputShape },
       dataset: this.datasetLabels(),
     };
+  }
+
+  /** Bytes each way, and per example folded: what compression and local steps save. */
+  trafficSummary(): RunSummary['traffic'] {
+    const up = this.traffic.socketIn;
+    const down = this.traffic.socketOut + this.traffic.httpOut;
+    const per = (b: number) => (this.samples > 0 ? b / this.samples : null);
+    return { upBytes: up, downBytes: down, snapshotBytes: this.traffic.httpOut, upBytesPerExample: per(up), downBytesPerExample: per(down) };
   }
 
   /** The dataset as the pages show it: its shape and the names of its classes or characters. */

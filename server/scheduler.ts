@@ -165,6 +165,8 @@ export class Scheduler {
 
   addRun(run: Run): void {
     this.runs.set(run.id, run);
+    // The port and the snapshot route count into the run's own counters.
+    (this.traffic.runs ??= new Map()).set(run.id, run.traffic);
     for (const w of this.workers.values()) if (!w.runId) this.assign(w, run);
   }
 
@@ -380,6 +382,7 @@ export class Scheduler {
     this.setState(run, 'stopped');
     this.runs.delete(run.id);
     this.channels.delete(run.id);
+    this.traffic.runs?.delete(run.id);
     for (const w of this.workersOf(run.id)) {
       w.runId = null;
       w.ready = false;

@@ -234,6 +234,11 @@ export interface RunSummary {
   /** ISO time. */
   createdAt: string;
   counters: { folded: number; late: number; rejected: number; roundsTimedOut: number };
+  /**
+   * Payload bytes since the coordinator started: up (results, relays), down (parameters, tasks,
+   * relays over the socket, plus snapshots over HTTP), and each per example folded (null: none yet).
+   */
+  traffic: { upBytes: number; downBytes: number; snapshotBytes: number; upBytesPerExample: number | null; downBytesPerExample: number | null };
   spec: RunSpec;
   /** The model as a worker builds it (the MLP form, or the layers and the example shape they take). */
   net: NetInfo;

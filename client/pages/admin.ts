@@ -97,6 +97,13 @@ const fmt = {
   accuracy: (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)} %`),
   int: (v: number) => Math.round(v).toLocaleString(),
   time: (ms: number) => new Date(ms).toLocaleTimeString(),
+  /** 812 B, 3.4 kB, 1.2 MB, 5.0 GB (powers of 1000, as network figures are given). */
+  bytes: (v: number) => {
+    const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let u = 0;
+    while (Math.abs(v) >= 1000 && u < units.length - 1) (v /= 1000), u++;
+    return `${u === 0 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
+  },
 };
 
 /** Axis ticks: 0.25, 1.5, 12, 3.4k, 1.2M. */
@@ -324,7 +331,7 @@ const VERB_ALLOWED: Record<Verb, (s: RunState) => boolean> = {
 
 interface RunRow {
   tr: HTMLTableRowElement;
-  cells: Record<'name' | 'state' | 'round' | 'loss' | 'accuracy' | 'workers' | 'sps' | 'efficiency', HTMLElement>;
+  cells: Record<'name' | 'state' | 'round' | 'loss' | 'accuracy' | 'workers' | 'sps' | 'efficiency' | 'traffic', HTMLElement>;
   buttons: Record<Verb, HTMLButtonElement>;
   run: RunSummary;
 }
@@ -344,7 +351,7 @@ function makeRow(run: RunSummary): RunRow {
   const name = el('a', { text: run.name });
   name.href = `#run=${encodeURIComponent(run.id)}`;
   const state = el('span', { className: 'state' });
-  const cells = { name, state, round: el('td', { className: 'num round' }), loss: el('td', { className: 'num' }), accuracy: el('td', { className: 'num' }), workers: el('td', { className: 'num' }), sps: el('td', { className: 'num' }), efficiency: el('td', { className: 'num efficiency' }) };
+  const cells = { name, state, round: el('td', { className: 'num round' }), loss: el('td', { className: 'num' }), accuracy: el('td', { className: 'num' }), workers: el('td', { className: 'num' }), sps: el('td', { className: 'num' }), efficiency: el('td', { className: 'num efficiency' }), traffic: el('td', { className: 'num traffic' }) };
   const buttons = {} as Record<Verb, HTMLButtonElement>;
   const actions = el('td', { className: 'actions' });
   for (const verb of VERBS) {
@@ -364,7 +371,7 @@ function makeRow(run: RunSummary): RunRow {
   board.title = 'The classroom board of this run, for a projector';
   board.addEventListener('click', (e) => e.stopPropagation());
   actions.append(board);
-  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, cells.efficiency, actions);
+  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, cells.efficiency, cells.traffic, actions);
   tr.addEventListener('click', () => selectRun(run.id));
   return { tr, cells, buttons, run };
 }
@@ -385,6 +392,10 @@ function updateRow(row: RunRow, run: RunSummary): void {
   // Committed examples/s over the sum of the workers' measured speeds: how much of the grid trains.
   row.cells.efficiency.textContent = run.efficiency === null ? '–' : `${Math.round(run.efficiency * 100)} %`;
   row.cells.efficiency.title = run.efficiency === null ? 'not measured yet' : `${fmt.int(run.samplesPerSec)} of the ${fmt.int(run.offeredSamplesPerSec)} examples/s the workers offer`;
+  // Bytes per example folded, each way: what compression and local steps save on the wire.
+  const t = run.traffic;
+  row.cells.traffic.textContent = t.upBytesPerExample === null ? '–' : `${fmt.bytes(t.upBytesPerExample)} ↑ ${fmt.bytes(t.downBytesPerExample ?? 0)} ↓`;
+  row.cells.traffic.title = `${fmt.bytes(t.upBytes)} from workers, ${fmt.bytes(t.downBytes)} to them (${fmt.bytes(t.snapshotBytes)} of it snapshots over HTTP) since the coordinator started`;
   for (const verb of VERBS) row.buttons[verb].disabled = !VERB_ALLOWED[verb](run.state);
   if (run.id === selected) detail.summary(run);
 }

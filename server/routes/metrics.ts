@@ -115,6 +115,21 @@ export function metricsRoutes(app: FastifyInstance, ctx: CoordinatorContext): vo
   perRunCounter('crowdtrain_results_late_total', 'Worker results that arrived after their round closed', (r) => r.counters.late);
   perRunCounter('crowdtrain_rounds_timed_out_total', 'Rounds closed at their deadline rather than complete', (r) => r.counters.roundsTimedOut);
 
+  new Counter({
+    name: 'crowdtrain_run_bytes_total',
+    help: 'Payload bytes of a run: up (from workers) and down (to workers), by layer (socket messages, HTTP snapshots)',
+    labelNames: ['run', 'direction', 'layer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const r of runs()) {
+        this.inc({ run: r.id, direction: 'up', layer: 'socket' }, r.traffic.socketIn);
+        this.inc({ run: r.id, direction: 'down', layer: 'socket' }, r.traffic.socketOut);
+        this.inc({ run: r.id, direction: 'down', layer: 'http' }, r.traffic.httpOut);
+      }
+    },
+  });
+
   const traffic = (which: 'bytesIn' | 'bytesOut') => (ctx.scheduler as { traffic?: { bytesIn?: number; bytesOut?: number } }).traffic?.[which] ?? 0;
   new Counter({
     name: 'crowdtrain_bytes_received_total',
