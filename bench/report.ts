@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { accuracySection } from './accuracy-report.ts';
+import { commCheckSection, commSection } from './comm-report.ts';
 import { evalLoopSection } from './eval-loop-report.ts';
 import { timeToTargetSection } from './time-to-target-report.ts';
 
@@ -182,6 +183,8 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['scale', timeToTargetSection],
   ['eval-loop', evalLoopSection],
   ['accuracy', accuracySection],
+  ['comm', commSection],
+  ['comm-check', commCheckSection],
 ];
 
 export function writeBenchmarksDoc(root: string): void {

@@ -29,6 +29,8 @@ const { values, positionals } = parseArgs({
     'target-round-ms': { type: 'string' },
     // Worker processes of the accuracy benchmark (bench/accuracy.node.ts); default one per core.
     workers: { type: 'string' },
+    // The comm benchmark (bench/comm.node.ts): one model (cnn, transformer) and a subset of rows.
+    model: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -36,6 +38,7 @@ const { values, positionals } = parseArgs({
 if (values.help || positionals.length === 0) {
   console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']\n` +
     `  accuracy: [--rows cnn-mnist,cnn-fashion,transformer] [--workers N]\n` +
+    `  comm: [--model cnn|transformer] [--rows sync-none,sync-fp16,sync-int8,h8-none,h8-int8,h8-topk,h32-...,h128-...]\n` +
     `  scale: [--rows 1,4,16,64,256,4mixed,64mixed,64churn,256@2000] [--links loopback,lan] [--seconds 12] [--warmup 3] [--children 1] [--target-round-ms 500]`);
   process.exit(values.help ? 0 : 2);
 }

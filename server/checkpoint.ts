@@ -31,10 +31,15 @@ export function specHash(run: Run): string {
 function sameSpec(written: string | undefined, run: Run): boolean {
   if (!written) return false;
   try {
-    return JSON.stringify(parseRunSpec(JSON.parse(written))) === JSON.stringify(run.spec);
+    return canonical(parseRunSpec(JSON.parse(written))) === canonical(run.spec);
   } catch {
     return false;
   }
+}
+
+/** JSON with every object's keys sorted: two specs with the same fields compare equal whatever order their defaults were filled in. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
 }
 
 /** The run's state as safetensors bytes. */

@@ -2,14 +2,18 @@
 // commit step) on the in-memory port and a manual clock, with simulated workers whose transfers
 // and compute take virtual time from their profiles while their gradients are computed for real.
 // A discrete-event loop moves the clock from one timer to the next; real work (gradients,
-// evaluation) takes no virtual time. Benchmarks and tests build on it; nothing here knows of
-// a particular experiment (time to target, churn, DiLoCo, compression).
+// evaluation) takes no virtual time. Every sync mode and coding is simulated as the real worker
+// runs it (local inner steps, coded results with error feedback, coded parameter deltas), and
+// the bytes each way are read from the coordinator's own per-run traffic counters. Benchmarks
+// and tests build on it; nothing here knows of a particular experiment (time to target, churn,
+// DiLoCo, compression).
 import pino from 'pino';
 import { ManualClock } from '../../server/clock.ts';
 import type { LoadedDataset } from '../../server/context.ts';
 import { Evaluator } from '../../server/evaluator.ts';
 import { MemoryPort } from '../../server/memory-port.ts';
 import { Run, type MetricPoint } from '../../server/run.ts';
+import type { SyncRounds } from '../../server/rounds/sync-rounds.ts';
 import { Scheduler, type Evaluation } from '../../server/scheduler.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { microBatchOf, type RunSpec } from '../../shared/run-spec.ts';
@@ -23,7 +27,7 @@ export interface GridSimOptions {
   dataset: LoadedDataset;
   /** Default: real gradients on the CPU backend. */
   engine?: GradientEngine;
-  /** Default: the coordinator's Evaluator on the test split (free in virtual time). */
+  /** Default: the coordinator's Evaluator on the test split's first spec.evalExamples (free in virtual time). */
   evaluate?: (run: Run) => Evaluation;
 }
 
@@ -37,6 +41,11 @@ export interface SimOutcome {
   /** Examples folded into committed rounds. */
   examples: number;
   accuracy: number | null;
+  /** The last evaluation's loss (nats per label), null before the first. */
+  evalLoss: number | null;
+  /** Payload bytes the run's workers sent (results) and were sent (tasks, parameters, snapshots), from the coordinator's counters. */
+  bytesUp: number;
+  bytesDown: number;
 }
 
 /**
@@ -51,6 +60,8 @@ export class GridSim {
   readonly scheduler: Scheduler;
   readonly run: Run;
   readonly workers = new Map<string, SimWorker>();
+  /** Workers that left, for their counts. */
+  private readonly departed: SimWorker[] = [];
   /** Every committed round's metric point, in order (time in virtual ms). */
   readonly commits: MetricPoint[] = [];
   private readonly engine: GradientEngine;
@@ -60,7 +71,7 @@ export class GridSim {
 
   constructor(opts: GridSimOptions) {
     const { spec, dataset } = opts;
-    const evaluator = opts.evaluate ? undefined : new Evaluator(dataset.test);
+    const evaluator = opts.evaluate ? undefined : new Evaluator(dataset.test, spec.evalExamples);
     this.scheduler = new Scheduler({
       port: this.port,
       traffic: this.port.traffic,
@@ -81,7 +92,7 @@ export class GridSim {
   /** A worker connects now; its hello reaches the coordinator after its uplink's delay. Returns its id. */
   addWorker(profile: WorkerProfile, id = `w${++this.seq}`): string {
     if (this.workers.has(id)) throw new Error(`a worker ${id} is already in the simulation`);
-    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, track: (p) => this.track(p) });
+    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, traffic: this.port.traffic, track: (p) => this.track(p) });
     this.workers.set(id, w);
     this.port.connect(id, (msg) => w.fromCoordinator(msg));
     const hello = { protocol: PROTOCOL_VERSION, backend: 'cpu' as const, adapter: { vendor: 'sim', architecture: '', description: '' } };
@@ -98,6 +109,7 @@ export class GridSim {
     if (!w) return;
     w.leave();
     this.workers.delete(id);
+    this.departed.push(w);
     this.port.disconnect(id);
     this.scheduler.leave(id, reason);
   }
@@ -110,6 +122,29 @@ export class GridSim {
   /** Calls `fn` once at virtual time `at`. */
   at(at: number, fn: () => void): void {
     this.clock.setTimeout(fn, at - this.clock.now());
+  }
+
+  /** Payload bytes the workers received so far, by kind: task indices, and parameters (values, deltas, snapshots); left workers included. */
+  downBytesByKind(): { tasks: number; params: number } {
+    let tasks = 0;
+    let params = 0;
+    for (const w of [...this.workers.values(), ...this.departed]) {
+      tasks += w.stats.taskBytes;
+      params += w.stats.paramBytes;
+    }
+    return { tasks, params };
+  }
+
+  /** Examples handed out in the open round (in its tasks still out). */
+  openExamples(): number {
+    const mode = this.scheduler.modeOf(this.run) as Partial<Pick<SyncRounds, 'openTasks'>>;
+    return (mode.openTasks?.(this.run.id) ?? []).reduce((a, t) => a + t.examples, 0);
+  }
+
+  /** Payload bytes of this run so far, each way, as the coordinator counts them (results up; tasks, parameters and snapshots down). */
+  traffic(): { up: number; down: number } {
+    const t = this.port.traffic.runs?.get(this.run.id);
+    return { up: t?.socketIn ?? 0, down: (t?.socketOut ?? 0) + (t?.httpOut ?? 0) };
   }
 
   private track(work: Promise<unknown>): void {
@@ -129,6 +164,7 @@ export class GridSim {
       if (next === undefined || next > opts.maxSimMs) break;
       this.clock.advanceTo(next);
     }
+    const { up, down } = this.traffic();
     return {
       completed: this.run.state === 'completed',
       stopReason: this.run.stopReason,
@@ -136,6 +172,9 @@ export class GridSim {
       rounds: this.run.version,
       examples: this.run.samples,
       accuracy: this.run.accuracy,
+      evalLoss: this.run.evalLoss,
+      bytesUp: up,
+      bytesDown: down,
     };
   }
 

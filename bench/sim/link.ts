@@ -18,6 +18,8 @@ export class Link {
   private freeAt = -Infinity;
   /** Bytes sent so far (payload and overhead). */
   bytes = 0;
+  /** Messages sent so far (each paid MESSAGE_OVERHEAD_BYTES). */
+  messages = 0;
 
   constructor(readonly profile: LinkProfile) {
     if (!(profile.mbps > 0) || !(profile.latencyMs >= 0)) throw new RangeError(`a link needs mbps > 0 and latencyMs >= 0, got ${JSON.stringify(profile)}`);
@@ -35,6 +37,7 @@ export class Link {
   send(payloadBytes: number, now: number): number {
     const bytes = payloadBytes + MESSAGE_OVERHEAD_BYTES;
     this.bytes += bytes;
+    this.messages++;
     const start = Math.max(now, this.freeAt);
     this.freeAt = start + this.transmitMs(bytes);
     return this.freeAt + this.profile.latencyMs;

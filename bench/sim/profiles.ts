@@ -26,3 +26,14 @@ export function equalWorkers(n: number, speed: number, link = CLASSROOM_LAN): Wo
 export function mixedWorkers(n: number, fast: number, slow: number, link = CLASSROOM_LAN): WorkerProfile[] {
   return Array.from({ length: n }, (_, i) => ({ speed: i < Math.ceil(n / 2) ? fast : slow, ...link }));
 }
+
+/** A volunteer at home: 100 Mbit/s down, 20 Mbit/s up, 50 ms one way to the coordinator. */
+export const HOME_BROADBAND: { down: LinkProfile; up: LinkProfile } = {
+  down: { mbps: 100, latencyMs: 50 },
+  up: { mbps: 20, latencyMs: 50 },
+};
+
+/** `n` workers in three speed classes: a quarter at 2 × `speed`, half at `speed`, a quarter at `speed` / 2. */
+export function threeSpeedWorkers(n: number, speed: number, link = HOME_BROADBAND): WorkerProfile[] {
+  return Array.from({ length: n }, (_, i) => ({ speed: i < n / 4 ? 2 * speed : i < (3 * n) / 4 ? speed : speed / 2, ...link }));
+}

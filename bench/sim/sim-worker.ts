@@ -1,15 +1,20 @@
 // One simulated worker on the in-memory port: what the coordinator sends reaches it after its
-// downlink's delay, it computes each task's gradient for real (on the parameters of the version
-// the task names) while its compute time in virtual time is examples / speed, and its result,
-// then its next `ready`, reach the coordinator after its uplink's delay. It behaves as
+// downlink's delay, it computes each task for real (a gradient, or in local mode the inner steps
+// of its own optimizer, on the parameters of the version the task names) while its compute time
+// in virtual time is examples / speed, and its result, coded as the run's compression.up with
+// the worker's own error feedback, then its next `ready`, reach the coordinator after its
+// uplink's delay. Every message takes the link time of the bytes it really carries (coded
+// results up; parameters, deltas, snapshots and task indices down). It behaves as
 // client/worker/worker-client.ts does: ready on joining a run, one task at a time, ready again
 // once the coordinator has acknowledged a result. Pipeline stages are not simulated here.
 import type { ManualClock } from '../../server/clock.ts';
 import type { PortMessage } from '../../server/memory-port.ts';
 import type { Scheduler } from '../../server/scheduler.ts';
-import type { TaskMeta } from '../../shared/protocol.ts';
+import { countTraffic, type Traffic } from '../../server/worker-port.ts';
+import type { RunInfo, TaskMeta } from '../../shared/protocol.ts';
 import { MemoryReplica } from '../../server/params/memory-replica.ts';
-import type { GradientEngine, TaskGradient } from './gradients.ts';
+import { codingOf, encodeUpdate, ErrorFeedback, type UpdateCoding } from '../../shared/update-codec.ts';
+import type { GradientEngine } from './gradients.ts';
 import { Link } from './link.ts';
 import type { WorkerProfile } from './profiles.ts';
 
@@ -17,6 +22,8 @@ export interface SimWorkerHost {
   clock: ManualClock;
   scheduler: Scheduler;
   engine: GradientEngine;
+  /** The coordinator's traffic counters: a snapshot fetched over HTTP counts there, as the route counts it. */
+  traffic?: Traffic;
   /** Registers real work in flight: the simulator lets it finish before it moves time on. */
   track(work: Promise<unknown>): void;
 }
@@ -30,6 +37,11 @@ export interface SimWorkerStats {
   refused: number;
   /** Tasks dropped because the parameters of their version were not here. */
   stale: number;
+  /** Bytes of the coded results sent (payload only). */
+  resultBytes: number;
+  /** Payload bytes received: task indices, and parameters (values, coded deltas, snapshots). */
+  taskBytes: number;
+  paramBytes: number;
 }
 
 /** Parameter versions a worker keeps: a task names the version it is for. */
@@ -38,12 +50,14 @@ const KEEP_VERSIONS = 4;
 export class SimWorker {
   readonly down: Link;
   readonly up: Link;
-  readonly stats: SimWorkerStats = { tasks: 0, examples: 0, computeMs: 0, refused: 0, stale: 0 };
+  readonly stats: SimWorkerStats = { tasks: 0, examples: 0, computeMs: 0, refused: 0, stale: 0, resultBytes: 0, taskBytes: 0, paramBytes: 0 };
   private readonly params = new Map<number, Float32Array>();
   /** The parameters as the coordinator's messages build them (snapshot, then values or deltas). */
   private readonly copy: MemoryReplica;
   private readonly queue: { meta: TaskMeta; indices: Uint32Array }[] = [];
-  private runId: string | null = null;
+  private run: RunInfo | null = null;
+  /** What the lossy coding of this run's results has not sent yet. */
+  private feedback?: { coding: UpdateCoding; ef: ErrorFeedback };
   private busy = false;
   private gone = false;
 
@@ -60,7 +74,11 @@ export class SimWorker {
   /** The port's handler: a message from the coordinator, sent now, delivered after the downlink's delay. */
   fromCoordinator(msg: PortMessage): void {
     // A snapshot comes over HTTP on the same downlink: its bytes count there.
-    const bytes = ('data' in msg ? msg.data.byteLength : 0) + (msg.kind === 'params' ? (msg.meta.snapshot?.bytes ?? 0) : 0);
+    const snapshot = msg.kind === 'params' ? (msg.meta.snapshot?.bytes ?? 0) : 0;
+    if (snapshot && this.host.traffic && msg.kind === 'params') countTraffic(this.host.traffic, msg.meta.runId, 'httpOut', snapshot);
+    const bytes = ('data' in msg ? msg.data.byteLength : 0) + snapshot;
+    if (msg.kind === 'task') this.stats.taskBytes += bytes;
+    else if (msg.kind === 'params') this.stats.paramBytes += bytes;
     this.after(this.down.send(bytes, this.host.clock.now()), () => this.receive(msg));
   }
 
@@ -79,6 +97,7 @@ export class SimWorker {
   leave(): void {
     this.gone = true;
     this.queue.length = 0;
+    this.host.engine.forget(this.id);
   }
 
   get left(): boolean {
@@ -88,7 +107,8 @@ export class SimWorker {
   private receive(msg: PortMessage): void {
     switch (msg.kind) {
       case 'run':
-        this.runId = msg.meta?.id ?? null;
+        if (msg.meta?.id !== this.run?.id) this.feedback = undefined;
+        this.run = msg.meta;
         if (msg.meta && msg.meta.state === 'running') this.announceReady();
         return;
       case 'params': {
@@ -118,7 +138,7 @@ export class SimWorker {
   }
 
   private announceReady(): void {
-    const runId = this.runId;
+    const runId = this.run?.id;
     if (!runId) return;
     const version = this.newestVersion();
     this.toCoordinator(0, () => this.host.scheduler.ready(this.id, { runId, version }));
@@ -138,11 +158,14 @@ export class SimWorker {
     }
     this.busy = true;
     const computeMs = (indices.length * 1000) / this.profile.speed;
-    let out: TaskGradient | undefined;
-    const work = this.host.engine.compute(params, indices).then((g) => (out = g));
+    let out: { loss: number; update: Float32Array } | undefined;
+    const { engine } = this.host;
+    const work = meta.local
+      ? engine.innerSteps(this.id, params, indices, meta.local.steps, meta.local.batch, this.run!.spec.optimizer).then((r) => (out = { loss: r.loss, update: r.pseudo }))
+      : engine.compute(params, indices).then((g) => (out = { loss: g.loss, update: g.grads }));
     this.host.track(work);
     this.after(this.host.clock.now() + computeMs, () => {
-      if (!out) throw new Error(`worker ${this.id}: the gradient of task ${meta.taskId} was not computed before its virtual end`);
+      if (!out) throw new Error(`worker ${this.id}: task ${meta.taskId} was not computed before its virtual end`);
       this.stats.tasks++;
       this.stats.examples += indices.length;
       this.stats.computeMs += computeMs;
@@ -150,10 +173,21 @@ export class SimWorker {
     });
   }
 
-  private report(meta: TaskMeta, g: TaskGradient, computeMs: number): void {
-    const result = { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: g.loss, computeMs };
-    this.toCoordinator(g.grads.byteLength, () =>
-      this.host.scheduler.result(this.id, result, g.grads.buffer, (ack) => {
+  /** Codes a result as the run's compression.up asks, with error feedback for the lossy codings (as worker-client.ts). */
+  private encode(update: Float32Array): { coding: UpdateCoding; bytes: Uint8Array } {
+    const coding = codingOf(this.run!.spec.compression, 'up');
+    if (coding.kind === 'none') return { coding, bytes: new Uint8Array(update.buffer, update.byteOffset, update.byteLength) };
+    if (!this.feedback || this.feedback.coding.kind !== coding.kind || this.feedback.ef.residual.length !== update.length) this.feedback = { coding, ef: new ErrorFeedback(update.length) };
+    return { coding, bytes: encodeUpdate(coding, update, this.feedback.ef) };
+  }
+
+  private report(meta: TaskMeta, out: { loss: number; update: Float32Array }, computeMs: number): void {
+    // Coded when the compute ends, as a real worker does: the error feedback follows the order of its tasks.
+    const { coding, bytes } = this.encode(out.update);
+    this.stats.resultBytes += bytes.byteLength;
+    const result = { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: out.loss, computeMs, coding: coding.kind };
+    this.toCoordinator(bytes.byteLength, () =>
+      this.host.scheduler.result(this.id, result, bytes, (ack) => {
         if (!ack.ok) this.stats.refused++;
         // The acknowledgement comes back down; then the worker asks for its next task.
         this.after(this.down.send(0, this.host.clock.now()), () => {
