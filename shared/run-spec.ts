@@ -278,21 +278,27 @@ export class RunSpecError extends Error {
   }
 }
 
-/** Local mode's inner optimizer is AdamW unless the spec names one (DiLoCo's choice). */
-function withModeDefaults(input: unknown): unknown {
+/** The spec's shorthands in full: `compression: <name>` for both directions, and local mode's inner optimizer AdamW unless named (DiLoCo's choice). */
+function expandShorthands(input: unknown): unknown {
   if (!input || typeof input !== 'object' || Array.isArray(input)) return input;
-  const spec = input as { sync?: { mode?: unknown }; optimizer?: unknown };
-  if (spec.sync?.mode !== 'local') return input;
+  let spec = input as { sync?: { mode?: unknown }; optimizer?: unknown; compression?: unknown };
+  // `compression: int8` in full here, so that a bad name is reported against the field it sets.
+  if (typeof spec.compression === 'string') {
+    const name = spec.compression;
+    spec = { ...spec, compression: (CODINGS as readonly string[]).includes(name) ? { up: name, down: name === 'topk' ? 'int8' : name } : { up: name } };
+  }
+  if (spec.sync?.mode !== 'local') return spec;
   const optimizer = spec.optimizer;
-  if (optimizer !== undefined && (typeof optimizer !== 'object' || optimizer === null || 'kind' in optimizer)) return input;
+  if (optimizer !== undefined && (typeof optimizer !== 'object' || optimizer === null || 'kind' in optimizer)) return spec;
   return { ...spec, optimizer: { ...(optimizer as object | undefined), kind: 'adamw' } };
 }
 
 /** Validates and fills defaults; throws RunSpecError naming every bad field. */
 export function parseRunSpec(input: unknown): RunSpec {
-  const r = RunSpecSchema.safeParse(withModeDefaults(input ?? {}));
+  const given = expandShorthands(input ?? {});
+  const r = RunSpecSchema.safeParse(given);
   if (r.success) return r.data;
-  throw new RunSpecError(r.error.issues.flatMap((i) => describeIssue(i, RunSpecSchema, input ?? {})));
+  throw new RunSpecError(r.error.issues.flatMap((i) => describeIssue(i, RunSpecSchema, given)));
 }
 
 /** The default run `npm start` creates when there is none (PyTorch passes 0.93 on it after ~6 epochs). */

@@ -133,3 +133,38 @@ describe('YAML and JSON text', () => {
     expect(parseRunSpecText(runSpecToYaml(spec))).toEqual(spec);
   });
 });
+
+describe('local mode and compression in a spec', () => {
+  const messageOf = (input: unknown) => {
+    try {
+      parseRunSpec(input);
+    } catch (err) {
+      if (err instanceof RunSpecError) return err.message;
+      throw err;
+    }
+    throw new Error('accepted');
+  };
+
+  test('local mode defaults: AdamW inside, SGD with Nesterov momentum 0.9 and lr 0.7 outside; sync specs are unchanged', () => {
+    const local = parseRunSpec({ sync: { mode: 'local', innerSteps: 16 }, optimizer: { lr: 3e-3 } });
+    expect(local.optimizer).toEqual({ kind: 'adamw', lr: 3e-3 });
+    expect(local.sync).toMatchObject({ mode: 'local', innerSteps: 16, outer: { lr: 0.7, momentum: 0.9, nesterov: true } });
+    expect(parseRunSpec({ sync: { mode: 'local' }, optimizer: { kind: 'sgd', lr: 0.1 } }).optimizer.kind).toBe('sgd');
+    const sync = parseRunSpec({});
+    expect(sync.sync.mode).toBe('sync');
+    expect(sync.optimizer.kind).toBe('adam');
+    expect(sync.compression).toEqual({ up: 'none', down: 'none', block: 256, fraction: 0.01 });
+  });
+
+  test('a compression name sets both directions (top-k sends its deltas int8); a bad value names the field', () => {
+    expect(parseRunSpec({ compression: 'int8' }).compression).toMatchObject({ up: 'int8', down: 'int8' });
+    expect(parseRunSpec({ compression: 'topk' }).compression).toMatchObject({ up: 'topk', down: 'int8' });
+    expect(parseRunSpec({ compression: { up: 'fp16' } }).compression).toMatchObject({ up: 'fp16', down: 'none' });
+    expect(messageOf({ compression: 'int9' })).toBe('compression.up: must be one of none, fp16, int8, topk (got "int9")');
+    expect(messageOf({ compression: { up: 'topk', fraction: 0.9 } })).toBe('compression.fraction: must be a number greater than 0 and at most 0.5 (got 0.9)');
+    expect(messageOf({ sync: { mode: 'lcal' } })).toBe('sync.mode: must be one of sync, local (got "lcal")');
+    expect(messageOf({ sync: { mode: 'local', innerSteps: 0 } })).toBe('sync.innerSteps: must be an integer from 1 to 100000 (got 0)');
+    expect(messageOf({ sync: { mode: 'local' }, parallelism: { stages: 2 } })).toMatch(/^sync\.mode: local mode trains the whole model on each worker/);
+    expect(messageOf({ compression: 'int8', parallelism: { stages: 2 } })).toMatch(/^compression: a pipeline run relays activations/);
+  });
+});
