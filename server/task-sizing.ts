@@ -115,22 +115,29 @@ export function planRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
   return { sizes, plannedMs };
 }
 
+/** Inner steps of a local-mode worker's first task, before its speed is measured. */
+export const LOCAL_PROBE_STEPS = 4;
+
 /**
  * Sizes a local-mode (DiLoCo) round: tasks are whole inner steps of batchPerTask examples. With
  * fixed sizing every worker takes innerSteps (H); by speed, the worker of median measured speed
  * takes H and the others in proportion (1 to 2H), so that their tasks end together; a worker too
  * slow for one step in twice the round sits it out (unless due for a re-measurement). A worker
- * not measured yet takes H (its first task is its measurement). Sizes are examples (steps · batch).
+ * not measured yet takes LOCAL_PROBE_STEPS at most: its first task is its measurement, and it
+ * must fit the first task's lease however slow the worker turns out to be. Sizes are examples
+ * (steps · batch).
  */
 export function planLocalRound(spec: RunSpec, workers: SizedWorker[]): RoundPlan {
   const b = spec.batchPerTask;
   const H = spec.sync.innerSteps;
   const speeds = workers.filter((w) => w.speed > 0).map((w) => w.speed).sort((x, y) => x - y);
-  if (spec.sync.taskSizing === 'fixed' || speeds.length === 0) return { sizes: workers.map(() => H * b), plannedMs: 0 };
+  if (spec.sync.taskSizing === 'fixed') return { sizes: workers.map(() => H * b), plannedMs: 0 };
+  const probe = Math.min(H, LOCAL_PROBE_STEPS) * b;
+  if (speeds.length === 0) return { sizes: workers.map(() => probe), plannedMs: 0 };
   const median = speeds[speeds.length >> 1];
   const plannedMs = (H * b * 1000) / median;
   const sizes = workers.map((w): number => {
-    if (!(w.speed > 0)) return H * b;
+    if (!(w.speed > 0)) return probe;
     if ((b * 1000) / w.speed > 2 * plannedMs && (w.satOut ?? 0) < REPROBE_AFTER_ROUNDS) return 0;
     return Math.min(2 * H, Math.max(1, Math.round((H * w.speed) / median))) * b;
   });

@@ -7,6 +7,7 @@ import { codedBytes, encodeUpdate, ErrorFeedback, topkCount } from '../shared/up
 import { createRng } from '../shared/rng.ts';
 import { MemoryGrid } from './helpers/memory-grid.ts';
 import type { SyncRounds } from '../server/rounds/sync-rounds.ts';
+import { LOCAL_PROBE_STEPS, planLocalRound } from '../server/task-sizing.ts';
 import { sharedDataDir } from './helpers/coordinator.ts';
 
 const dataset = () => new DatasetRegistry(sharedDataDir).get('mnist-10k')!;
@@ -85,6 +86,25 @@ describe('local mode', () => {
     expect(g.run.version).toBe(10);
     expect(g.scheduler.workers.get('w9')!.tasksDone).toBeGreaterThan(0);
     g.close();
+  });
+});
+
+describe('local round plan', () => {
+  test('the median worker takes H steps, the others in proportion (1 to 2H), a new one a probe, one too slow for a step sits out', () => {
+    const spec = parseRunSpec({ ...base, sync: { mode: 'local', innerSteps: 8 } });
+    const plan = planLocalRound(spec, [
+      { id: 'slow', speed: 100 },
+      { id: 'median', speed: 200 },
+      { id: 'fast', speed: 400 },
+      { id: 'faster', speed: 4000 },
+      { id: 'new', speed: 0 },
+      { id: 'crawl', speed: 1 },
+    ]);
+    // Sorted measured speeds 1, 100, 200, 400, 4000: the median is 200.
+    expect(plan.plannedMs).toBe((8 * 16 * 1000) / 200);
+    expect(plan.sizes.map((n) => n / 16)).toEqual([4, 8, 16, 16, LOCAL_PROBE_STEPS, 0]);
+    const fixed = planLocalRound(parseRunSpec({ ...base, sync: { mode: 'local', innerSteps: 8, taskSizing: 'fixed' } }), [{ id: 'a', speed: 0 }, { id: 'b', speed: 50 }]);
+    expect(fixed.sizes).toEqual([128, 128]);
   });
 });
 
