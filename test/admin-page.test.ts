@@ -92,6 +92,8 @@ test('log in, create a run from YAML, watch it train, pause and resume it', asyn
   await expect.poll(() => points(accuracy), { timeout: 20_000 }).toBeGreaterThan(before);
   expect(await points(page.locator('#loss-chart'))).toBeGreaterThan(await points(accuracy));
   await expect.poll(() => round(row)).toBeGreaterThan(0);
+  // Bytes per example each way (float32 gradients of 50,890 parameters up, the parameters down).
+  await expect.poll(() => row.locator('td.traffic').textContent(), { timeout: 10_000 }).toMatch(/^\d+(\.\d)? k?B ↑ \d+(\.\d)? k?B ↓$/);
   await expect.poll(() => page.locator('#workers-table tbody tr td:nth-child(4)').allTextContents()).toEqual(['cpu', 'cpu']);
 
   // Pause: the state shows it and the round holds still.
