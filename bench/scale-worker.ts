@@ -125,7 +125,19 @@ class SimWorker {
     this.socket = io(`${url}${WORKER_NAMESPACE}`, { auth: { protocol: PROTOCOL_VERSION, backend: 'cpu' }, transports: ['websocket'], forceNew: true, reconnection: false });
     this.socket.on('welcome', (w: Welcome) => this.down.carry(0, () => this.useRun(w.run)));
     this.socket.on('run', (r) => this.down.carry(0, () => this.useRun(r)));
-    this.socket.on('params', (meta: ParamsMeta, data: ArrayBuffer) => this.down.carry(data.byteLength, () => this.gotParams(meta)));
+    this.socket.on('params', (meta: ParamsMeta, data: ArrayBuffer) => {
+      // A snapshot comes over HTTP (the real route, a real download), then takes its link time.
+      if (meta.snapshot) {
+        fetch(`${url}${meta.snapshot.url}`)
+          .then((res) => (res.ok ? res.arrayBuffer() : Promise.reject(new Error(`HTTP ${res.status}`))))
+          .then(
+            (bytes) => this.down.carry(bytes.byteLength, () => this.gotParams(meta)),
+            (err: Error) => send({ type: 'error', message: `worker ${index}: snapshot ${meta.snapshot!.url}: ${err.message}` }),
+          );
+        return;
+      }
+      this.down.carry(data.byteLength, () => this.gotParams(meta));
+    });
     this.socket.on('task', (meta: TaskMeta, indices: ArrayBuffer) =>
       this.down.carry(indices.byteLength, () => {
         this.queue.push(meta);
@@ -147,7 +159,7 @@ class SimWorker {
 
   private gotParams(meta: ParamsMeta): void {
     if (meta.runId !== this.runId) return;
-    this.params = meta.version;
+    this.params = Math.max(this.params, meta.version);
     // Warmed up once it holds parameters (a real tab compiles its pipelines meanwhile).
     if (!this.announced) {
       this.announced = true;
