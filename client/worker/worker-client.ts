@@ -330,7 +330,8 @@ export class WorkerClient {
     let loss: number;
     let update: Float32Array;
     if (meta.local) {
-      const out = await taskInnerSteps(backend, replica.params, shards, indices, meta.local.steps, meta.local.batch, run.spec.optimizer, wanted);
+      // A copy: the pseudo-gradient is taken against these, whatever arrives while the steps run.
+      const out = await taskInnerSteps(backend, replica.params.slice(), shards, indices, meta.local.steps, meta.local.batch, run.spec.optimizer, wanted);
       if (!out) return;
       ({ loss, pseudo: update } = out);
     } else {
