@@ -7,13 +7,14 @@ import type { LayerConfig } from './layers/layer.ts';
 import type { RunSpec } from './run-spec.ts';
 import type { NetInfo } from './run-model.ts';
 import type { UpdateCoding } from './update-codec.ts';
+import type { OrderSpan } from './epoch-order.ts';
 
 /**
  * Bumped on any incompatible change; a worker of another version is refused at connect.
  * 3: shards in dataset format v2 (labels per example, token inputs), stage ranges as indices of
  * the layer list, the dataset's class names and vocabulary and evalLoss in run messages.
- * 4: parameters as snapshots over HTTP and coded deltas, coded results, local-mode tasks, and
- * binaries past CHUNK_BYTES sent as `chunk` messages.
+ * 4: parameters as snapshots over HTTP and coded deltas, coded results, local-mode tasks, task
+ * examples as spans of the seeded epoch orders, and binaries past CHUNK_BYTES sent as `chunk` messages.
  */
 export const PROTOCOL_VERSION = 4;
 
@@ -138,8 +139,13 @@ export interface TaskMeta {
   version: number;
   /** Milliseconds until the lease expires and the result would be dropped. */
   leaseMs: number;
-  /** Number of examples; the indices come as a binary Uint32Array. */
+  /**
+   * Number of examples; their indices come as a binary Uint32Array, or, with `order`, only the
+   * first of them (re-queued examples) do and the rest are spans of the run's seeded epoch orders.
+   */
   count: number;
+  /** The examples as spans of epochOrder(examples, seed, epoch) (shared/epoch-order.ts), after the binary's indices. */
+  order?: { examples: number; seed: number; spans: OrderSpan[] };
   /**
    * Set for a local-mode run: take `steps` optimizer steps of the run's (inner) optimizer, batch
    * `batch` each, over the examples in order (count = steps · batch), and send the pseudo-gradient

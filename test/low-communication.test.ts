@@ -5,6 +5,7 @@ import { DatasetRegistry } from '../server/data/registry.ts';
 import { parseRunSpec, type RunSpecInput } from '../shared/run-spec.ts';
 import { codedBytes, encodeUpdate, ErrorFeedback, topkCount } from '../shared/update-codec.ts';
 import { createRng } from '../shared/rng.ts';
+import { ExampleCursor, taskExamples } from '../shared/epoch-order.ts';
 import { MemoryGrid } from './helpers/memory-grid.ts';
 import type { SyncRounds } from '../server/rounds/sync-rounds.ts';
 import { LOCAL_PROBE_STEPS, planLocalRound } from '../server/task-sizing.ts';
@@ -227,3 +228,36 @@ function withUint(b: Uint8Array, at: number, v: number): Uint8Array {
   new DataView(out.buffer).setUint32(at, v, true);
   return out;
 }
+
+describe('task examples on the wire', () => {
+  test('a task names its examples as spans of the seeded epoch orders; re-queued ones travel as indices; the worker rebuilds the same list', () => {
+    const cursor = new ExampleCursor(1000, 7);
+    const reference = new ExampleCursor(1000, 7);
+    cursor.next(990);
+    reference.next(990);
+    cursor.requeue([5, 6]);
+    reference.requeue([5, 6]);
+    const taken = cursor.take(20); // 2 re-queued, 10 from epoch 0, 8 from epoch 1
+    expect(taken.loose).toBe(2);
+    expect(taken.spans).toEqual([
+      { epoch: 0, start: 990, count: 10 },
+      { epoch: 1, start: 0, count: 8 },
+    ]);
+    expect(Array.from(taken.indices)).toEqual(Array.from(reference.next(20)));
+    const meta = { count: 20, order: { examples: 1000, seed: 7, spans: taken.spans } };
+    expect(Array.from(taskExamples(meta, taken.indices.subarray(0, 2)))).toEqual(Array.from(taken.indices));
+    expect(() => taskExamples({ ...meta, count: 21 }, taken.indices.subarray(0, 2))).toThrow(/names 20 examples, its count is 21/);
+    expect(() => taskExamples({ count: 5, order: { examples: 1000, seed: 7, spans: [{ epoch: 0, start: 998, count: 5 }] } }, new Uint32Array(0))).toThrow(/outside an epoch of 1000/);
+  });
+
+  test('local rounds send no task indices when nothing was re-queued: the worker walks the epoch order itself', async () => {
+    const g = grid({ ...base, sync: { ...base.sync, mode: 'local', innerSteps: 8 }, stop: { maxRounds: 3 } }, 4);
+    await g.runUntil(() => false);
+    // Down: three commits' float32 parameters to 4 workers (their first came as a snapshot), and
+    // no task indices at all (nothing was re-queued).
+    const t = g.port.traffic.runs!.get(g.run.id)!;
+    expect(t.socketOut).toBe(3 * 4 * codedBytes({ kind: 'none' }, g.run.paramCount));
+    expect(g.run.version).toBe(3);
+    g.close();
+  });
+});

@@ -13,6 +13,7 @@ import { ManualClock } from '../server/clock.ts';
 import { MemoryPort } from '../server/memory-port.ts';
 import { MemoryReplica } from '../server/params/memory-replica.ts';
 import { float32From } from '../shared/binary.ts';
+import { taskExamples } from '../shared/epoch-order.ts';
 import { Run } from '../server/run.ts';
 import { Scheduler } from '../server/scheduler.ts';
 import { labelsPerExample } from '../shared/layers/head.ts';
@@ -107,7 +108,7 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
       else if (msg.kind === 'task') {
         const meta = msg.meta;
         if (!meta.stage) {
-          void taskGradient(whole, data, msg.data, () => true).then((out) => report(meta, out!.loss, out!.grads), (e: Error) => failures.push(e));
+          void taskGradient(whole, data, taskExamples(meta, msg.data), () => true).then((out) => report(meta, out!.loss, out!.grads), (e: Error) => failures.push(e));
           return;
         }
         const st: StageTask = meta.stage;

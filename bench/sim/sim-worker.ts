@@ -12,6 +12,7 @@ import type { PortMessage } from '../../server/memory-port.ts';
 import type { Scheduler } from '../../server/scheduler.ts';
 import { countTraffic, type Traffic } from '../../server/worker-port.ts';
 import type { RunInfo, TaskMeta } from '../../shared/protocol.ts';
+import { taskExamples } from '../../shared/epoch-order.ts';
 import { MemoryReplica } from '../../server/params/memory-replica.ts';
 import { codingOf, encodeUpdate, ErrorFeedback, type UpdateCoding } from '../../shared/update-codec.ts';
 import type { GradientEngine } from './gradients.ts';
@@ -125,7 +126,7 @@ export class SimWorker {
         return;
       }
       case 'task':
-        this.queue.push({ meta: msg.meta, indices: msg.data });
+        this.queue.push({ meta: msg.meta, indices: taskExamples(msg.meta, msg.data) });
         this.drain();
         return;
       default:

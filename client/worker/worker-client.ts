@@ -13,6 +13,7 @@ import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
 import { sanitizeNickname } from '../../shared/nickname.ts';
 import type { GradientBackend } from './backend.ts';
 import { ShardStore } from './shard-store.ts';
+import { taskExamples } from '../../shared/epoch-order.ts';
 import { ParamSync } from './param-sync.ts';
 import { taskGradient } from './task-gradient.ts';
 import { taskInnerSteps } from './task-local.ts';
@@ -189,7 +190,14 @@ export class WorkerClient {
         void this.startStage(meta as TaskMeta & { stage: StageTask }, uint32From(indices, true));
         return;
       }
-      this.queue.push({ meta, indices: uint32From(indices, true) });
+      let examples: Uint32Array;
+      try {
+        examples = taskExamples(meta, uint32From(indices, true));
+      } catch (err) {
+        this.set({ message: `task ${meta.taskId} refused: ${(err as Error).message}` });
+        return;
+      }
+      this.queue.push({ meta, indices: examples });
       void this.drain();
     });
     socket.on('relay', (meta, data) => {

@@ -15,6 +15,7 @@ import { MemoryReplica } from '../../server/params/memory-replica.ts';
 import { Run } from '../../server/run.ts';
 import { Scheduler } from '../../server/scheduler.ts';
 import { featuresAsFloat } from '../../shared/dataset.ts';
+import { taskExamples } from '../../shared/epoch-order.ts';
 import { PROTOCOL_VERSION, type TaskMeta, type TaskResult } from '../../shared/protocol.ts';
 import { microBatchOf, type RunSpec } from '../../shared/run-spec.ts';
 import { codingOf, encodeUpdate, ErrorFeedback, type UpdateCoding } from '../../shared/update-codec.ts';
@@ -51,7 +52,7 @@ export class MemoryWorker {
         }
         return;
       case 'task':
-        this.grid.enqueue(() => this.compute(msg.meta, msg.data));
+        this.grid.enqueue(() => this.compute(msg.meta, taskExamples(msg.meta, msg.data)));
         return;
       default:
         return;
