@@ -1,26 +1,45 @@
 // How a round's results become one update: the accumulator interface and its registry by name.
-// The mean (RoundSum, aggregator.ts) is the one rule today; robust rules register beside it.
+// 'mean' (RoundSum, aggregator.ts) folds results into one sum; the robust rules (accumulators/)
+// keep each worker's result and combine them at the end, with what they keep across rounds in the
+// run's AggregationState, handed to the factory in the context.
+import { DEFAULT_AGGREGATION, type Aggregation } from '../shared/run-spec.ts';
 import type { UpdateCoding } from '../shared/update-codec.ts';
 import { RoundSum } from './aggregator.ts';
+import { AggregationState } from './accumulators/aggregation-state.ts';
+import { CenteredClip } from './accumulators/centered-clip.ts';
+import { CoordinateMedian } from './accumulators/median.ts';
+import { TrimmedMean } from './accumulators/trimmed-mean.ts';
 
 export interface Accumulator {
-  /** Folds one worker's mean result over `weight` examples (the accumulator may not keep `values`). */
-  add(values: Float32Array, weight: number, loss: number): void;
   /**
-   * Folds one worker's coded mean result, decoding it in place into the sum (no decoded copy).
-   * Throws UpdateCodecError, with the sum untouched, when the bytes are malformed.
+   * Folds one worker's mean result over `weight` examples (the accumulator may not keep `values`).
+   * `workerId` (stable across rounds) gives the robust rules one vote per worker and its momentum.
    */
-  addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number): void;
+  add(values: Float32Array, weight: number, loss: number, workerId?: string): void;
+  /**
+   * Folds one worker's coded mean result, decoding it in place (into the sum, or into the
+   * result's one buffer; no decoded copy). Throws UpdateCodecError, with the accumulator
+   * untouched, when the bytes are malformed.
+   */
+  addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number, workerId?: string): void;
   /** Σ weights folded. */
   readonly weight: number;
   /** Results folded. */
   readonly results: number;
-  /** The update to apply: for the mean, the example-weighted mean of the results. */
+  /** The update to apply: for the mean, the example-weighted mean of the results; else the rule's aggregate. */
   mean(): Float32Array;
   meanLoss(): number;
+  /** Hands buffers back to the run's pool when the round is dropped without mean() (the robust rules). */
+  release?(): void;
 }
 
-export type AccumulatorFactory = (length: number) => Accumulator;
+/** What a factory gets beyond the length: the run's aggregation settings and its state across rounds. */
+export interface AccumulatorContext {
+  aggregation: Aggregation;
+  state: AggregationState;
+}
+
+export type AccumulatorFactory = (length: number, context?: AccumulatorContext) => Accumulator;
 
 const registry = new Map<string, AccumulatorFactory>();
 
@@ -28,11 +47,44 @@ export function registerAccumulator(name: string, make: AccumulatorFactory): voi
   registry.set(name, make);
 }
 
-/** @example const acc = createAccumulator('mean', run.paramCount); */
-export function createAccumulator(name: string, length: number): Accumulator {
+/**
+ * @example const acc = createAccumulator('mean', run.paramCount);
+ * @example const acc = createAccumulator(run.spec.aggregation.rule, run.paramCount, aggregationContext(run, run.spec.aggregation, run.paramCount));
+ */
+export function createAccumulator(name: string, length: number, context?: AccumulatorContext): Accumulator {
   const make = registry.get(name);
   if (!make) throw new Error(`no accumulator named "${name}"; known: ${[...registry.keys()].join(', ')}`);
-  return make(length);
+  return make(length, context);
+}
+
+const contexts = new WeakMap<object, AccumulatorContext>();
+
+/**
+ * The context of `owner`'s rounds (a run), kept as long as the owner lives. It starts over (no
+ * centre, no momenta) when the aggregation settings or the length change.
+ */
+export function aggregationContext(owner: object, aggregation: Aggregation, length: number): AccumulatorContext {
+  const known = contexts.get(owner);
+  if (known && known.state.length === length && sameAggregation(known.aggregation, aggregation)) return known;
+  const context = { aggregation: { ...aggregation }, state: new AggregationState(length) };
+  contexts.set(owner, context);
+  return context;
+}
+
+function sameAggregation(a: Aggregation, b: Aggregation): boolean {
+  return a.rule === b.rule && a.trim === b.trim && a.radius === b.radius && a.iterations === b.iterations && a.workerMomentum === b.workerMomentum;
+}
+
+/** The context's state, or a fresh one for a rule that keeps nothing across rounds. */
+function stateOf(length: number, context: AccumulatorContext | undefined): AggregationState {
+  return context?.state ?? new AggregationState(length);
 }
 
 registerAccumulator('mean', (length) => new RoundSum(length));
+registerAccumulator('trimmed-mean', (length, context) => new TrimmedMean(length, stateOf(length, context), (context?.aggregation ?? DEFAULT_AGGREGATION).trim));
+registerAccumulator('median', (length, context) => new CoordinateMedian(length, stateOf(length, context)));
+registerAccumulator('centered-clip', (length, context) => {
+  // Its centre and the workers' momenta live across rounds: without the run's state it would start from zero every round.
+  if (!context) throw new Error('centered-clip needs the run\'s context (aggregationContext), which keeps its centre and momenta across rounds');
+  return new CenteredClip(length, context.state, context.aggregation);
+});

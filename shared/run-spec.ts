@@ -42,6 +42,30 @@ export const CompressionSchema = z.preprocess(
 );
 export type Compression = z.output<typeof CompressionSchema>;
 
+/** How a round's results become one update (server/accumulators/). */
+export const AGGREGATION_RULES = ['mean', 'trimmed-mean', 'median', 'centered-clip'] as const;
+export type AggregationRule = (typeof AGGREGATION_RULES)[number];
+
+/**
+ * The aggregation rule, as a name (`aggregation: median`) or in full. 'mean' weights results by
+ * their examples; the robust rules count each worker's result once (server/accumulators/).
+ */
+export const AggregationSchema = z
+  .object({
+    rule: z.enum(AGGREGATION_RULES).default('mean'),
+    /** trimmed-mean: the share of the results cut from each end of every coordinate. */
+    trim: z.number().gte(0).lt(0.5).default(0.2),
+    /** centered-clip: the clipping radius τ, or 'auto' (the median distance of the round's results to the centre). */
+    radius: z.union([z.number().gt(0), z.literal('auto')], { error: (issue) => `must be a number greater than 0, or auto (got ${JSON.stringify(issue.input)})` }).default('auto'),
+    /** centered-clip: clipping iterations per round (L). */
+    iterations: z.number().int().min(1).max(10).default(1),
+    /** centered-clip: β of the momentum the coordinator keeps on each worker's results; 0 clips the raw results. */
+    workerMomentum: z.number().gte(0).lt(1).default(0.9),
+  })
+  .strict();
+export type Aggregation = z.output<typeof AggregationSchema>;
+export const DEFAULT_AGGREGATION: Aggregation = { rule: 'mean', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 };
+
 export const OptimizerSchema = z
   .object({
     kind: z.enum(['sgd', 'momentum', 'adam', 'adamw']).default('adam'),
@@ -147,6 +171,8 @@ export const RunSpecSchema = z
       .default({ ...DEFAULT_SYNC, outer: { ...DEFAULT_OUTER } }),
     /** Compression of updates (worker to coordinator) and parameter deltas (coordinator to workers). */
     compression: CompressionSchema.default({ up: 'none', down: 'none', block: 256, fraction: 0.01 }),
+    /** How a round's results are combined: the mean, or a rule robust to hostile workers. */
+    aggregation: AggregationSchema.default({ ...DEFAULT_AGGREGATION }),
     stop: z
       .object({
         targetAccuracy: z.number().gt(0).lte(1).optional(),
@@ -278,10 +304,11 @@ export class RunSpecError extends Error {
   }
 }
 
-/** The spec's shorthands in full: `compression: <name>` for both directions, and local mode's inner optimizer AdamW unless named (DiLoCo's choice). */
+/** The spec's shorthands in full: `compression: <name>` for both directions, `aggregation: <rule>`, and local mode's inner optimizer AdamW unless named (DiLoCo's choice). */
 function expandShorthands(input: unknown): unknown {
   if (!input || typeof input !== 'object' || Array.isArray(input)) return input;
-  let spec = input as { sync?: { mode?: unknown }; optimizer?: unknown; compression?: unknown };
+  let spec = input as { sync?: { mode?: unknown }; optimizer?: unknown; compression?: unknown; aggregation?: unknown };
+  if (typeof spec.aggregation === 'string') spec = { ...spec, aggregation: { rule: spec.aggregation } };
   // `compression: int8` in full here, so that a bad name is reported against the field it sets.
   if (typeof spec.compression === 'string') {
     const name = spec.compression;
