@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { isBinary } from '../../shared/binary.ts';
 import type { RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
 import { codingOf, UpdateCodecError } from '../../shared/update-codec.ts';
-import { createAccumulator, type Accumulator } from '../accumulator.ts';
+import { aggregationContext, createAccumulator, type Accumulator } from '../accumulator.ts';
 import { checkCodedUpdate } from '../aggregator.ts';
 import type { TimerHandle } from '../clock.ts';
 import type { Run } from '../run.ts';
@@ -142,7 +142,7 @@ export class SyncRounds implements RoundMode {
       assigned: 0,
       tasks: new Map(),
       pending: [],
-      sum: createAccumulator('mean', run.paramCount),
+      sum: createAccumulator(run.spec.aggregation.rule, run.paramCount, aggregationContext(run, run.spec.aggregation, run.paramCount)),
       deadline: this.host.clock.setTimeout(() => this.closeRound(run, 'deadline'), deadlineMs),
     };
     this.rounds.set(run.id, round);
@@ -266,7 +266,7 @@ export class SyncRounds implements RoundMode {
       return this.takeBack(run, round, task);
     }
     try {
-      round.sum.addCoded(coding, bytes, meta.samples, meta.loss);
+      round.sum.addCoded(coding, bytes, meta.samples, meta.loss, w.id);
     } catch (err) {
       if (!(err instanceof UpdateCodecError)) throw err;
       reject(err.message);
@@ -315,7 +315,10 @@ export class SyncRounds implements RoundMode {
     if (sum.weight > 0 && run.state === 'running') {
       const factor = this.kind === 'local' ? 1 : lrFactor(run.spec, sum.weight);
       this.host.commit(run, { update: sum.mean(), samples: sum.weight, loss: sum.meanLoss(), openedAt: round.openedAt, lrFactor: factor }, () => this.publish(run));
-    } else if (sum.weight > 0) this.host.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
+    } else {
+      sum.release?.();
+      if (sum.weight > 0) this.host.log.info({ runId: run.id, state: run.state }, 'round discarded: run not running');
+    }
     this.maybeOpen(run);
   }
 
@@ -337,6 +340,7 @@ export class SyncRounds implements RoundMode {
   }
 
   left(run: Run, w: WorkerEntry): void {
+    aggregationContext(run, run.spec.aggregation, run.paramCount).state.forget(w.id);
     const round = this.rounds.get(run.id);
     if (!round) return this.maybeOpen(run);
     for (const task of [...round.tasks.values()]) {
@@ -349,7 +353,7 @@ export class SyncRounds implements RoundMode {
     const gather = this.gathers.get(run.id);
     if (gather) this.host.clock.clearTimeout(gather.timer);
     this.gathers.delete(run.id);
-    this.release(run);
+    this.release(run)?.sum.release?.();
   }
 
   /** Examples each open task holds, by worker (tests and the benchmark read the schedule). */
