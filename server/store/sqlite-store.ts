@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { RunEvent } from '../event-log.ts';
 import type { MetricPoint } from '../run.ts';
+import { WorkerBatch } from './worker-batch.ts';
 import { ANONYMOUS, type CheckpointRecord, type LeaderboardEntry, type RunRecord, type Store, type WorkerRecord } from './store.ts';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
@@ -36,8 +37,10 @@ type Row = Record<string, unknown>;
 
 export class SqliteStore implements Store {
   private db: Database.Database;
-  /** Prepared once each: preparing is most of a small write's cost (saveWorker runs once per result). */
+  /** Prepared once each: preparing is most of a small write's cost. */
   private readonly statements = new Map<string, Database.Statement>();
+  /** Worker records wait here up to a second and go in one transaction: one row per worker, not one per message. */
+  readonly workerBatch = new WorkerBatch((rows) => this.writeWorkers(rows));
 
   /** `path` ':memory:' for a throwaway store. */
   constructor(path: string) {
@@ -108,6 +111,7 @@ export class SqliteStore implements Store {
   }
 
   deleteRun(id: string): void {
+    this.workerBatch.discardRun(id);
     this.db.transaction(() => {
       for (const t of ['metrics', 'events', 'workers', 'checkpoints']) this.sql(`DELETE FROM ${t} WHERE run_id = ?`).run(id);
       this.sql('DELETE FROM runs WHERE id = ?').run(id);
@@ -157,15 +161,24 @@ export class SqliteStore implements Store {
   }
 
   saveWorker(w: WorkerRecord): void {
-    this.sql(
+    this.workerBatch.save(w);
+  }
+
+  private writeWorkers(rows: WorkerRecord[]): void {
+    if (!this.db.open) return; // a worker that left while the coordinator closed
+    const upsert = this.sql(
       `INSERT INTO workers (run_id, worker_id, nickname, backend, adapter, tasks_done, samples, rejected, first_seen, last_seen)
        VALUES (@runId, @workerId, @nickname, @backend, @adapter, @tasksDone, @samples, @rejected, @firstSeen, @lastSeen)
        ON CONFLICT(run_id, worker_id) DO UPDATE SET nickname=@nickname, tasks_done=@tasksDone, samples=@samples,
          rejected=@rejected, last_seen=@lastSeen`,
-    ).run(w);
+    );
+    this.db.transaction(() => {
+      for (const w of rows) upsert.run(w);
+    })();
   }
 
   workers(runId: string): WorkerRecord[] {
+    this.workerBatch.flush();
     const rows = this.sql('SELECT * FROM workers WHERE run_id = ? ORDER BY first_seen').all(runId) as Row[];
     return rows.map((r) => ({
       runId: r.run_id as string,
@@ -182,6 +195,7 @@ export class SqliteStore implements Store {
   }
 
   leaderboard(runId: string): LeaderboardEntry[] {
+    this.workerBatch.flush();
     return this.sql(
       `SELECT COALESCE(NULLIF(nickname, ''), @anonymous) AS nickname, SUM(samples) AS samples, SUM(tasks_done) AS rounds, COUNT(*) AS workers
        FROM workers WHERE run_id = @runId GROUP BY 1 ORDER BY samples DESC, rounds DESC, nickname`,
@@ -216,6 +230,8 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.workerBatch.flush();
+    this.db.close();
   }
 }

@@ -71,6 +71,7 @@ export interface Store {
   appendEvent(e: RunEvent): void;
   events(runId: string, limit?: number): RunEvent[];
 
+  /** May be written later (SQLite batches them a second); the reads below see it at once. */
   saveWorker(w: WorkerRecord): void;
   workers(runId: string): WorkerRecord[];
   /** Contributions per nickname, most samples first. */
