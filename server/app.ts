@@ -28,6 +28,7 @@ import { registerParamRoutes } from './routes/params.ts';
 import { runRoutes } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { SocketPort } from './sockets/socket-port.ts';
+import type { WorkerEventLimits } from './sockets/event-limits.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -56,6 +57,18 @@ export interface AppOptions {
   adminToken?: string;
   /** Told the generated admin token, once, at first start (the CLI prints it). */
   onAdminTokenCreated?: (token: string) => void;
+  /**
+   * Most worker sockets open at once from one remote address (default 64: a classroom behind one
+   * NAT shares an address; behind a reverse proxy every worker has the proxy's).
+   */
+  maxWorkersPerAddress?: number;
+  /**
+   * Page origins, besides the coordinator's own, whose tabs may join as workers (for example a
+   * site that embeds the worker page: 'https://crowdtrain.example.org').
+   */
+  workerOrigins?: string[];
+  /** Per-socket rate limits on worker messages (default WORKER_EVENT_LIMITS). */
+  workerEventLimits?: WorkerEventLimits;
 }
 
 /**
@@ -122,7 +135,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return out;
     },
   });
-  attachWorkerNamespace(workers, port, scheduler, app.log);
+  attachWorkerNamespace(workers, port, scheduler, app.log, { maxWorkersPerAddress: opts.maxWorkersPerAddress, allowedOrigins: opts.workerOrigins, limits: opts.workerEventLimits });
   registerParamRoutes(app, (runId) => scheduler.channelById(runId), { onServed: (runId, bytes) => countTraffic(traffic, runId, 'httpOut', bytes) });
 
   const checkpoint = (run: Run, why: string) => {

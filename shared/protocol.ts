@@ -44,7 +44,7 @@ export type WorkerHello = z.infer<typeof WorkerHelloSchema>;
 
 /** The `data` of the Error a refused handshake's connect_error carries. */
 export interface RefusalData {
-  code: 'protocol_mismatch' | 'bad_hello';
+  code: 'protocol_mismatch' | 'bad_hello' | 'origin_not_allowed' | 'too_many_sockets' | 'websocket_only';
   message: string;
 }
 
