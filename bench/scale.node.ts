@@ -145,7 +145,8 @@ async function measureRow(plan: RowPlan, link: LinkProfile, o: { seconds: number
   const spec = rowSpec(targetRoundMs);
   // The rows share this process: collect what earlier rows left, so each row's RSS is its own.
   collectGarbage();
-  const app: FastifyInstance = await buildApp({ dataDir: o.dataDir, store: new SqliteStore(':memory:'), defaultRun: spec });
+  // Every simulated worker connects from 127.0.0.1: no cap per address here.
+  const app: FastifyInstance = await buildApp({ dataDir: o.dataDir, store: new SqliteStore(':memory:'), defaultRun: spec, maxWorkersPerAddress: Infinity });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const { scheduler } = app.crowdtrain;

@@ -41,6 +41,16 @@ function readDefaultSpec(file: string): RunSpec {
 }
 const defaultRun = specFile ? readDefaultSpec(resolve(specFile)) : undefined;
 
+// Worker sockets: at most this many from one address (a classroom behind one NAT shares one),
+// and the origins, besides the coordinator's own, whose pages may connect workers.
+const capText = process.env.CROWDTRAIN_MAX_WORKERS_PER_ADDRESS;
+const maxWorkersPerAddress = capText === undefined || capText === '' ? undefined : Number(capText);
+if (maxWorkersPerAddress !== undefined && !(Number.isInteger(maxWorkersPerAddress) && maxWorkersPerAddress >= 1)) {
+  console.error(`crowdtrain: CROWDTRAIN_MAX_WORKERS_PER_ADDRESS must be an integer >= 1, got ${capText}`);
+  process.exit(2);
+}
+const workerOrigins = (process.env.CROWDTRAIN_WORKER_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+
 // CROWDTRAIN_SKIP_BUILD=1 serves the pages as they are (tests that need no pages use it).
 if (process.env.CROWDTRAIN_SKIP_BUILD !== '1') await buildPagesIfStale(root, pagesDir, (m) => console.log(`crowdtrain: ${m}`));
 let app: Awaited<ReturnType<typeof buildApp>>;
@@ -49,6 +59,8 @@ try {
     dataDir,
     pagesDir,
     ...(defaultRun ? { defaultRun } : {}),
+    ...(maxWorkersPerAddress !== undefined ? { maxWorkersPerAddress } : {}),
+    ...(workerOrigins.length ? { workerOrigins } : {}),
     logger: { level: process.env.LOG_LEVEL ?? 'warn' },
     adminToken: process.env.CROWDTRAIN_ADMIN_TOKEN || undefined,
     onAdminTokenCreated: (token) =>

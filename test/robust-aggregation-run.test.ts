@@ -40,8 +40,8 @@ async function train(aggregation: RunSpecInput['aggregation'], hostile: number):
 
 describe('a sign-flipping minority (1 of 6 sends -10 × its gradient)', () => {
   test('the mean is poisoned; centered clipping ends within 3 points of the clean run after 150 rounds', async () => {
-    const clean = await train('mean', 0);
-    const poisoned = await train('mean', 1);
+    const clean = await train({ rule: 'mean' }, 0);
+    const poisoned = await train({ rule: 'mean' }, 1);
     const clipped = await train({ rule: 'centered-clip', workerMomentum: 0 }, 1);
     expect(clean).toBeGreaterThan(0.8);
     expect(poisoned, `clean ${clean}, mean under attack ${poisoned}`).toBeLessThan(clean - 0.2);
