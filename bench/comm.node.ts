@@ -5,7 +5,7 @@
 // f32, fp16 and int8 gradients; local mode (DiLoCo) with H = 8, 32, 128 inner steps and f32,
 // int8 and top-k pseudo-gradients. Writes bench/results/comm.json (rows of a partial run replace
 // the same rows of the file); bench/comm-report.ts turns it into the docs section.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetRegistry } from '../server/data/registry.ts';
 import type { LoadedDataset } from '../server/context.ts';
@@ -61,7 +61,7 @@ export const COMM = {
       evalExamples: 2000,
       evalEveryExamples: 8192,
       sync: {},
-      inner: { kind: 'adamw', lr: 1e-3, weightDecay: 0 },
+      inner: { kind: 'adamw', lr: 3e-3, weightDecay: 0 },
       outer: { lr: 0.7, momentum: 0.9, nesterov: true },
     },
     transformer: {
@@ -257,6 +257,7 @@ async function runModel(key: ModelKey, order: string[], previous: CommRow[], log
       reference = toRow(key, ref, s, target, budget, Date.now() - started, `target = this row's validation loss after ${budget.toLocaleString('en-US')} windows`);
     }
     rows.push(reference);
+    saveRow(reference);
     log(summary(reference));
   }
   const refExamples = reference!.examples_to_target;
@@ -268,17 +269,18 @@ async function runModel(key: ModelKey, order: string[], previous: CommRow[], log
     const started = Date.now();
     const stop = { ...(plan.metric === 'accuracy' ? { targetAccuracy: target } : { targetLoss: target }), maxSamples: cap };
     const spec = rowSpec(key, row, stop);
-    // Every worker's first local task is H steps (none is measured yet): a first round past the cap
-    // cannot reach the target within it, and would cost that much real compute to show it.
+    // After the probe rounds (4 steps a worker), a round is H steps for the median worker, 16 × H × batch
+    // examples or more: when that alone is past the cap, the row could take no full round within it.
     const firstRound = row.mode === 'local' ? COMM.workers * row.innerSteps! * spec.batchPerTask : 0;
     if (firstRound > cap) {
       const r: CommRow = {
         model: key, mode: row.mode, compression: row.compression, inner_steps: row.innerSteps ?? null,
         bytes_per_example_up: 0, bytes_per_example_down: 0, down_indices_per_example: 0, down_params_per_example: 0, down_snapshots_per_example: 0, examples_to_target: null, seconds_to_target: null, final_metric: null,
         target, examples: 0, cap, rounds: 0, sim_seconds: 0, wall_seconds: 0,
-        note: `not run: one outer round is ${firstRound.toLocaleString('en-US')} examples, more than the cap`,
+        note: `not run: a full round is at least ${firstRound.toLocaleString('en-US')} examples, more than the cap`,
       };
       rows.push(r);
+      saveRow(r);
       log(summary(r));
       continue;
     }
@@ -286,9 +288,29 @@ async function runModel(key: ModelKey, order: string[], previous: CommRow[], log
     const s = await simulate(spec, dataset, profiles, plan.metric, cap, log, `${key} ${k}`);
     const r = toRow(key, row, s, target, cap, Date.now() - started);
     rows.push(r);
+    saveRow(r);
     log(summary(r));
   }
   return rows;
+}
+
+const resultsFile = join(root, 'bench', 'results', 'comm.json');
+const rowId = (r: CommRow) => `${r.model}:${rowKey(r)}`;
+
+/** The file's rows with `fresh` in place of the same rows, in table order (models, then COMM.rows). */
+function mergedRows(fresh: CommRow[]): { file: Record<string, unknown>; rows: CommRow[] } {
+  // Read again each time: a run of the other model may have written meanwhile.
+  const file = existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, unknown>) : {};
+  const byId = new Map(((file.rows as CommRow[] | undefined) ?? []).map((r) => [rowId(r), r]));
+  for (const r of fresh) byId.set(rowId(r), r);
+  const order = (Object.keys(COMM.models) as ModelKey[]).flatMap((m) => COMM.rows.map((row) => `${m}:${rowKey(row)}`));
+  return { file, rows: order.filter((k) => byId.has(k)).map((k) => byId.get(k)!) };
+}
+
+/** Writes one finished row into comm.json at once, so that a long benchmark stopped midway keeps what it measured. */
+function saveRow(r: CommRow): void {
+  const { file, rows } = mergedRows([r]);
+  writeFileSync(resultsFile, `${JSON.stringify({ ...file, rows }, null, 2)}\n`);
 }
 
 function summary(r: CommRow): string {
@@ -302,17 +324,10 @@ export async function run(log: (m: string) => void, opts: { model?: string; rows
   const known = COMM.rows.map(rowKey);
   const asked = opts.rows ? opts.rows.split(',') : known;
   for (const k of asked) if (!known.includes(k)) throw new Error(`unknown row "${k}"; rows: ${known.join(', ')}`);
-  const file = join(root, 'bench', 'results', 'comm.json');
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows?: CommRow[] }).rows ?? [] : [];
+  const previous = mergedRows([]).rows;
   const fresh: CommRow[] = [];
   for (const m of models) fresh.push(...(await runModel(m, asked, previous, log)));
-  // A partial run replaces its own rows and keeps the others (read again: another model's run may have written meanwhile).
-  const id = (r: CommRow) => `${r.model}:${rowKey(r)}`;
-  const now = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows?: CommRow[] }).rows ?? [] : [];
-  const byId = new Map(now.map((r) => [id(r), r]));
-  for (const r of fresh) byId.set(id(r), r);
-  const order = (Object.keys(COMM.models) as ModelKey[]).flatMap((m) => known.map((k) => `${m}:${k}`));
-  const rows = order.filter((k) => byId.has(k)).map((k) => byId.get(k)!);
+  const { rows } = mergedRows(fresh);
   return {
     settings: {
       workers: COMM.workers,
