@@ -16,6 +16,7 @@
 //   foldUpdate({ kind: 'int8', block: 256 }, bytes, n, examples, roundSum); // roundSum += examples · update
 import { f16BitsToF32, f32ToF16Bits, quantizeInt8Ref } from './reference/quantize.ts';
 import type { Compression } from './run-spec.ts';
+import { selectInPlace } from './select.ts';
 
 export type UpdateCoding = { kind: 'none' } | { kind: 'fp16' } | { kind: 'int8'; block: number } | { kind: 'topk'; fraction: number; block: number };
 
@@ -142,37 +143,11 @@ export function topkIndices(x: Float32Array, k: number): Uint32Array {
   return indices;
 }
 
-/**
- * The k-th largest value of `a` (1 ≤ k ≤ a.length), reordering `a`: quickselect with a three-way
- * partition (many equal values, zeros most of all, stay linear) around pseudo-random pivots.
- */
+/** The k-th largest value of `a` (1 ≤ k ≤ a.length), reordering `a`. */
 function kthLargest(a: Float32Array, k: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  const target = k - 1; // its place in descending order
-  let seed = 0x9e3779b9;
-  for (;;) {
-    if (lo === hi) return a[lo];
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    const pivot = a[lo + (seed % (hi - lo + 1))];
-    // [lo, lt) > pivot, [lt, i) == pivot, (gt, hi] < pivot
-    let lt = lo;
-    let i = lo;
-    let gt = hi;
-    while (i <= gt) {
-      const v = a[i];
-      if (v > pivot) {
-        a[i++] = a[lt];
-        a[lt++] = v;
-      } else if (v < pivot) {
-        a[i] = a[gt];
-        a[gt--] = v;
-      } else i++;
-    }
-    if (target < lt) hi = lt - 1;
-    else if (target > gt) lo = gt + 1;
-    else return pivot;
-  }
+  const rank = a.length - k; // its place in ascending order
+  selectInPlace(a, 0, a.length, rank);
+  return a[rank];
 }
 
 /**

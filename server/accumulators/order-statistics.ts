@@ -1,51 +1,7 @@
-// Order statistics of a few values at a time, for the coordinate-wise rules: selection in place
-// (linear on average, pseudo-random pivots, so no arrangement of values a worker picks makes it
-// quadratic), the median and the trimmed mean of a range, and a driver that hands each
+// Order statistics of a few values at a time, for the coordinate-wise rules: the median and the
+// trimmed mean of a range (by selection in place, shared/select.ts), and a driver that hands each
 // coordinate's values, one per vote, to such a reduction as one contiguous range.
-
-/** Values a selection works on: f32 results, or f64 for plain numbers such as losses. */
-export type Values = Float32Array | Float64Array;
-
-/**
- * Reorders a[lo, hi) so that a[k] holds the value of its rank there (k in [lo, hi)), with nothing
- * larger before it and nothing smaller after it. Three-way partitions keep many equal values linear.
- */
-export function selectInPlace(a: Values, lo: number, hi: number, k: number): void {
-  let l = lo;
-  let h = hi - 1;
-  let seed = (0x9e3779b9 ^ (hi - lo)) >>> 0;
-  while (h - l > 12) {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    const pivot = a[l + (seed % (h - l + 1))];
-    // [l, lt) < pivot, [lt, i) == pivot, (gt, h] > pivot
-    let lt = l;
-    let i = l;
-    let gt = h;
-    while (i <= gt) {
-      const v = a[i];
-      if (v < pivot) {
-        a[i++] = a[lt];
-        a[lt++] = v;
-      } else if (v > pivot) {
-        a[i] = a[gt];
-        a[gt--] = v;
-      } else i++;
-    }
-    if (k < lt) h = lt - 1;
-    else if (k > gt) l = gt + 1;
-    else return;
-  }
-  // A short range: insertion sort.
-  for (let i = l + 1; i <= h; i++) {
-    const v = a[i];
-    let j = i - 1;
-    while (j >= l && a[j] > v) {
-      a[j + 1] = a[j];
-      j--;
-    }
-    a[j + 1] = v;
-  }
-}
+import { selectInPlace, type Values } from '../../shared/select.ts';
 
 /** The median of a[lo, lo + n) (the mean of the two middle values when n is even); reorders the range. */
 export function medianInPlace(a: Values, lo: number, n: number): number {
