@@ -69,6 +69,8 @@ export interface AppOptions {
   workerOrigins?: string[];
   /** Per-socket rate limits on worker messages (default WORKER_EVENT_LIMITS). */
   workerEventLimits?: WorkerEventLimits;
+  /** Serve HTTPS with this certificate and key (PEM; see server/tls.ts); plain HTTP when unset. */
+  https?: { cert: string; key: string };
 }
 
 /**
@@ -87,7 +89,8 @@ declare module 'fastify' {
  * @example const app = await buildApp({ dataDir: './data' }); await app.listen({ port: 0 });
  */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20 });
+  // With `https` Fastify makes an https.Server; Socket.IO and every route work on either.
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20, ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}) }) as FastifyInstance;
   const dataDir = resolve(opts.dataDir);
   const store = opts.store ?? new SqliteStore(join(dataDir, 'crowdtrain.db'));
   const datasets = new DatasetRegistry(dataDir);
