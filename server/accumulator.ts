@@ -7,6 +7,7 @@ import type { UpdateCoding } from '../shared/update-codec.ts';
 import { RoundSum } from './aggregator.ts';
 import { AggregationState } from './accumulators/aggregation-state.ts';
 import { CenteredClip } from './accumulators/centered-clip.ts';
+import { NormBound, NormClipped } from './accumulators/norm-bound.ts';
 import { CoordinateMedian } from './accumulators/median.ts';
 import { TrimmedMean } from './accumulators/trimmed-mean.ts';
 
@@ -15,13 +16,14 @@ export interface Accumulator {
    * Folds one worker's mean result over `weight` examples (the accumulator may not keep `values`).
    * `workerId` (stable across rounds) gives the robust rules one vote per worker and its momentum.
    */
-  add(values: Float32Array, weight: number, loss: number, workerId?: string): void;
+  add(values: Float32Array, weight: number, loss: number, workerId?: string, scale?: number): void;
   /**
    * Folds one worker's coded mean result, decoding it in place (into the sum, or into the
    * result's one buffer; no decoded copy). Throws UpdateCodecError, with the accumulator
-   * untouched, when the bytes are malformed.
+   * untouched, when the bytes are malformed. `scale` (default 1) multiplies the result's values:
+   * the norm bound's clipping.
    */
-  addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number, workerId?: string): void;
+  addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number, workerId?: string, scale?: number): void;
   /** Σ weights folded. */
   readonly weight: number;
   /** Results folded. */
@@ -31,12 +33,16 @@ export interface Accumulator {
   meanLoss(): number;
   /** Hands buffers back to the run's pool when the round is dropped without mean() (the robust rules). */
   release?(): void;
+  /** The largest result norm the round accepts, given the coordinator's fixed bound (a learned bound can only lower it). */
+  maxNorm?(fixed: number): number;
 }
 
 /** What a factory gets beyond the length: the run's aggregation settings and its state across rounds. */
 export interface AccumulatorContext {
   aggregation: Aggregation;
   state: AggregationState;
+  /** The run's learned norm bound: every rule's results are clipped to it (norm-bound.ts). */
+  normBound?: NormBound;
 }
 
 export type AccumulatorFactory = (length: number, context?: AccumulatorContext) => Accumulator;
@@ -54,19 +60,22 @@ export function registerAccumulator(name: string, make: AccumulatorFactory): voi
 export function createAccumulator(name: string, length: number, context?: AccumulatorContext): Accumulator {
   const make = registry.get(name);
   if (!make) throw new Error(`no accumulator named "${name}"; known: ${[...registry.keys()].join(', ')}`);
-  return make(length, context);
+  const acc = make(length, context);
+  return context?.normBound ? new NormClipped(acc, context.normBound, length) : acc;
 }
 
 const contexts = new WeakMap<object, AccumulatorContext>();
 
 /**
  * The context of `owner`'s rounds (a run), kept as long as the owner lives. It starts over (no
- * centre, no momenta) when the aggregation settings or the length change.
+ * centre, no momenta) when the aggregation settings or the length change; the norm bound, learned
+ * from the results whatever the rule, starts over only with the length.
  */
 export function aggregationContext(owner: object, aggregation: Aggregation, length: number): AccumulatorContext {
   const known = contexts.get(owner);
   if (known && known.state.length === length && sameAggregation(known.aggregation, aggregation)) return known;
-  const context = { aggregation: { ...aggregation }, state: new AggregationState(length) };
+  // The norm bound is learned from the run's results whatever the rule: a change of rule keeps it.
+  const context = { aggregation: { ...aggregation }, state: new AggregationState(length), normBound: known && known.state.length === length ? known.normBound! : new NormBound() };
   contexts.set(owner, context);
   return context;
 }

@@ -17,18 +17,19 @@ export class RoundSum {
     this.sum = new Float32Array(length);
   }
 
-  /** Folds one worker's mean gradient over `samples` examples, in place (no copy). */
-  add(gradient: Float32Array, samples: number, loss: number): void {
+  /** Folds one worker's mean gradient over `samples` examples, times `scale` (norm clipping), in place (no copy). */
+  add(gradient: Float32Array, samples: number, loss: number, _workerId?: string, scale = 1): void {
     const s = this.sum;
-    for (let i = 0; i < s.length; i++) s[i] += samples * gradient[i];
+    const w = samples * scale;
+    for (let i = 0; i < s.length; i++) s[i] += w * gradient[i];
     this.weight += samples;
     this.lossSum += samples * loss;
     this.results++;
   }
 
   /** Folds a coded mean result (shared/update-codec.ts) in place; malformed bytes throw before the sum is touched. */
-  addCoded(coding: UpdateCoding, bytes: Uint8Array, samples: number, loss: number): void {
-    foldUpdate(coding, bytes, this.length, samples, this.sum);
+  addCoded(coding: UpdateCoding, bytes: Uint8Array, samples: number, loss: number, _workerId?: string, scale = 1): void {
+    foldUpdate(coding, bytes, this.length, samples * scale, this.sum);
     this.weight += samples;
     this.lossSum += samples * loss;
     this.results++;
@@ -93,6 +94,15 @@ export function checkGradient(gradient: Float32Array, expectedLength: number, lo
  */
 export function checkCodedUpdate(coding: UpdateCoding, bytes: Uint8Array, expectedLength: number, loss: number, maxNorm: number): GradientCheck {
   if (!Number.isFinite(loss) || loss < 0) return { ok: false, reason: 'bad_loss', message: `loss must be a finite number >= 0, got ${loss}` };
+  const check = codedNorm(coding, bytes, expectedLength);
+  if (!check.ok) return check;
+  const norm = check.norm!;
+  if (norm > maxNorm) return { ok: false, reason: 'norm_too_large', message: `gradient norm ${norm.toPrecision(3)} exceeds the bound ${maxNorm.toPrecision(3)}`, norm };
+  return check;
+}
+
+/** The length and finiteness checks of checkCodedUpdate, and the norm of what the result decodes to. */
+export function codedNorm(coding: UpdateCoding, bytes: Uint8Array, expectedLength: number): GradientCheck {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = expectedLength;
   const want = codedBytes(coding, n);
@@ -146,7 +156,5 @@ export function checkCodedUpdate(coding: UpdateCoding, bytes: Uint8Array, expect
       break;
     }
   }
-  const norm = Math.sqrt(sq);
-  if (norm > maxNorm) return { ok: false, reason: 'norm_too_large', message: `gradient norm ${norm.toPrecision(3)} exceeds the bound ${maxNorm}`, norm };
-  return { ok: true, norm };
+  return { ok: true, norm: Math.sqrt(sq) };
 }

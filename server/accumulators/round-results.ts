@@ -34,17 +34,18 @@ export abstract class RoundResults implements Accumulator {
     if (state.length !== length) throw new RangeError(`the run's aggregation state holds ${state.length} values, this accumulator ${length}`);
   }
 
-  /** Folds one worker's mean result over `weight` examples (f32[N]; the caller has checked it is finite). */
-  add(values: Float32Array, weight: number, loss: number, workerId?: string): void {
+  /** Folds one worker's mean result over `weight` examples times `clip` (f32[N]; the caller has checked it is finite). */
+  add(values: Float32Array, weight: number, loss: number, workerId?: string, clip = 1): void {
     if (values.length !== this.length) throw new RangeError(`a result of ${values.length} values for a model of ${this.length}`);
     this.fold(weight, loss, workerId, (target, scale) => {
-      for (let i = 0; i < target.length; i++) target[i] += scale * values[i];
+      const s = scale * clip;
+      for (let i = 0; i < target.length; i++) target[i] += s * values[i];
     });
   }
 
   /** Decodes one coded result into its vote's buffer; malformed bytes throw UpdateCodecError with nothing changed. */
-  addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number, workerId?: string): void {
-    this.fold(weight, loss, workerId, (target, scale) => foldUpdate(coding, bytes, this.length, scale, target));
+  addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number, workerId?: string, clip = 1): void {
+    this.fold(weight, loss, workerId, (target, scale) => foldUpdate(coding, bytes, this.length, scale * clip, target));
   }
 
   /** The votes combined by the rule; computed once, after which the round takes no more results. */

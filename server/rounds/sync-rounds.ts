@@ -260,7 +260,7 @@ export class SyncRounds implements RoundMode {
       reject(`result coded as ${meta.coding ?? 'none'}; this run's compression.up is ${coding.kind}`);
       return this.takeBack(run, round, task);
     }
-    const check = checkCodedUpdate(coding, bytes, run.paramCount, meta.loss, this.host.maxGradientNorm);
+    const check = checkCodedUpdate(coding, bytes, run.paramCount, meta.loss, round.sum.maxNorm?.(this.host.maxGradientNorm) ?? this.host.maxGradientNorm);
     if (!check.ok) {
       reject(check.message!);
       return this.takeBack(run, round, task);
