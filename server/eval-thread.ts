@@ -4,14 +4,11 @@
 // runs at a time; one asked for while it runs waits as the lane's only queued job, and a newer
 // one supersedes it (the superseded one answers null). Which rounds to evaluate and what to do
 // with the numbers is the scheduler's business, not this file's.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { labelWidthOf, type Dataset } from '../shared/dataset.ts';
 import type { LayerConfig } from '../shared/layers/layer.ts';
 import type { Evaluation } from './scheduler.ts';
+import { startTsThread } from './ts-thread.ts';
 
 /** What the main thread sends the evaluation thread. */
 export type ToEvalThread =
@@ -43,20 +40,7 @@ interface Lane {
   queued: Pending | null;
 }
 
-/**
- * The thread runs TypeScript through tsx's module API (resolved from this file, so any working
- * directory does), the way bin/crowdtrain.mjs loads the CLI: Node 20 does not apply a loader
- * given as the thread's `--import` to its entry file.
- */
-const TSX_API = tsxModuleApi();
-const ENTRY = new URL('./eval-worker.ts', import.meta.url).href;
-const BOOT = `import(${JSON.stringify(TSX_API)}).then((tsx) => tsx.tsImport(${JSON.stringify(ENTRY)}, ${JSON.stringify(ENTRY)}));`;
-
-function tsxModuleApi(): string {
-  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  return pathToFileURL(join(dirname(manifest), exports['./esm/api'].import.default)).href;
-}
+const ENTRY = new URL('./eval-worker.ts', import.meta.url);
 
 /** The examples' own bytes (a view's whole buffer would otherwise be copied to the thread). */
 function ownBytes(ds: Dataset): Dataset {
@@ -116,7 +100,7 @@ export class EvalThread {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(BOOT, { eval: true });
+    const worker = startTsThread(ENTRY);
     // A coordinator that forgets to close must still be able to exit.
     worker.unref();
     worker.on('message', (m: FromEvalThread) => {
