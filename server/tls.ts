@@ -168,7 +168,7 @@ function subjectNames(x509: X509Certificate): string[] {
   const out: string[] = [];
   for (const part of (x509.subjectAltName ?? '').split(', ')) {
     const m = /^(DNS|IP Address):(.+)$/.exec(part.trim());
-    if (m) out.push(m[2]);
+    if (m) out.push(isIP(m[2]) === 6 ? canonicalName(m[2]).slice(1, -1) : m[2]);
   }
   return out;
 }

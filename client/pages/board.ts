@@ -98,7 +98,8 @@ async function showJoin(): Promise<void> {
   const res = await fetch('/api/join');
   if (!res.ok) throw new Error(`the coordinator answered ${res.status} for /api/join`);
   const { url } = (await res.json()) as { url: string };
-  $('join-url').textContent = url.replace(/^https?:\/\//, '').replace(/\/$/, '');
+  // https:// stays in sight: typed without it, the address would be tried over plain http.
+  $('join-url').textContent = url.replace(/^http:\/\//, '').replace(/\/$/, '');
   $('join-url').title = url;
   // Dark on white whatever the theme: that is what phone cameras read best.
   const qr = await QRCode.toDataURL(url, { errorCorrectionLevel: 'M', margin: 2, width: 480, color: { dark: '#000000', light: '#ffffff' } });
