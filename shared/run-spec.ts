@@ -48,11 +48,13 @@ export type AggregationRule = (typeof AGGREGATION_RULES)[number];
 
 /**
  * The aggregation rule, as a name (`aggregation: median`) or in full. 'mean' weights results by
- * their examples; the robust rules count each worker's result once (server/accumulators/).
+ * their examples; the robust rules count each worker's result once (server/accumulators/). Every
+ * run is open to whoever has its URL, so the default is centered clipping; a classroom of trusted
+ * laptops may choose `mean` (docs/security.md "Robust aggregation").
  */
 export const AggregationSchema = z
   .object({
-    rule: z.enum(AGGREGATION_RULES).default('mean'),
+    rule: z.enum(AGGREGATION_RULES).default('centered-clip'),
     /** trimmed-mean: the share of the results cut from each end of every coordinate. */
     trim: z.number().gte(0).lt(0.5).default(0.2),
     /** centered-clip: the clipping radius τ, or 'auto' (the median distance of the round's results to the centre). */
@@ -64,7 +66,7 @@ export const AggregationSchema = z
   })
   .strict();
 export type Aggregation = z.output<typeof AggregationSchema>;
-export const DEFAULT_AGGREGATION: Aggregation = { rule: 'mean', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 };
+export const DEFAULT_AGGREGATION: Aggregation = { rule: 'centered-clip', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 };
 
 export const OptimizerSchema = z
   .object({

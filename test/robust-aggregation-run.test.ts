@@ -1,7 +1,9 @@
 // Robust aggregation in a run: the real scheduler and rounds on the in-memory port, honest workers
 // computing real gradients, and a hostile minority that sends its honest gradient flipped and
-// scaled by 10. The plain mean is dragged off; centered clipping ends close to the clean run (the
-// hostile vote still counts, clipped to the radius, so early rounds are slower).
+// scaled by 10. The run's learned norm bound clips that result to 3 × the recent median norm, which
+// leaves the plain mean dragged off less far than the raw −10 × (about 15 points rather than
+// to chance) but still poisoned; centered clipping ends close to the clean run (the hostile vote
+// still counts, clipped to the radius, so early rounds are slower).
 import { describe, expect, test } from 'vitest';
 import { DatasetRegistry } from '../server/data/registry.ts';
 import { parseRunSpec, type RunSpecInput } from '../shared/run-spec.ts';
@@ -44,7 +46,7 @@ describe('a sign-flipping minority (1 of 6 sends -10 × its gradient)', () => {
     const poisoned = await train({ rule: 'mean' }, 1);
     const clipped = await train({ rule: 'centered-clip', workerMomentum: 0 }, 1);
     expect(clean).toBeGreaterThan(0.8);
-    expect(poisoned, `clean ${clean}, mean under attack ${poisoned}`).toBeLessThan(clean - 0.2);
+    expect(poisoned, `clean ${clean}, mean under attack ${poisoned}`).toBeLessThan(clean - 0.1);
     expect(Math.abs(clipped - clean), `clean ${clean}, centered clipping under attack ${clipped}`).toBeLessThanOrEqual(0.03);
   });
 });

@@ -11,8 +11,8 @@ import { encodeUpdate, foldUpdate, UpdateCodecError, type UpdateCoding } from '.
 import { aggregationContext, createAccumulator, type Accumulator, type AccumulatorContext } from '../server/accumulator.ts';
 import { RoundSum } from '../server/aggregator.ts';
 import { AggregationState, MOMENTUM_KEPT_ROUNDS } from '../server/accumulators/aggregation-state.ts';
-import { CenteredClip } from '../server/accumulators/centered-clip.ts';
 import { CoordinateMedian } from '../server/accumulators/median.ts';
+import { NormClipped } from '../server/accumulators/norm-bound.ts';
 
 const settings = (over: Partial<Aggregation> = {}): Aggregation => ({ rule: 'mean', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9, ...over });
 const contextOf = (length: number, over: Partial<Aggregation> = {}): AccumulatorContext => ({ aggregation: settings(over), state: new AggregationState(length) });
@@ -161,17 +161,21 @@ describe('centered clipping', () => {
       { a: [0, 2], b: [1, 1], c: [-100, 0] },
     ];
     const m: Record<string, number[]> = {};
+    const steps: Record<string, number> = {};
     let v = [0, 0];
     for (const results of rounds) {
       const acc = createAccumulator('centered-clip', 2, context);
       for (const [id, g] of Object.entries(results)) {
         acc.add(Float32Array.from(g), 8, 0.3, id);
+        steps[id] = (steps[id] ?? 0) + 1;
         m[id] = (m[id] ?? [0, 0]).map((mi, j) => beta * mi + (1 - beta) * g[j]);
       }
+      // The votes are the momenta bias-corrected (m / (1 − β^k) after k results), as Adam's first moment.
+      const corrected = (id: string) => m[id].map((x) => x / (1 - beta ** steps[id]));
       const got = acc.mean();
-      v = clipReference(Object.keys(results).map((id) => m[id]), v, 'auto', 2);
+      v = clipReference(Object.keys(results).map(corrected), v, 'auto', 2);
       v.forEach((w, j) => expect(got[j]).toBeCloseTo(w, 5));
-      for (const id of Object.keys(m)) [...context.state.momentumOf(id)!].forEach((x, j) => expect(x).toBeCloseTo(m[id][j], 6));
+      for (const id of Object.keys(m)) [...context.state.momentumOf(id)!].forEach((x, j) => expect(x).toBeCloseTo(corrected(id)[j], 5));
     }
     expect(context.state.workers).toBe(3);
     // Without worker ids there is no momentum to keep: refused, not silently averaged.
@@ -189,8 +193,9 @@ describe('centered clipping', () => {
       acc.mean();
       if (r === 0) context.state.forget('leaves');
       if (r === 1) {
-        expect(context.state.momentumOf('stays')![0]).toBeCloseTo(0.19, 6); // 0.9·0.1 + 0.1
-        expect(context.state.momentumOf('leaves')![0]).toBeCloseTo(0.1, 6); // from zero again
+        // 'stays' has had k = 2 results; 'leaves', forgotten after its first, starts from zero again.
+        expect(context.state.momentumSteps('stays')).toBe(2);
+        expect(context.state.momentumSteps('leaves')).toBe(1);
       }
       if (r === MOMENTUM_KEPT_ROUNDS) expect(context.state.momentumOf('gone')).toBeDefined();
     }
@@ -257,7 +262,8 @@ describe('centered clipping', () => {
       });
       got = acc.mean();
     }
-    const mean = Float64Array.from({ length }, (_, j) => momenta.reduce((s, m) => s + m[j], 0) / momenta.length);
+    const correction = 1 - 0.9 ** 30;
+    const mean = Float64Array.from({ length }, (_, j) => momenta.reduce((s, m) => s + m[j], 0) / momenta.length / correction);
     const off = Math.sqrt(got.reduce((s, x, j) => s + (x - mean[j]) ** 2, 0));
     expect(off / Math.hypot(...mean)).toBeLessThan(0.05);
   });
@@ -393,7 +399,10 @@ describe('the registry, the pool and the run context', () => {
     expect(aggregationContext(run, settings({ rule: 'centered-clip', radius: 2 }), 10)).not.toBe(one);
     expect(aggregationContext({}, settings({ rule: 'centered-clip' }), 10)).not.toBe(one);
     const acc = createAccumulator('centered-clip', 10, one);
-    expect(acc).toBeInstanceOf(CenteredClip);
+    // Every rule of a run sits behind the run's norm bound, which a change of rule keeps.
+    expect(acc).toBeInstanceOf(NormClipped);
+    expect(aggregationContext(run, settings({ rule: 'median' }), 10).normBound).toBe(one.normBound);
+    expect(aggregationContext(run, settings({ rule: 'median' }), 12).normBound).not.toBe(one.normBound);
   });
 });
 
@@ -408,8 +417,9 @@ describe('aggregation in a run spec', () => {
     throw new Error('accepted');
   };
 
-  test("the default is the mean; a rule's name alone sets the rule, the rest default", () => {
-    expect(parseRunSpec({}).aggregation).toEqual({ rule: 'mean', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 });
+  test("the default is centered clipping (every run is open to the public); a rule's name alone sets the rule, the rest default", () => {
+    expect(parseRunSpec({}).aggregation).toEqual({ rule: 'centered-clip', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 });
+    expect(parseRunSpec({ aggregation: 'mean' }).aggregation.rule).toBe('mean');
     expect(parseRunSpec({ aggregation: 'median' }).aggregation).toEqual({ rule: 'median', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 });
     expect(parseRunSpecText('aggregation: { rule: centered-clip, radius: 2.5, iterations: 3, workerMomentum: 0 }\n').aggregation).toEqual({ rule: 'centered-clip', trim: 0.2, radius: 2.5, iterations: 3, workerMomentum: 0 });
   });

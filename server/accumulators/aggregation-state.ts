@@ -9,6 +9,8 @@ interface WorkerMomentum {
   values: Float32Array;
   /** The round (AggregationState.rounds) it was last updated in. */
   round: number;
+  /** Results folded into it since it started from zero (for its bias correction). */
+  steps: number;
 }
 
 export class AggregationState {
@@ -40,9 +42,14 @@ export class AggregationState {
     return this.momenta.get(workerId)?.values;
   }
 
-  /** Records that `values` is the worker's momentum as of this round. */
-  setMomentum(workerId: string, values: Float32Array): void {
-    this.momenta.set(workerId, { values, round: this.rounds });
+  /** Results folded into the worker's momentum so far (0 before its first, or after it was forgotten). */
+  momentumSteps(workerId: string): number {
+    return this.momenta.get(workerId)?.steps ?? 0;
+  }
+
+  /** Records that `values` is the worker's momentum as of this round, after `steps` results. */
+  setMomentum(workerId: string, values: Float32Array, steps = 1): void {
+    this.momenta.set(workerId, { values, round: this.rounds, steps });
   }
 
   /**

@@ -1,8 +1,11 @@
 // Centered clipping (Karimireddy, He, Jaggi, ICML 2021; ALGORITHMS.md): starting from the previous
 // round's aggregate v, L times v ← v + (1/n)·Σ_i (x_i − v)·min(1, τ/‖x_i − v‖) over the round's
 // votes x_i. With worker momentum β > 0 the votes are momenta the coordinator keeps by worker id,
-// m_i ← β·m_i + (1 − β)·g_i (from zero), updated in place as each result arrives: the momentum
-// buffer is the worker's one buffer, so momentum costs no memory beyond a buffer per worker.
+// m_i ← β·m_i + (1 − β)·g_i (from zero), bias-corrected as Adam's first moment is: the vote is
+// m_i / (1 − β^k) after k results, so a new worker's first vote is its result, not a tenth of it
+// (without it, a run's first ten rounds step at a fraction of their size). The corrected value is
+// what the buffer holds, updated in place as each result arrives: the momentum buffer is the
+// worker's one buffer, so momentum costs no memory beyond a buffer per worker.
 // Rules that need no state across rounds are in the files beside this one.
 import { medianInPlace } from './order-statistics.ts';
 import type { AggregationState } from './aggregation-state.ts';
@@ -65,22 +68,27 @@ export class CenteredClip extends RoundResults {
     this.checkOpen(weight);
     if (workerId === undefined) throw new Error('centered clipping with worker momentum needs the id of the worker of each result');
     let m = this.state.momentumOf(workerId);
+    const k = (m ? this.state.momentumSteps(workerId) : 0) + 1;
     if (!m) {
+      // k = 1: the corrected momentum is the result itself.
       const buf = this.state.take();
       try {
-        foldInto(buf, 1 - beta);
+        foldInto(buf, 1);
       } catch (err) {
         this.state.give(buf);
         throw err;
       }
       m = buf;
     } else {
-      // β·(m + ((1 − β)/β)·g) = β·m + (1 − β)·g, folding first so that a malformed result changes nothing.
-      foldInto(m, (1 - beta) / beta);
-      for (let i = 0; i < m.length; i++) m[i] *= beta;
+      // u_k = a·u_{k−1} + b·g with u = m / (1 − β^k): a = β(1 − β^(k−1)) / (1 − β^k), b = (1 − β) / (1 − β^k);
+      // a·(u + (b/a)·g), folding first so that a malformed result changes nothing.
+      const a = (beta * (1 - beta ** (k - 1))) / (1 - beta ** k);
+      const b = (1 - beta) / (1 - beta ** k);
+      foldInto(m, b / a);
+      for (let i = 0; i < m.length; i++) m[i] *= a;
     }
     // A second result of the same round is one more step of the worker's momentum, still one vote.
-    this.state.setMomentum(workerId, m);
+    this.state.setMomentum(workerId, m, k);
     const at = this.voteIndexOf(workerId);
     if (at === undefined) this.addVote(m, false, weight, loss, workerId);
     else this.mergeIntoVote(at, weight, loss);
