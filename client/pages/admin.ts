@@ -1,6 +1,7 @@
 // The admin page: log in with the admin token, create runs (form or YAML), steer them (start,
 // pause, resume, stop, delete), watch one live (charts, workers, events) and upload datasets.
 // It only talks to the admin REST routes and the /admin Socket.IO namespace; no training here.
+import './no-eval.ts'; // first: before any zod schema is parsed
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';

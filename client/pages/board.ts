@@ -2,6 +2,7 @@
 // and speed-up, "try the model" and the test digits it gets wrong, and the leaderboard. It is
 // read-only: it listens to the public /board namespace and fetches the run's parameters.
 // Worker-supplied strings (nicknames, adapters) are only ever set as textContent.
+import './no-eval.ts'; // first: before any zod schema is parsed
 import QRCode from 'qrcode';
 import { io, type Socket } from 'socket.io-client';
 import uPlot from 'uplot';

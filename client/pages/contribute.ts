@@ -2,6 +2,7 @@
 // speed and contribution, the run's progress, a work cap, pause and stop; the person's nickname,
 // their line on the run's leaderboard, and a pad to try the model being trained.
 // Nicknames (anyone's) are only ever set as textContent.
+import './no-eval.ts'; // first: before any zod schema is parsed
 import { chooseBackend, makeBackend, makeStageBackend, type BackendChoice } from '../worker/choose-backend.ts';
 import { WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
 import type { ModelUse } from '../ui/page-model.ts';

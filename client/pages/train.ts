@@ -1,4 +1,5 @@
 // The "train in this tab" page: MNIST on this tab's GPU, with loss and test accuracy live.
+import './no-eval.ts'; // first: before any zod schema is parsed
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { fetchDatasetSplit } from '../data/fetch-dataset.ts';

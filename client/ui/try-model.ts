@@ -16,6 +16,8 @@ import { createRng } from '../../shared/rng.ts';
 import type { NetInfo } from '../../shared/run-model.ts';
 import { MNIST_SIDE, mnistFromDrawing } from '../../shared/preprocess.ts';
 import { modelUse, PageModel, softmax, type ModelLabels, type ModelUse } from './page-model.ts';
+// A stylesheet of the page's own origin, not an injected <style>: the pages' CSP allows no inline styles.
+import './try-model.css';
 
 export interface TryModelSource {
   /** The run's model (RunSummary.net, or RunInfo's model, layers and inputShape). */
@@ -89,44 +91,12 @@ const BLOCK = TRY_CANVAS_SIDE / MNIST_SIDE;
  * this gives strokes 2 to 3 MNIST pixels wide, like the pen strokes in the training data.
  */
 const STROKE_WIDTH = 22;
-const STYLE_ID = 'crowdtrain-try-model-style';
 /** A continuation is sampled in slices of about this many milliseconds, so the page stays responsive. */
 const SLICE_MS = 12;
 /** After typing, the continuation is re-sampled once the keys have been still this long. */
 const TYPING_MS = 350;
 
-const CSS = `
-.try-model { display: flex; flex-wrap: wrap; gap: 1rem 1.5rem; align-items: flex-start; }
-.try-model [hidden] { display: none !important; }
-.try-pad { display: flex; flex-direction: column; gap: 0.5rem; align-items: stretch; }
-.try-canvas { width: 280px; max-width: 100%; aspect-ratio: 1; background: #000; border-radius: 8px; touch-action: none; cursor: crosshair; display: block; }
-.try-side { flex: 1 1 12rem; min-width: 12rem; }
-.try-top { font-size: 1.4em; font-weight: 600; margin: 0 0 0.5rem; font-variant-numeric: tabular-nums; }
-.try-bars { list-style: none; margin: 0; padding: 0; display: grid; gap: 0.25rem; }
-.try-bar { display: grid; grid-template-columns: 1.4em 1fr 3.2em; gap: 0.5rem; align-items: center; font-variant-numeric: tabular-nums; }
-.try-bars.try-named .try-bar { grid-template-columns: minmax(5em, max-content) 1fr 3.2em; }
-.try-digit { font-weight: 600; text-align: center; }
-.try-named .try-digit { text-align: left; font-weight: 500; white-space: nowrap; }
-.try-track { height: 0.9em; background: color-mix(in srgb, var(--muted, #888) 25%, transparent); border-radius: 4px; overflow: hidden; }
-.try-fill { height: 100%; width: 0; background: var(--muted, #888); transition: width 0.15s ease-out; }
-.try-value { text-align: right; color: var(--muted, #888); font-size: 0.9em; }
-.try-bar.try-best .try-fill { background: var(--accent, #2f6fed); }
-.try-bar.try-best .try-digit, .try-bar.try-best .try-value { color: var(--accent, #2f6fed); }
-.try-text { flex: 1 1 100%; display: flex; flex-direction: column; gap: 0.5rem; }
-.try-text label { display: flex; flex-direction: column; gap: 0.25rem; font-weight: 600; }
-.try-prompt { font: inherit; font-weight: normal; padding: 0.4rem 0.5rem; }
-.try-continuation { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, monospace; line-height: 1.4; min-height: 4.2em; }
-.try-sampled { color: var(--accent, #2f6fed); }
-.try-note, .try-none { margin: 0; color: var(--muted, #888); font-size: 0.9em; }
-`;
 
-function injectStyle(): void {
-  if (document.getElementById(STYLE_ID)) return;
-  const style = document.createElement('style');
-  style.id = STYLE_ID;
-  style.textContent = CSS;
-  document.head.append(style);
-}
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -181,7 +151,6 @@ function draw(p: readonly number[], u: number): number {
 const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export function mountTryModel(container: HTMLElement, opts: TryModelOptions): TryModelPanel {
-  injectStyle();
   const length = opts.continuationLength ?? 120;
   const temperature = opts.temperature ?? 0.8;
   const resampleEveryMs = opts.resampleEveryMs ?? 3000;

@@ -11,6 +11,8 @@
 import { featuresAsFloat, inputCodingOf, labelWidthOf, type Dataset } from '../../shared/dataset.ts';
 import type { NetInfo } from '../../shared/run-model.ts';
 import { PageModel } from './page-model.ts';
+// A stylesheet of the page's own origin, not an injected <style>: the pages' CSP allows no inline styles.
+import './wrong-digits.css';
 
 export interface WrongDigitsOptions {
   /** The held-out split: images, one label each ([1, 28, 28] MNIST, or any [C, H, W] with C 1 or 3). */
@@ -49,25 +51,8 @@ export function imageShapeOf(ds: Dataset): { channels: number; side: number } | 
 
 /** Rows per forward pass: big enough to amortise the layer loops, small enough for the scratch. */
 const EVAL_BATCH = 256;
-const STYLE_ID = 'crowdtrain-wrong-digits-style';
 
-const CSS = `
-.wrong-digits { display: flex; flex-direction: column; gap: 0.5rem; }
-.wrong-count { margin: 0; color: var(--muted, #888); font-variant-numeric: tabular-nums; }
-.wrong-strip { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0; padding: 0; }
-.wrong-digit { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 0.15rem; }
-.wrong-digit canvas { width: 56px; height: 56px; image-rendering: pixelated; background: #000; border-radius: 4px; }
-.wrong-digit figcaption { font-size: 0.75em; color: var(--muted, #888); white-space: nowrap; font-variant-numeric: tabular-nums; }
-.wrong-named .wrong-digit figcaption { white-space: normal; max-width: 7.5em; text-align: center; }
-`;
 
-function injectStyle(): void {
-  if (document.getElementById(STYLE_ID)) return;
-  const style = document.createElement('style');
-  style.id = STYLE_ID;
-  style.textContent = CSS;
-  document.head.append(style);
-}
 
 /** One test digit's tile; the canvas is painted once, the caption follows the prediction. */
 interface Tile {
@@ -80,7 +65,6 @@ export function mountWrongDigits(container: HTMLElement, opts: WrongDigitsOption
   const max = opts.max ?? 24;
   const total = Math.min(opts.evaluate ?? test.count, test.count);
   if (!Number.isInteger(max) || max < 0) throw new RangeError(`mountWrongDigits: max must be a non-negative integer, got ${max}`);
-  injectStyle();
   const image = imageShapeOf(test);
   const names = opts.classNames && opts.classNames.length === test.classes ? opts.classNames : null;
   const nameOf = (label: number) => (names ? names[label] : String(label));
