@@ -32,6 +32,7 @@ import type { WorkerEventLimits } from './sockets/event-limits.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
+import { BODY_LIMITS, TIME_LIMITS, webSecurity } from './web-security.ts';
 import { countTraffic, type Traffic } from './worker-port.ts';
 
 export interface AppOptions {
@@ -90,9 +91,11 @@ declare module 'fastify' {
  */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // With `https` Fastify makes an https.Server; Socket.IO and every route work on either.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1 << 20, ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}) }) as FastifyInstance;
+  // Body and time limits (server/web-security.ts): a slow or huge request cannot hold the coordinator.
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: BODY_LIMITS.json, ...TIME_LIMITS, ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}) }) as FastifyInstance;
   const dataDir = resolve(opts.dataDir);
   const store = opts.store ?? new SqliteStore(join(dataDir, 'crowdtrain.db'));
+  await webSecurity(app, store);
   const datasets = new DatasetRegistry(dataDir);
   for (const skipped of datasets.skipped) app.log.error({ dataset: skipped }, 'uploaded dataset not loaded');
   const events = new EventLog((e) => store.appendEvent(e));

@@ -1,7 +1,9 @@
 // The admin credential and admin sessions: one token (CROWDTRAIN_ADMIN_TOKEN, or generated at first
-// start and kept only as a salted scrypt hash in the store), sessions in an HttpOnly cookie, and the
-// checks admin routes and the admin Socket.IO namespace use. Routes themselves live in routes/admin.ts.
+// start and kept only as a salted scrypt hash in the store), sessions in the store behind a signed
+// HttpOnly cookie, the Origin check on cookie-authenticated mutations, and the checks admin routes
+// and the admin Socket.IO namespace use. Routes themselves live in routes/admin.ts.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Store } from './store/store.ts';
 
@@ -9,6 +11,8 @@ import type { Store } from './store/store.ts';
 export const ADMIN_COOKIE = 'crowdtrain_admin';
 /** Store setting that holds the token's hash (never the token). */
 export const TOKEN_HASH_SETTING = 'admin.tokenHash';
+/** Store setting that holds the secret session cookies are signed with. */
+export const COOKIE_SECRET_SETTING = 'cookie.secret';
 
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** scrypt cost: about 50 ms per check on a laptop core; N = 2^14 is what node:crypto defaults to. */
@@ -82,12 +86,14 @@ export class FailureLimiter {
 }
 
 export interface AdminAuthOptions {
-  store: Pick<Store, 'getSetting' | 'setSetting'>;
+  store: Pick<Store, 'getSetting' | 'setSetting' | 'saveSession' | 'getSession' | 'deleteSession' | 'sweepSessions'>;
   /** CROWDTRAIN_ADMIN_TOKEN: when set, its hash replaces the stored one. */
   adminToken?: string;
   /** Told the generated token, once, at the start that created it (the CLI prints it). */
   onTokenCreated?: (token: string) => void;
   sessionTtlMs?: number;
+  /** The time sessions expire by (the coordinator's clock); default Date.now. */
+  now?: () => number;
 }
 
 /** What a Socket.IO handshake offers: its request headers and its `auth` payload. */
@@ -97,20 +103,44 @@ export interface HandshakeLike {
 }
 
 /**
- * The admin credential and sessions of one coordinator.
+ * The secret session cookies are signed with: 256 random bits made at first start and kept in the
+ * store, so cookies stay valid across restarts and a copied cookie value cannot be altered.
+ */
+export function cookieSecret(store: Pick<Store, 'getSetting' | 'setSetting'>): string {
+  let secret = store.getSetting(COOKIE_SECRET_SETTING);
+  if (!secret) {
+    secret = randomBytes(32).toString('base64url');
+    store.setSetting(COOKIE_SECRET_SETTING, secret);
+  }
+  return secret;
+}
+
+const sessionHash = (id: string) => createHash('sha256').update(id).digest('hex');
+
+/**
+ * The admin credential and sessions of one coordinator. Sessions live in the store (only the
+ * SHA-256 of each id), so they survive a restart; the cookie carrying the id is signed.
  * @example const auth = await AdminAuth.create({ store, onTokenCreated: (t) => console.log(t) });
  *          if (await auth.checkToken(bearer)) ...
  */
 export class AdminAuth {
   readonly failures = new FailureLimiter();
-  private sessions = new Map<string, number>();
   /** SHA-256 of the last token that passed scrypt, so scripts polling with Bearer skip scrypt. */
   private verified: Buffer | null = null;
+  private readonly signer: ReturnType<typeof fastifyCookie.signerFactory>;
+  private readonly store: AdminAuthOptions['store'];
+  private readonly now: () => number;
 
   private constructor(
     private tokenHash: string,
     private readonly ttlMs: number,
-  ) {}
+    opts: AdminAuthOptions,
+  ) {
+    this.store = opts.store;
+    this.now = opts.now ?? Date.now;
+    this.signer = fastifyCookie.signerFactory(cookieSecret(opts.store));
+    this.store.sweepSessions(this.now());
+  }
 
   static async create(opts: AdminAuthOptions): Promise<AdminAuth> {
     const ttl = opts.sessionTtlMs ?? SESSION_TTL_MS;
@@ -118,15 +148,15 @@ export class AdminAuth {
     if (fromEnv) {
       const hash = await hashToken(fromEnv);
       opts.store.setSetting(TOKEN_HASH_SETTING, hash);
-      return new AdminAuth(hash, ttl);
+      return new AdminAuth(hash, ttl, opts);
     }
     const stored = opts.store.getSetting(TOKEN_HASH_SETTING);
-    if (stored) return new AdminAuth(stored, ttl);
+    if (stored) return new AdminAuth(stored, ttl, opts);
     const token = generateToken();
     const hash = await hashToken(token);
     opts.store.setSetting(TOKEN_HASH_SETTING, hash);
     opts.onTokenCreated?.(token);
-    return new AdminAuth(hash, ttl);
+    return new AdminAuth(hash, ttl, opts);
   }
 
   /** Whether `token` is the admin token. */
@@ -139,37 +169,43 @@ export class AdminAuth {
     return ok;
   }
 
-  createSession(now = Date.now()): string {
-    for (const [id, expires] of this.sessions) if (expires <= now) this.sessions.delete(id);
+  /** A new session: its id (for the cookie only; the store keeps its hash). Sweeps expired ones. */
+  createSession(): string {
+    const now = this.now();
+    this.store.sweepSessions(now);
     const id = randomBytes(32).toString('base64url');
-    this.sessions.set(id, now + this.ttlMs);
+    this.store.saveSession({ idHash: sessionHash(id), createdAt: now, expiresAt: now + this.ttlMs });
     return id;
   }
 
-  hasSession(id: string | undefined, now = Date.now()): boolean {
+  hasSession(id: string | undefined): boolean {
     if (!id) return false;
-    const expires = this.sessions.get(id);
-    if (expires === undefined) return false;
-    if (expires <= now) {
-      this.sessions.delete(id);
+    const hash = sessionHash(id);
+    const s = this.store.getSession(hash);
+    if (!s) return false;
+    if (s.expiresAt <= this.now()) {
+      this.store.deleteSession(hash);
       return false;
     }
     return true;
   }
 
   endSession(id: string | undefined): void {
-    if (id) this.sessions.delete(id);
+    if (id) this.store.deleteSession(sessionHash(id));
   }
 
   get sessionTtlMs(): number {
     return this.ttlMs;
   }
 
-  /** The session id in a Cookie header, if any. */
+  /** The session id in a Cookie header, if it holds a cookie signed by this coordinator. */
   sessionFromCookieHeader(header: string | string[] | undefined): string | undefined {
     const raw = Array.isArray(header) ? header.join('; ') : header;
     if (!raw) return undefined;
-    return cookieValue(raw, ADMIN_COOKIE);
+    const value = fastifyCookie.parse(raw)[ADMIN_COOKIE];
+    if (!value) return undefined;
+    const unsigned = this.signer.unsign(value);
+    return unsigned.valid ? unsigned.value : undefined;
   }
 
   /** Whether a request carries a live session cookie. */
@@ -177,45 +213,57 @@ export class AdminAuth {
     return this.hasSession(this.sessionFromCookieHeader(req.headers.cookie));
   }
 
-  /** Whether a Socket.IO handshake carries a live session cookie or `auth.token`. */
+  /**
+   * Whether a Socket.IO handshake carries a live session cookie (from a page of this coordinator's
+   * own origin, when the browser names one) or `auth.token`.
+   */
   async checkHandshake(h: HandshakeLike): Promise<boolean> {
-    if (this.hasSession(this.sessionFromCookieHeader(h.headers.cookie))) return true;
+    if (this.hasSession(this.sessionFromCookieHeader(h.headers.cookie))) {
+      const { origin, host } = h.headers;
+      if (typeof origin !== 'string' || typeof host !== 'string' || originMatchesHost(origin, host)) return true;
+    }
     const token = h.auth?.token;
     return typeof token === 'string' && (await this.checkToken(token));
   }
 
   setSessionCookie(req: FastifyRequest, reply: FastifyReply, id: string): void {
-    reply.header('set-cookie', this.cookie(req, id, Math.floor(this.ttlMs / 1000)));
+    reply.header('set-cookie', fastifyCookie.serialize(ADMIN_COOKIE, this.signer.sign(id), this.cookieOptions(req, Math.floor(this.ttlMs / 1000))));
   }
 
   clearSessionCookie(req: FastifyRequest, reply: FastifyReply): void {
-    reply.header('set-cookie', this.cookie(req, '', 0));
+    reply.header('set-cookie', fastifyCookie.serialize(ADMIN_COOKIE, '', { ...this.cookieOptions(req, 0), expires: new Date(0) }));
   }
 
-  private cookie(req: FastifyRequest, value: string, maxAge: number): string {
-    const attrs = [`${ADMIN_COOKIE}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Strict', `Max-Age=${maxAge}`];
-    if (maxAge === 0) attrs.push('Expires=Thu, 01 Jan 1970 00:00:00 GMT');
-    if (req.protocol === 'https') attrs.push('Secure');
-    return attrs.join('; ');
+  private cookieOptions(req: FastifyRequest, maxAge: number) {
+    return { path: '/', httpOnly: true, sameSite: 'strict' as const, maxAge, secure: req.protocol === 'https' };
   }
 }
 
-/**
- * One cookie's value from a Cookie header. Parsed here rather than through @fastify/cookie so the
- * check works in every plugin scope and in Socket.IO handshakes, whatever was registered when.
- */
-export function cookieValue(header: string, name: string): string | undefined {
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    let value = part.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    try {
-      return decodeURIComponent(value);
-    } catch {
-      return value;
-    }
+/** Whether an Origin (or a Referer's origin) names the host a request was sent to. */
+export function originMatchesHost(originOrUrl: string, host: string): boolean {
+  try {
+    const origin = new URL(originOrUrl);
+    return origin.host === new URL(`${origin.protocol}//${host}`).host;
+  } catch {
+    return false;
   }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Why a cookie-authenticated request must be refused as cross-origin, or undefined when it may
+ * go on: a mutation (POST, PUT, PATCH, DELETE) must come from a page of this coordinator, as its
+ * Origin header (or, without one, its Referer) says. Browsers send Origin on every such request;
+ * scripts authenticate with the Bearer token and are not asked.
+ */
+export function crossOriginRefusal(req: FastifyRequest): string | undefined {
+  if (SAFE_METHODS.has(req.method)) return undefined;
+  const { origin, referer } = req.headers;
+  const claimed = typeof origin === 'string' && origin !== 'null' ? origin : typeof referer === 'string' ? referer : undefined;
+  const scripts = 'scripts send Authorization: Bearer <admin token> instead';
+  if (claimed === undefined) return `a ${req.method} with the admin session cookie must come from this coordinator's admin page, and this one names no Origin or Referer; ${scripts}`;
+  if (!originMatchesHost(claimed, req.host)) return `a ${req.method} with the admin session cookie must come from this coordinator's own pages, not from ${JSON.stringify(typeof origin === 'string' ? origin : claimed)}; ${scripts}`;
   return undefined;
 }
 
@@ -233,7 +281,14 @@ export async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Pr
     await reply.code(503).send({ error: 'admin_unavailable', message: 'admin authentication is not set up on this coordinator' });
     return;
   }
-  if (auth.hasSessionCookie(req)) return;
+  if (auth.hasSessionCookie(req)) {
+    const refusal = crossOriginRefusal(req);
+    if (refusal) {
+      req.log.warn({ ip: req.ip, origin: req.headers.origin, url: req.url }, 'cross-origin admin request refused');
+      await reply.code(403).send({ error: 'cross_origin', message: refusal });
+    }
+    return;
+  }
   const bearer = bearerToken(req.headers.authorization);
   if (bearer === undefined) {
     await reply.code(401).send({ error: 'unauthorized', message: ADMIN_LOGIN_REQUIRED });

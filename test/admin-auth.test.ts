@@ -115,7 +115,8 @@ describe('admin REST authentication', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ ok: true });
     const setCookie = String(res.headers['set-cookie']);
-    expect(setCookie).toMatch(new RegExp(`^${ADMIN_COOKIE}=[A-Za-z0-9_-]{40,};`));
+    // The session id (256 random bits), signed: `<id>.<HMAC-SHA256 in base64>`.
+    expect(setCookie).toMatch(new RegExp(`^${ADMIN_COOKIE}=[A-Za-z0-9_-]{40,}\\.[A-Za-z0-9+/]{43};`));
     expect(setCookie).toMatch(/; HttpOnly/);
     expect(setCookie).toMatch(/; SameSite=Strict/);
     expect(setCookie).toMatch(/; Path=\//);

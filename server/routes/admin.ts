@@ -1,10 +1,13 @@
 // Admin REST and the admin Socket.IO namespace: login and sessions, creating and steering runs,
 // their workers, events and checkpoints, and the live feed the admin page draws. Everything here
-// needs the admin credential (server/auth.ts) except login, logout and the session probe.
+// needs the admin credential (server/auth.ts) except login, logout and the session probe; a POST or
+// DELETE authenticated by the session cookie must come from this coordinator's own origin (403
+// cross_origin otherwise). Bodies: 64 KiB, run specs 1 MiB (413 body_too_large beyond).
 // The public read-only run routes live in routes/runs.ts.
 //
 // REST (JSON unless said otherwise; errors are `{ error: code, message }`):
-//   POST   /api/admin/login          {token}  -> 200 {ok:true} + session cookie | 401 bad_token | 429 too_many_attempts
+//   POST   /api/admin/login          {token}  -> 200 {ok:true} + signed session cookie | 401 bad_token
+//                                     | 429 too_many_attempts (the 11th attempt in a minute from one address)
 //   POST   /api/admin/logout                  -> 200 {ok:true}, cookie cleared
 //   GET    /api/admin/session                 -> {admin: boolean}   (public; cookie only)
 //   POST   /api/runs                 spec as JSON, or YAML/JSON text (application/yaml, text/yaml,
@@ -28,7 +31,7 @@
 //   event   RunEvent                              every event-log entry (joins, leaves, late rounds, ...)
 // Nothing is sent to the workers' namespace: a contributor's socket never receives these.
 import { createReadStream, statSync } from 'node:fs';
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Namespace } from 'socket.io';
 import { describeRunModel, modelLine } from '../../shared/run-model.ts';
 import { checkSpecAgainstDataset, parseRunSpec, RunSpecError } from '../../shared/run-spec.ts';
@@ -36,6 +39,8 @@ import { parseRunSpecText } from '../../shared/run-spec-text.ts';
 import type { Placement, RunState } from '../../shared/protocol.ts';
 import { AdminAuth, ADMIN_LOGIN_REQUIRED, requireAdmin } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
+import { fastifyClientError, HttpError, sendError } from '../errors.ts';
+import { BODY_LIMITS, loginRateLimit } from '../web-security.ts';
 import type { RunEvent } from '../event-log.ts';
 import type { MetricPoint, Run } from '../run.ts';
 import type { WorkerEntry } from '../scheduler.ts';
@@ -105,17 +110,6 @@ const VERBS: Record<Verb, { to: 'running' | 'paused' | 'stopped'; from: RunState
   stop: { to: 'stopped', from: ['running', 'paused', 'waiting'], done: 'stopped' },
 };
 
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
 function adapterString(w: WorkerEntry): string {
   const a = w.hello.adapter;
   return [a.vendor, a.architecture, a.description].filter((s) => s && s.trim()).join(' ');
@@ -171,20 +165,17 @@ export function runWorkers(ctx: CoordinatorContext, runId: string): AdminWorker[
 const summaries = (ctx: CoordinatorContext): RunSummary[] => [...ctx.scheduler.runs.values()].map((r) => r.summary(ctx.scheduler.workersOf(r.id).length));
 
 /** Maps anything createRun or a verb throws to a status and a message the caller can act on. */
-function describeError(err: unknown): HttpError {
+function describeError(err: unknown, req?: FastifyRequest): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof RunSpecError || (err instanceof Error && err.name === 'RunSpecError' && Array.isArray((err as RunSpecError).issues))) {
     const e = err as RunSpecError;
-    return new HttpError(400, 'invalid_spec', `invalid run spec: ${e.message}`, { issues: e.issues });
+    return new HttpError('invalid_spec', `invalid run spec: ${e.message}`, { issues: e.issues });
   }
-  if (err instanceof Error && /^YAML/.test(err.name)) return new HttpError(400, 'invalid_spec', `the run spec is not valid YAML: ${err.message}`, { issues: [] });
-  if (err instanceof SyntaxError) return new HttpError(400, 'invalid_spec', `the run spec is not valid JSON: ${err.message}`, { issues: [] });
-  const fe = err as Partial<FastifyError>;
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    if (fe.statusCode === 415) return new HttpError(415, 'unsupported_media_type', `send the run spec as JSON (application/json) or as YAML text (${[...SPEC_CONTENT_TYPES, 'text/plain'].join(', ')})`);
-    return new HttpError(fe.statusCode, 'bad_request', fe.message ?? 'bad request');
-  }
-  return new HttpError(500, 'internal', `the coordinator failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (err instanceof Error && /^YAML/.test(err.name)) return new HttpError('invalid_spec', `the run spec is not valid YAML: ${err.message}`, { issues: [] });
+  if (err instanceof SyntaxError) return new HttpError('invalid_spec', `the run spec is not valid JSON: ${err.message}`, { issues: [] });
+  const client = fastifyClientError(err, req, `the run spec as JSON (application/json) or as YAML text (${[...SPEC_CONTENT_TYPES, 'text/plain'].join(', ')})`);
+  if (client) return client;
+  return new HttpError('internal', `the coordinator failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 /**
@@ -192,30 +183,33 @@ function describeError(err: unknown): HttpError {
  * @example await adminPlugin(app, app.crowdtrain, { adminToken: process.env.CROWDTRAIN_ADMIN_TOKEN, onTokenCreated: print });
  */
 export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext, opts: AdminPluginOptions = {}): Promise<void> {
-  const auth = await AdminAuth.create({ store: ctx.store, adminToken: opts.adminToken, onTokenCreated: opts.onTokenCreated });
+  const clock = ctx.scheduler.clock;
+  const auth = await AdminAuth.create({ store: ctx.store, adminToken: opts.adminToken, onTokenCreated: opts.onTokenCreated, now: () => clock.now() });
   app.decorate('adminAuth', auth);
   const feed = adminFeed(ctx, auth, app.log);
   app.addHook('preClose', async () => feed.close());
 
-  const fail = (reply: FastifyReply, e: HttpError) => reply.code(e.statusCode).send({ error: e.code, message: e.message, ...e.extra });
+  const fail = sendError;
 
   const findRun = (id: string): Run => {
     const run = ctx.scheduler.runs.get(id);
-    if (!run) throw new HttpError(404, 'unknown_run', `no run with id "${id}"`);
+    if (!run) throw new HttpError('unknown_run', `no run with id "${id}"`);
     return run;
   };
   /** A run still in the scheduler, or one the store remembers (its history is still readable). */
   const knownRun = (id: string): { name: string; version: number } => {
     const run = ctx.scheduler.runs.get(id) ?? ctx.store.getRun(id);
-    if (!run) throw new HttpError(404, 'unknown_run', `no run with id "${id}"`);
+    if (!run) throw new HttpError('unknown_run', `no run with id "${id}"`);
     return run;
   };
 
   // Public: login, logout, session probe.
   await app.register(async (pub) => {
-    pub.setErrorHandler((err, _req, reply) => fail(reply, describeError(err)));
+    pub.setErrorHandler((err, req, reply) => fail(reply, describeError(err, req)));
 
-    pub.post<{ Body: { token?: unknown } | undefined }>('/api/admin/login', async (req, reply) => {
+    // At most RATE_LIMITS.login attempts a minute per address (@fastify/rate-limit), and wrong
+    // tokens counted with wrong Bearer tokens (auth.failures), whichever stops the guesser first.
+    pub.post<{ Body: { token?: unknown } | undefined }>('/api/admin/login', { config: { rateLimit: loginRateLimit } }, async (req, reply) => {
       const wait = auth.failures.retryAfterMs(req.ip);
       if (wait > 0) {
         return reply
@@ -247,23 +241,23 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
   await app.register(async (admin) => {
     admin.addHook('onRequest', requireAdmin);
     admin.setErrorHandler((err, req, reply) => {
-      const e = describeError(err);
+      const e = describeError(err, req);
       if (e.statusCode >= 500) req.log.error({ err }, 'admin route failed');
       return fail(reply, e);
     });
     // YAML arrives as text; createRun parses it (text/plain already yields a string in Fastify).
     admin.addContentTypeParser(SPEC_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-    admin.post('/api/runs', async (req: FastifyRequest, reply) => {
+    admin.post('/api/runs', { bodyLimit: BODY_LIMITS.spec }, async (req: FastifyRequest, reply) => {
       const body = req.body;
       if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
-        throw new HttpError(400, 'invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
+        throw new HttpError('invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
       }
       let run: Run;
       try {
         run = ctx.createRun(body);
       } catch (err) {
-        const e = describeError(err);
+        const e = describeError(err, req);
         if (e.statusCode >= 500) req.log.error({ err }, 'run creation failed');
         return fail(reply, e);
       }
@@ -273,10 +267,10 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
     });
 
     // The admin page calls this as a spec is typed, so a wrong layer list is seen before creating.
-    admin.post('/api/specs/preview', async (req: FastifyRequest): Promise<SpecPreview> => {
+    admin.post('/api/specs/preview', { bodyLimit: BODY_LIMITS.spec }, async (req: FastifyRequest): Promise<SpecPreview> => {
       const body = req.body;
       if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
-        throw new HttpError(400, 'invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
+        throw new HttpError('invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
       }
       const spec = typeof body === 'string' ? parseRunSpecText(body) : parseRunSpec(body);
       const ds = ctx.datasets.forSpec(spec);
@@ -307,7 +301,7 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
 
     admin.delete<{ Params: { id: string } }>('/api/runs/:id', async (req, reply) => {
       findRun(req.params.id);
-      if (!ctx.deleteRun(req.params.id)) throw new HttpError(404, 'unknown_run', `no run with id "${req.params.id}"`);
+      if (!ctx.deleteRun(req.params.id)) throw new HttpError('unknown_run', `no run with id "${req.params.id}"`);
       feed.pushRuns();
       req.log.info({ runId: req.params.id }, 'run deleted by admin');
       return reply.code(204).send();
@@ -322,7 +316,7 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
       knownRun(req.params.id);
       const raw = req.query.limit;
       const limit = raw === undefined ? 200 : Number(raw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'bad_request', `limit must be an integer from 1 to 10000 (got ${JSON.stringify(raw)})`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError('bad_request', `limit must be an integer from 1 to 10000 (got ${JSON.stringify(raw)})`);
       return { events: ctx.store.events(req.params.id, limit) };
     });
 
@@ -336,7 +330,7 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
         bytes = undefined;
       }
       if (!file || bytes === undefined) {
-        throw new HttpError(404, 'no_checkpoint', `run ${req.params.id} has no checkpoint yet: one is written every checkpointEvery rounds and when the run is paused or stopped`);
+        throw new HttpError('no_checkpoint', `run ${req.params.id} has no checkpoint yet: one is written every checkpointEvery rounds and when the run is paused or stopped`);
       }
       const version = ctx.store.latestCheckpoint(req.params.id)?.version ?? run.version;
       const name = run.name.replace(/[^A-Za-z0-9._-]+/g, '-') || 'run';

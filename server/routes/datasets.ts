@@ -1,17 +1,21 @@
 // Dataset upload (admin): POST /api/datasets, multipart with a `name` field and one CSV file,
 // two IDX files (images and labels), or one UTF-8 text file (.txt or text/plain, a character
 // corpus), gzip'd or not. Parsing and validation live in
-// server/data/upload.ts; this route only reads the parts and answers.
+// server/data/upload.ts; this route only reads the parts and answers. At most RATE_LIMITS.upload
+// uploads a minute per address (429 with Retry-After beyond).
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
 import { DatasetUploadError, UPLOAD_LIMITS, type UploadFile } from '../data/upload.ts';
+import { uploadRateLimit } from '../web-security.ts';
 
 export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContext): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: UPLOAD_LIMITS.maxBytes, files: 2, fields: 4, parts: 6 } });
-    scope.post('/api/datasets', { onRequest: requireAdmin }, async (req, reply) => {
+    // The rate limit runs before the admin check (both onRequest; the plugin's hook is added first),
+    // so a flood of uploads is refused before anything is read or hashed.
+    scope.post('/api/datasets', { onRequest: requireAdmin, config: { rateLimit: uploadRateLimit } }, async (req, reply) => {
       if (!req.isMultipart()) return reply.code(415).send({ error: 'unsupported_media_type', message: 'send multipart/form-data with a name field and one CSV file, two IDX files or one UTF-8 .txt file' });
       let name = '';
       const files: UploadFile[] = [];

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type { RunEvent } from '../event-log.ts';
 import type { MetricPoint } from '../run.ts';
 import { WorkerBatch } from './worker-batch.ts';
-import { ANONYMOUS, type CheckpointRecord, type LeaderboardEntry, type RunRecord, type Store, type WorkerRecord } from './store.ts';
+import { ANONYMOUS, type CheckpointRecord, type LeaderboardEntry, type RunRecord, type SessionRecord, type Store, type WorkerRecord } from './store.ts';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: string[] = [
@@ -31,6 +31,8 @@ const MIGRATIONS: string[] = [
      sha256 TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (run_id, version));
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   `ALTER TABLE metrics ADD COLUMN eval_loss REAL;`,
+  `CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+   CREATE INDEX sessions_expiry ON sessions (expires_at);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -218,6 +220,23 @@ export class SqliteStore implements Store {
 
   checkpoints(runId: string): CheckpointRecord[] {
     return (this.sql('SELECT * FROM checkpoints WHERE run_id = ? ORDER BY version').all(runId) as Row[]).map((r) => this.toCheckpoint(r));
+  }
+
+  saveSession(s: SessionRecord): void {
+    this.sql('INSERT OR REPLACE INTO sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)').run(s.idHash, s.createdAt, s.expiresAt);
+  }
+
+  getSession(idHash: string): SessionRecord | undefined {
+    const row = this.sql('SELECT * FROM sessions WHERE id_hash = ?').get(idHash) as Row | undefined;
+    return row ? { idHash: row.id_hash as string, createdAt: row.created_at as number, expiresAt: row.expires_at as number } : undefined;
+  }
+
+  deleteSession(idHash: string): void {
+    this.sql('DELETE FROM sessions WHERE id_hash = ?').run(idHash);
+  }
+
+  sweepSessions(now: number): number {
+    return this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }
 
   getSetting(key: string): string | undefined {

@@ -55,6 +55,14 @@ export interface LeaderboardEntry {
 
 export const ANONYMOUS = 'anonymous';
 
+/** An admin session: kept by the SHA-256 of its id, so a copy of the store logs no one in. */
+export interface SessionRecord {
+  /** Hex SHA-256 of the session id the cookie carries. */
+  idHash: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface Store {
   saveRun(r: RunRecord): void;
   getRun(id: string): RunRecord | undefined;
@@ -80,6 +88,12 @@ export interface Store {
   addCheckpoint(c: CheckpointRecord): void;
   latestCheckpoint(runId: string): CheckpointRecord | undefined;
   checkpoints(runId: string): CheckpointRecord[];
+
+  saveSession(s: SessionRecord): void;
+  getSession(idHash: string): SessionRecord | undefined;
+  deleteSession(idHash: string): void;
+  /** Deletes the sessions expired at `now`; returns how many. */
+  sweepSessions(now: number): number;
 
   getSetting(key: string): string | undefined;
   setSetting(key: string, value: string): void;
