@@ -9,7 +9,7 @@ import { RunSpecError, type RunSpec } from '../shared/run-spec.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
 import { buildApp } from './app.ts';
 import { buildPagesIfStale } from './build-pages.ts';
-import { fingerprintLines, loadTlsFiles, selfSignedTls, TlsError, type TlsIdentity } from './tls.ts';
+import { fingerprintLines, loadTlsFiles, machineNames, selfSignedTls, TlsError, type TlsIdentity } from './tls.ts';
 
 const HELP = `Usage: npm start [-- OPTIONS]   (or: tsx server/cli.ts [OPTIONS])
 
@@ -112,7 +112,9 @@ let tls: TlsIdentity | undefined;
 try {
   if (certFile !== undefined && keyFile !== undefined) tls = loadTlsFiles(resolve(certFile), resolve(keyFile));
   else if (selfSigned) {
-    const { tls: made, made: how } = await selfSignedTls(dataDir);
+    // HOST, when it names one address or name, is covered too (a DNS name the room uses, say).
+    const names = host === '0.0.0.0' || host === '::' ? machineNames() : [...machineNames(), host];
+    const { tls: made, made: how } = await selfSignedTls(dataDir, names);
     tls = made;
     if (how) console.log(`crowdtrain: ${how === 'new' ? 'made a self-signed certificate' : 'renewed the self-signed certificate (same key)'} for ${made.names.join(', ')}`);
   }
@@ -160,8 +162,12 @@ console.log(`crowdtrain is up: contribute at ${shown}/ , admin at ${shown}/admin
 if (tls) {
   console.log(`crowdtrain: HTTPS with ${tls.certFile}, valid until ${tls.notAfter.toISOString().slice(0, 10)}\n    ${fingerprintLines(tls).join('\n    ')}`);
   // The addresses the room can reach (and the certificate covers): what to put on the projector.
-  const room = tls.names.filter((n) => !/^(localhost$|127\.|::1$)/i.test(n) && !n.startsWith('*'));
+  // A self-signed certificate keeps the addresses of networks left behind: show today's only.
+  const here = new Set(machineNames().map((n) => n.toLowerCase()));
+  const room = tls.names.filter((n) => !/^(localhost$|127\.|::1$)/i.test(n) && !n.startsWith('*') && (certFile !== undefined || here.has(n.toLowerCase())));
   if (wildcard && room.length) console.log(`crowdtrain: laptops in the room join at ${room.map((n) => `${urlOf(n.toLowerCase())}/`).join(' , ')}`);
+  const publicUrl = process.env.CROWDTRAIN_PUBLIC_URL;
+  if (publicUrl?.startsWith('http:')) console.log(`crowdtrain: CROWDTRAIN_PUBLIC_URL is ${publicUrl}, plain http: the board sends the room where there is no WebGPU; make it https`);
 } else if (wildcard) {
   console.log('crowdtrain: other machines reach this one over plain HTTP, where browsers give no WebGPU (they fall back to the CPU) and the admin token crosses the network in clear: start with --https, or see "HTTPS" in the README');
 }
