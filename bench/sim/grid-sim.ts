@@ -19,7 +19,7 @@ import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { microBatchOf, type RunSpec } from '../../shared/run-spec.ts';
 import { CpuGradients, datasetSource, type GradientEngine } from './gradients.ts';
 import type { WorkerProfile } from './profiles.ts';
-import { SimWorker } from './sim-worker.ts';
+import { SimWorker, type WorkerBehaviour } from './sim-worker.ts';
 
 export interface GridSimOptions {
   spec: RunSpec;
@@ -89,10 +89,10 @@ export class GridSim {
     });
   }
 
-  /** A worker connects now; its hello reaches the coordinator after its uplink's delay. Returns its id. */
-  addWorker(profile: WorkerProfile, id = `w${++this.seq}`): string {
+  /** A worker connects now (honest unless `behaviour` says otherwise); its hello reaches the coordinator after its uplink's delay. Returns its id. */
+  addWorker(profile: WorkerProfile, id = `w${++this.seq}`, behaviour?: WorkerBehaviour): string {
     if (this.workers.has(id)) throw new Error(`a worker ${id} is already in the simulation`);
-    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, traffic: this.port.traffic, track: (p) => this.track(p) });
+    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, traffic: this.port.traffic, track: (p) => this.track(p) }, behaviour);
     this.workers.set(id, w);
     this.port.connect(id, (msg) => w.fromCoordinator(msg));
     const hello = { protocol: PROTOCOL_VERSION, backend: 'cpu' as const, adapter: { vendor: 'sim', architecture: '', description: '' } };

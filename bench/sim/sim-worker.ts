@@ -45,6 +45,19 @@ export interface SimWorkerStats {
   paramBytes: number;
 }
 
+/**
+ * What a worker does beyond the honest default (bench/sim/attacks.ts builds hostile ones): its own
+ * gradient engine (labels flipped), a look at each result once computed, and a result of its own.
+ */
+export interface WorkerBehaviour {
+  /** Computes this worker's tasks instead of the grid's engine. */
+  engine?: GradientEngine;
+  /** Sees each result as soon as it is computed (before time moves on). */
+  computed?(meta: TaskMeta, out: { loss: number; update: Float32Array }): void;
+  /** Replaces the result when the compute ends in virtual time (every task computed by then is known). */
+  send?(meta: TaskMeta, out: { loss: number; update: Float32Array }): { loss: number; update: Float32Array };
+}
+
 /** Parameter versions a worker keeps: a task names the version it is for. */
 const KEEP_VERSIONS = 4;
 
@@ -66,6 +79,7 @@ export class SimWorker {
     readonly id: string,
     readonly profile: WorkerProfile,
     private readonly host: SimWorkerHost,
+    private readonly behaviour: WorkerBehaviour = {},
   ) {
     this.copy = new MemoryReplica((runId) => host.scheduler.channelById(runId));
     this.down = new Link(profile.down);
@@ -160,13 +174,16 @@ export class SimWorker {
     this.busy = true;
     const computeMs = (indices.length * 1000) / this.profile.speed;
     let out: { loss: number; update: Float32Array } | undefined;
-    const { engine } = this.host;
-    const work = meta.local
-      ? engine.innerSteps(this.id, params, indices, meta.local.steps, meta.local.batch, this.run!.spec.optimizer).then((r) => (out = { loss: r.loss, update: r.pseudo }))
-      : engine.compute(params, indices).then((g) => (out = { loss: g.loss, update: g.grads }));
+    const engine = this.behaviour.engine ?? this.host.engine;
+    const work = (
+      meta.local
+        ? engine.innerSteps(this.id, params, indices, meta.local.steps, meta.local.batch, this.run!.spec.optimizer).then((r) => (out = { loss: r.loss, update: r.pseudo }))
+        : engine.compute(params, indices).then((g) => (out = { loss: g.loss, update: g.grads }))
+    ).then((o) => this.behaviour.computed?.(meta, o));
     this.host.track(work);
     this.after(this.host.clock.now() + computeMs, () => {
       if (!out) throw new Error(`worker ${this.id}: task ${meta.taskId} was not computed before its virtual end`);
+      if (this.behaviour.send) out = this.behaviour.send(meta, out);
       this.stats.tasks++;
       this.stats.examples += indices.length;
       this.stats.computeMs += computeMs;
