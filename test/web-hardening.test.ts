@@ -329,17 +329,26 @@ describe('request limits', () => {
     expect((await coord.app.inject({ method: 'POST', url: '/api/admin/login', payload: { token: TOKEN }, remoteAddress: freshAddress() })).statusCode).toBe(200);
   });
 
-  test('the 7th dataset upload in a minute from one address gets 429 before the upload is read', async () => {
+  test('logins count right or wrong: the 11th in a minute waits even with the right token', async () => {
     const remoteAddress = freshAddress();
-    const upload = () =>
+    for (let i = 0; i < 10; i++) expect((await coord.app.inject({ method: 'POST', url: '/api/admin/login', payload: { token: TOKEN }, remoteAddress })).statusCode).toBe(200);
+    const eleventh = await coord.app.inject({ method: 'POST', url: '/api/admin/login', payload: { token: TOKEN }, remoteAddress });
+    expect(eleventh.statusCode).toBe(429);
+    expect(eleventh.headers['set-cookie']).toBeUndefined();
+  });
+
+  test('the 7th dataset upload in a minute from one address gets 429, before the admin check or the upload is read', async () => {
+    const remoteAddress = freshAddress();
+    const upload = (authorization?: string) =>
       coord.app.inject({
         method: 'POST',
         url: '/api/datasets',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'multipart/form-data; boundary=x' },
+        headers: { ...(authorization ? { authorization } : {}), 'content-type': 'multipart/form-data; boundary=x' },
         payload: '--x\r\nContent-Disposition: form-data; name="name"\r\n\r\n\r\n--x--\r\n',
         remoteAddress,
       });
-    for (let i = 0; i < 6; i++) expect((await upload()).statusCode, `upload ${i + 1}`).toBe(400);
+    for (let i = 0; i < 6; i++) expect((await upload(`Bearer ${TOKEN}`)).statusCode, `upload ${i + 1}`).toBe(400);
+    // Refused before the admin check: 429, not 401, for a request with no credential at all.
     const seventh = await upload();
     expect(seventh.statusCode).toBe(429);
     expect(seventh.json().error).toBe('too_many_requests');

@@ -13,9 +13,9 @@ import { uploadRateLimit } from '../web-security.ts';
 export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContext): Promise<void> {
   await app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: UPLOAD_LIMITS.maxBytes, files: 2, fields: 4, parts: 6 } });
-    // The rate limit runs before the admin check (both onRequest; the plugin's hook is added first),
-    // so a flood of uploads is refused before anything is read or hashed.
-    scope.post('/api/datasets', { onRequest: requireAdmin, config: { rateLimit: uploadRateLimit } }, async (req, reply) => {
+    // The rate limit before the admin check, so a flood of uploads is refused before a token is
+    // hashed or a byte of the upload read.
+    scope.post('/api/datasets', { onRequest: [scope.rateLimit(uploadRateLimit), requireAdmin] }, async (req, reply) => {
       if (!req.isMultipart()) return reply.code(415).send({ error: 'unsupported_media_type', message: 'send multipart/form-data with a name field and one CSV file, two IDX files or one UTF-8 .txt file' });
       let name = '';
       const files: UploadFile[] = [];
