@@ -152,6 +152,12 @@ try {
   console.error(`crowdtrain: could not listen on ${host}:${port}: ${(err as Error).message}`);
   process.exit(1);
 }
+// Before the banner: whoever reads it may stop the coordinator at once.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    void app.close().then(() => process.exit(0));
+  });
+}
 const addr = app.server.address();
 const scheme = tls ? 'https' : 'http';
 const listening = typeof addr === 'object' && addr ? addr.port : port;
@@ -170,9 +176,4 @@ if (tls) {
   if (publicUrl?.startsWith('http:')) console.log(`crowdtrain: CROWDTRAIN_PUBLIC_URL is ${publicUrl}, plain http: the board sends the room where there is no WebGPU; make it https`);
 } else if (wildcard) {
   console.log('crowdtrain: other machines reach this one over plain HTTP, where browsers give no WebGPU (they fall back to the CPU) and the admin token crosses the network in clear: start with --https, or see "HTTPS" in the README');
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    void app.close().then(() => process.exit(0));
-  });
 }
