@@ -9,6 +9,7 @@ import { taskGradient, type ExampleSource } from '../../client/worker/task-gradi
 import { taskInnerSteps } from '../../client/worker/task-local.ts';
 import { ManualClock } from '../../server/clock.ts';
 import { Evaluator } from '../../server/evaluator.ts';
+import type { EventLog } from '../../server/event-log.ts';
 import type { LoadedDataset } from '../../server/context.ts';
 import { MemoryPort, type PortMessage } from '../../server/memory-port.ts';
 import { MemoryReplica } from '../../server/params/memory-replica.ts';
@@ -101,9 +102,9 @@ export class MemoryGrid {
   readonly workers = new Map<string, MemoryWorker>();
   private queue: (() => Promise<void>)[] = [];
 
-  constructor(spec: RunSpec, dataset: LoadedDataset, opts: { evalExamples?: number } = {}) {
+  constructor(spec: RunSpec, dataset: LoadedDataset, opts: { evalExamples?: number; events?: EventLog } = {}) {
     const evaluator = new Evaluator(dataset.test, opts.evalExamples);
-    this.scheduler = new Scheduler({ port: this.port, traffic: this.port.traffic, log: pino({ level: 'silent' }), clock: this.clock, evaluate: (run) => evaluator.evaluate(run.net, run.params) });
+    this.scheduler = new Scheduler({ port: this.port, traffic: this.port.traffic, log: pino({ level: 'silent' }), clock: this.clock, evaluate: (run) => evaluator.evaluate(run.net, run.params), events: opts.events });
     this.run = new Run(spec, dataset.info, 'grid');
     this.scheduler.addRun(this.run);
     const x = featuresAsFloat(dataset.train);
