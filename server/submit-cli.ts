@@ -17,6 +17,8 @@ export const USAGE = `Usage:
       Checks the run spec, then creates the run on the coordinator and prints its URL.
   crowdtrain validate <spec.yaml|spec.json>
       Only checks the run spec (no server needed).
+  crowdtrain worker [--server URL] [--backend auto|webgpu|cpu] [--threads N] ...
+      Contributes this machine to a run (see crowdtrain worker --help).
   crowdtrain --help
 
 Options:

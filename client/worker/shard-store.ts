@@ -3,6 +3,12 @@
 import { decodeDataset, decodeInputs, inputCodingOf, labelWidthOf, type Dataset } from '../../shared/dataset.ts';
 import type { ShardInfo } from '../../shared/protocol.ts';
 
+/** Where a worker keeps shards between runs and restarts (a Node worker's cache directory); keyed by SHA-256. */
+export interface ShardCache {
+  get(sha256: string): Promise<Uint8Array | undefined>;
+  put(sha256: string, bytes: Uint8Array): Promise<void>;
+}
+
 export class ShardStore {
   private shards = new Map<string, Promise<Dataset>>();
   /** Shard fetches made (each shard once). */
@@ -12,6 +18,7 @@ export class ShardStore {
   constructor(
     private readonly infos: ShardInfo[],
     private readonly base = '',
+    private readonly cache?: ShardCache,
   ) {}
 
   private shardFor(index: number): ShardInfo {
@@ -24,12 +31,17 @@ export class ShardStore {
     let p = this.shards.get(info.sha256);
     if (!p) {
       p = (async () => {
+        const cached = await this.cache?.get(info.sha256).catch(() => undefined);
+        if (cached && cached.byteLength === info.bytes) return decodeDataset(cached);
         const res = await fetch(`${this.base}${info.url}`);
         if (!res.ok) throw new Error(`shard ${info.url}: the server answered ${res.status}`);
         const bytes = new Uint8Array(await res.arrayBuffer());
         this.fetches++;
         this.bytesFetched += bytes.byteLength;
-        return decodeDataset(bytes);
+        const dataset = decodeDataset(bytes);
+        // Kept only once it decoded; a cache that cannot write costs a download next time, nothing more.
+        await this.cache?.put(info.sha256, bytes).catch(() => undefined);
+        return dataset;
       })();
       p.catch(() => this.shards.delete(info.sha256)); // a failed fetch is retried next time
       this.shards.set(info.sha256, p);

@@ -12,7 +12,7 @@ import { StageTaskRunner } from './stage-task.ts';
 import { float32From, toArrayBuffer, uint32From } from '../../shared/binary.ts';
 import { sanitizeNickname } from '../../shared/nickname.ts';
 import type { GradientBackend } from './backend.ts';
-import { ShardStore } from './shard-store.ts';
+import { ShardStore, type ShardCache } from './shard-store.ts';
 import { taskExamples } from '../../shared/epoch-order.ts';
 import { ParamSync } from './param-sync.ts';
 import { taskGradient } from './task-gradient.ts';
@@ -50,6 +50,8 @@ export interface WorkerClientOptions {
   hello?: Partial<Omit<WorkerHello, 'protocol' | 'backend'>>;
   /** Fraction of the time this worker may compute, in (0, 1]. */
   cap?: number;
+  /** Keeps shards between runs and restarts (Node workers: a cache directory). */
+  shardCache?: ShardCache;
   /** Protocol version to announce (tests use a wrong one). */
   protocol?: number;
   onChange?: (stats: WorkerStats) => void;
@@ -220,7 +222,7 @@ export class WorkerClient {
     if (!same) {
       this.params.clear();
       this.feedback = undefined;
-      this.shards = new ShardStore(run.dataset.shards, this.opts.url ?? '');
+      this.shards = new ShardStore(run.dataset.shards, this.opts.url ?? '', this.opts.shardCache);
     }
     const key = `${run.id}:${JSON.stringify(run.layers)}`;
     if (this.backendFor !== key) {
