@@ -25,7 +25,7 @@ import { boardPlugin } from './routes/board.ts';
 import { datasetRoutes } from './routes/datasets.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { registerParamRoutes } from './routes/params.ts';
-import { runRoutes } from './routes/runs.ts';
+import { runsPlugin } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { SocketPort } from './sockets/socket-port.ts';
 import type { WorkerEventLimits } from './sockets/event-limits.ts';
@@ -238,8 +238,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       .headers(answer.headers)
       .send(answer.body instanceof Uint8Array ? Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength) : answer.body);
   });
-  runRoutes(app, scheduler);
-  await adminPlugin(app, ctx, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
+  const adminFeed = await adminPlugin(app, ctx, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
+  await runsPlugin(app, ctx, { onRunsChanged: adminFeed.pushRuns });
   await datasetRoutes(app, ctx);
   await boardPlugin(app, ctx, { pagesDir: opts.pagesDir });
   metricsRoutes(app, ctx);

@@ -1,24 +1,13 @@
-// Admin REST and the admin Socket.IO namespace: login and sessions, creating and steering runs,
-// their workers, events and checkpoints, and the live feed the admin page draws. Everything here
-// needs the admin credential (server/auth.ts) except login, logout and the session probe; a POST or
-// DELETE authenticated by the session cookie must come from this coordinator's own origin (403
-// cross_origin otherwise). Bodies: 64 KiB, run specs 1 MiB (413 body_too_large beyond).
-// The public read-only run routes live in routes/runs.ts.
+// The admin credential's routes and the admin Socket.IO namespace: login, logout and the session
+// probe, and the live feed the admin page draws (runs, metric points, worker tables, events). The
+// admin's run routes (create, steer, inspect) live with the public ones in routes/runs.ts; the
+// credential itself in server/auth.ts.
 //
-// REST (JSON unless said otherwise; errors are `{ error: code, message }`):
+// REST (JSON; errors are `{ error: code, message }`, see server/errors.ts):
 //   POST   /api/admin/login          {token}  -> 200 {ok:true} + signed session cookie | 401 bad_token
 //                                     | 429 too_many_attempts (the 11th attempt in a minute from one address)
 //   POST   /api/admin/logout                  -> 200 {ok:true}, cookie cleared
 //   GET    /api/admin/session                 -> {admin: boolean}   (public; cookie only)
-//   POST   /api/runs                 spec as JSON, or YAML/JSON text (application/yaml, text/yaml,
-//                                     application/x-yaml, text/plain) -> 201 {run, url} | 400 invalid_spec {issues}
-//   POST   /api/specs/preview        the same body; nothing is created -> 200 SpecPreview (each layer's
-//                                     output shape and parameters) | 400 invalid_spec {issues}
-//   POST   /api/runs/:id/pause|resume|start|stop -> {run} | 404 unknown_run | 409 bad_transition
-//   DELETE /api/runs/:id                      -> 204 | 404 unknown_run
-//   GET    /api/runs/:id/workers              -> {workers: AdminWorker[]} (connected first, then seen earlier)
-//   GET    /api/runs/:id/events?limit=N       -> {events: RunEvent[]}
-//   GET    /api/runs/:id/checkpoint           -> the latest safetensors file (attachment) | 404 no_checkpoint
 //
 // Socket.IO namespace `/admin` (handshake: the session cookie, or `auth: { token }`; refused with a
 // connect_error whose `data` is {code: 'unauthorized' | 'too_many_attempts', message}). Server -> admin:
@@ -30,66 +19,22 @@
 //                                                 (one last empty list when its last worker leaves)
 //   event   RunEvent                              every event-log entry (joins, leaves, late rounds, ...)
 // Nothing is sent to the workers' namespace: a contributor's socket never receives these.
-import { createReadStream, statSync } from 'node:fs';
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Namespace } from 'socket.io';
-import { describeRunModel, modelLine } from '../../shared/run-model.ts';
-import { checkSpecAgainstDataset, parseRunSpec, RunSpecError } from '../../shared/run-spec.ts';
-import { parseRunSpecText } from '../../shared/run-spec-text.ts';
-import type { Placement, RunState } from '../../shared/protocol.ts';
-import { AdminAuth, ADMIN_LOGIN_REQUIRED, requireAdmin } from '../auth.ts';
+import type { RunSummary } from '../../shared/protocol.ts';
+import type { AdminServerEvents, AdminWorker } from '../../shared/rest-types.ts';
+import { AdminAuth, ADMIN_LOGIN_REQUIRED } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
-import { fastifyClientError, HttpError, sendError } from '../errors.ts';
-import { BODY_LIMITS, loginRateLimit } from '../web-security.ts';
-import type { RunEvent } from '../event-log.ts';
-import type { MetricPoint, Run } from '../run.ts';
+import { defaultErrorHandler } from '../errors.ts';
 import type { WorkerEntry } from '../scheduler.ts';
+import { loginRateLimit } from '../web-security.ts';
 
 /** Socket.IO namespace of the admin page. */
 export const ADMIN_NAMESPACE = '/admin';
 
-export type RunSummary = ReturnType<Run['summary']>;
-
-/** One row of the admin page's worker table. */
-export interface AdminWorker {
-  id: string;
-  runId: string;
-  nickname: string | null;
-  /** GPU adapter as the worker reported it ("vendor architecture description"), '' when unknown. */
-  adapter: string;
-  backend: string;
-  samplesPerSec: number;
-  tasksDone: number;
-  samples: number;
-  rejected: number;
-  /** ISO time. */
-  lastSeen: string;
-  connected: boolean;
-  /** Pipeline runs: which layers of which replica it holds (null: standby, or not a pipeline run). */
-  placement: Placement | null;
-  /** Bytes it reported allocating for its model or stage. */
-  allocatedBytes: number | null;
-}
-
-/** What POST /api/specs/preview answers: the model a spec would train, before any run exists. */
-export interface SpecPreview {
-  /** Shape of one example as the first layer sees it ([1, 28, 28] for mnist's images). */
-  inputShape: number[];
-  /** Shorthands expanded (a transformer-block is two residual layers; the mlp form dense layers). */
-  layers: { index: number; kind: string; outShape: number[]; params: number }[];
-  paramCount: number;
-  /** The model in one line, as the board shows it. */
-  line: string;
-}
-
-/** The admin namespace's events, server to admin page. */
-export interface AdminServerEvents {
-  runs: (runs: RunSummary[]) => void;
-  metric: (m: { runId: string; point: MetricPoint }) => void;
-  evaluation: (m: { runId: string; point: MetricPoint }) => void;
-  workers: (w: { runId: string; workers: AdminWorker[] }) => void;
-  event: (e: RunEvent) => void;
-}
+// Declared in shared/rest-types.ts, where the pages import them from.
+export type { AdminServerEvents, AdminWorker, SpecPreview } from '../../shared/rest-types.ts';
+export type { RunSummary };
 
 export interface AdminPluginOptions {
   /** CROWDTRAIN_ADMIN_TOKEN; when missing, a token is generated at first start. */
@@ -98,17 +43,8 @@ export interface AdminPluginOptions {
   onTokenCreated?: (token: string) => void;
 }
 
-const SPEC_CONTENT_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml'];
 const FEED_MS = 1000;
 const METRIC_POLL_MS = 500;
-
-type Verb = 'pause' | 'resume' | 'start' | 'stop';
-const VERBS: Record<Verb, { to: 'running' | 'paused' | 'stopped'; from: RunState[]; done: string }> = {
-  pause: { to: 'paused', from: ['running', 'waiting'], done: 'paused' },
-  resume: { to: 'running', from: ['paused', 'stopped', 'completed', 'waiting'], done: 'resumed' },
-  start: { to: 'running', from: ['paused', 'stopped', 'completed', 'waiting'], done: 'started' },
-  stop: { to: 'stopped', from: ['running', 'paused', 'waiting'], done: 'stopped' },
-};
 
 function adapterString(w: WorkerEntry): string {
   const a = w.hello.adapter;
@@ -164,48 +100,23 @@ export function runWorkers(ctx: CoordinatorContext, runId: string): AdminWorker[
 
 const summaries = (ctx: CoordinatorContext): RunSummary[] => [...ctx.scheduler.runs.values()].map((r) => r.summary(ctx.scheduler.workersOf(r.id).length));
 
-/** Maps anything createRun or a verb throws to a status and a message the caller can act on. */
-function describeError(err: unknown, req?: FastifyRequest): HttpError {
-  if (err instanceof HttpError) return err;
-  if (err instanceof RunSpecError || (err instanceof Error && err.name === 'RunSpecError' && Array.isArray((err as RunSpecError).issues))) {
-    const e = err as RunSpecError;
-    return new HttpError('invalid_spec', `invalid run spec: ${e.message}`, { issues: e.issues });
-  }
-  if (err instanceof Error && /^YAML/.test(err.name)) return new HttpError('invalid_spec', `the run spec is not valid YAML: ${err.message}`, { issues: [] });
-  if (err instanceof SyntaxError) return new HttpError('invalid_spec', `the run spec is not valid JSON: ${err.message}`, { issues: [] });
-  const client = fastifyClientError(err, req, `the run spec as JSON (application/json) or as YAML text (${[...SPEC_CONTENT_TYPES, 'text/plain'].join(', ')})`);
-  if (client) return client;
-  return new HttpError('internal', `the coordinator failed: ${err instanceof Error ? err.message : String(err)}`);
-}
-
 /**
- * Sets up admin authentication, the admin REST routes and the `/admin` namespace.
- * @example await adminPlugin(app, app.crowdtrain, { adminToken: process.env.CROWDTRAIN_ADMIN_TOKEN, onTokenCreated: print });
+ * Sets up admin authentication, login and logout, and the `/admin` namespace; the feed it returns
+ * is told when a run route changed the list of runs.
+ * @example const feed = await adminPlugin(app, app.crowdtrain, { adminToken: process.env.CROWDTRAIN_ADMIN_TOKEN, onTokenCreated: print });
+ *          await runsPlugin(app, app.crowdtrain, { onRunsChanged: feed.pushRuns });
  */
-export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext, opts: AdminPluginOptions = {}): Promise<void> {
+export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext, opts: AdminPluginOptions = {}): Promise<{ pushRuns: () => void }> {
   const clock = ctx.scheduler.clock;
   const auth = await AdminAuth.create({ store: ctx.store, adminToken: opts.adminToken, onTokenCreated: opts.onTokenCreated, now: () => clock.now() });
   app.decorate('adminAuth', auth);
   const feed = adminFeed(ctx, auth, app.log);
   app.addHook('preClose', async () => feed.close());
 
-  const fail = sendError;
-
-  const findRun = (id: string): Run => {
-    const run = ctx.scheduler.runs.get(id);
-    if (!run) throw new HttpError('unknown_run', `no run with id "${id}"`);
-    return run;
-  };
-  /** A run still in the scheduler, or one the store remembers (its history is still readable). */
-  const knownRun = (id: string): { name: string; version: number } => {
-    const run = ctx.scheduler.runs.get(id) ?? ctx.store.getRun(id);
-    if (!run) throw new HttpError('unknown_run', `no run with id "${id}"`);
-    return run;
-  };
 
   // Public: login, logout, session probe.
   await app.register(async (pub) => {
-    pub.setErrorHandler((err, req, reply) => fail(reply, describeError(err, req)));
+    pub.setErrorHandler(defaultErrorHandler);
 
     // At most RATE_LIMITS.login attempts a minute per address (@fastify/rate-limit), and wrong
     // tokens counted with wrong Bearer tokens (auth.failures), whichever stops the guesser first.
@@ -237,110 +148,7 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
     pub.get('/api/admin/session', async (req) => ({ admin: auth.hasSessionCookie(req) }));
   });
 
-  // Admin only: every route in this scope is refused before its body is even read.
-  await app.register(async (admin) => {
-    admin.addHook('onRequest', requireAdmin);
-    admin.setErrorHandler((err, req, reply) => {
-      const e = describeError(err, req);
-      if (e.statusCode >= 500) req.log.error({ err }, 'admin route failed');
-      return fail(reply, e);
-    });
-    // YAML arrives as text; createRun parses it (text/plain already yields a string in Fastify).
-    admin.addContentTypeParser(SPEC_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
-
-    admin.post('/api/runs', { bodyLimit: BODY_LIMITS.spec }, async (req: FastifyRequest, reply) => {
-      const body = req.body;
-      if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
-        throw new HttpError('invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
-      }
-      let run: Run;
-      try {
-        run = ctx.createRun(body);
-      } catch (err) {
-        const e = describeError(err, req);
-        if (e.statusCode >= 500) req.log.error({ err }, 'run creation failed');
-        return fail(reply, e);
-      }
-      feed.pushRuns();
-      req.log.info({ runId: run.id, name: run.name }, 'run created by admin');
-      return reply.code(201).send({ run: run.summary(ctx.scheduler.workersOf(run.id).length), url: `${req.protocol}://${req.host}/admin#run=${run.id}` });
-    });
-
-    // The admin page calls this as a spec is typed, so a wrong layer list is seen before creating.
-    admin.post('/api/specs/preview', { bodyLimit: BODY_LIMITS.spec }, async (req: FastifyRequest): Promise<SpecPreview> => {
-      const body = req.body;
-      if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
-        throw new HttpError('invalid_spec', 'send a run spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
-      }
-      const spec = typeof body === 'string' ? parseRunSpecText(body) : parseRunSpec(body);
-      const ds = ctx.datasets.forSpec(spec);
-      if (!ds) throw new RunSpecError([{ path: 'dataset', message: `no dataset named "${spec.dataset}"; available: ${ctx.datasets.list().map((d) => d.name).join(', ')}` }]);
-      checkSpecAgainstDataset(spec, ds.info);
-      const model = describeRunModel(spec, ds.info);
-      return {
-        inputShape: model.inputShape,
-        layers: model.description.layers.map((l) => ({ index: l.index, kind: l.config.kind, outShape: l.outShape, params: l.paramCount })),
-        paramCount: model.description.paramCount,
-        line: modelLine(model),
-      };
-    });
-
-    for (const verb of Object.keys(VERBS) as Verb[]) {
-      admin.post<{ Params: { id: string } }>(`/api/runs/:id/${verb}`, async (req, reply) => {
-        const run = findRun(req.params.id);
-        const rule = VERBS[verb];
-        if (!rule.from.includes(run.state)) {
-          return reply.code(409).send({ error: 'bad_transition', message: `run ${run.id} is ${run.state}; it cannot be ${rule.done}` });
-        }
-        ctx.setRunState(run, rule.to);
-        feed.pushRuns();
-        req.log.info({ runId: run.id, verb, state: run.state }, 'run state set by admin');
-        return { run: run.summary(ctx.scheduler.workersOf(run.id).length) };
-      });
-    }
-
-    admin.delete<{ Params: { id: string } }>('/api/runs/:id', async (req, reply) => {
-      findRun(req.params.id);
-      if (!ctx.deleteRun(req.params.id)) throw new HttpError('unknown_run', `no run with id "${req.params.id}"`);
-      feed.pushRuns();
-      req.log.info({ runId: req.params.id }, 'run deleted by admin');
-      return reply.code(204).send();
-    });
-
-    admin.get<{ Params: { id: string } }>('/api/runs/:id/workers', async (req) => {
-      knownRun(req.params.id);
-      return { workers: runWorkers(ctx, req.params.id) };
-    });
-
-    admin.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/api/runs/:id/events', async (req) => {
-      knownRun(req.params.id);
-      const raw = req.query.limit;
-      const limit = raw === undefined ? 200 : Number(raw);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError('bad_request', `limit must be an integer from 1 to 10000 (got ${JSON.stringify(raw)})`);
-      return { events: ctx.store.events(req.params.id, limit) };
-    });
-
-    admin.get<{ Params: { id: string } }>('/api/runs/:id/checkpoint', async (req, reply) => {
-      const run = knownRun(req.params.id);
-      const file = ctx.latestCheckpointFile(req.params.id);
-      let bytes: number | undefined;
-      try {
-        bytes = file ? statSync(file).size : undefined;
-      } catch {
-        bytes = undefined;
-      }
-      if (!file || bytes === undefined) {
-        throw new HttpError('no_checkpoint', `run ${req.params.id} has no checkpoint yet: one is written every checkpointEvery rounds and when the run is paused or stopped`);
-      }
-      const version = ctx.store.latestCheckpoint(req.params.id)?.version ?? run.version;
-      const name = run.name.replace(/[^A-Za-z0-9._-]+/g, '-') || 'run';
-      return reply
-        .type('application/octet-stream')
-        .header('content-length', bytes)
-        .header('content-disposition', `attachment; filename="${name}-v${version}.safetensors"`)
-        .send(createReadStream(file));
-    });
-  });
+  return { pushRuns: feed.pushRuns };
 }
 
 /**

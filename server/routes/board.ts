@@ -1,11 +1,9 @@
-// The classroom board: its page, the public parameter download that its "try the model" panel
-// uses, the contributor URL to show, and the public read-only `/board` namespace. Nothing here
-// changes a run; the teacher's controls live in routes/admin.ts.
+// The classroom board: its page, the contributor URL to show, and the public read-only `/board`
+// namespace. Nothing here changes a run; the teacher's controls live in routes/runs.ts, and the
+// parameters its "try the model" panel downloads are GET /api/runs/:id/params (routes/runs.ts).
 //
 //   GET /board               -> 302 to the board of the current run
 //   GET /board/:runId        -> board.html (built pages) | 404 {error: 'unknown_run' | 'not_built', message}
-//   GET /api/runs/:id/params -> the run's parameters, float32 little-endian in dense order,
-//                               header x-crowdtrain-version: the round they are from | 404 unknown_run
 //   GET /api/join            -> {url}: the contributor page (publicUrl, CROWDTRAIN_PUBLIC_URL, or the request's own origin)
 //
 // Socket.IO namespace `/board` (handshake `auth: { runId }`; an unknown run is refused with a
@@ -18,7 +16,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
-import { BOARD_NAMESPACE, BOARD_UPDATE_MS, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
+import { BOARD_NAMESPACE, BOARD_UPDATE_MS, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
 import type { MetricPoint } from '../../shared/protocol.ts';
 import type { CoordinatorContext } from '../context.ts';
 import type { Run } from '../run.ts';
@@ -116,14 +114,6 @@ export async function boardPlugin(app: FastifyInstance, ctx: CoordinatorContext,
       return reply.code(404).send({ error: 'not_built', message: 'the board page is not built: run `npm run build` (or start with `npm start`, which builds it)' });
     }
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(readFileSync(file));
-  });
-
-  app.get<{ Params: { id: string } }>('/api/runs/:id/params', async (req, reply) => {
-    const run = ctx.scheduler.runs.get(req.params.id);
-    if (!run) return reply.code(404).send({ error: 'unknown_run', message: `no run with id "${req.params.id}"` });
-    // A copy: the optimizer steps the parameters in place while the reply is still being written.
-    const bytes = Buffer.from(new Uint8Array(run.params.buffer, run.params.byteOffset, run.params.byteLength));
-    return reply.type('application/octet-stream').header(PARAMS_VERSION_HEADER, String(run.version)).header('cache-control', 'no-store').send(bytes);
   });
 
   app.get('/api/join', async (req) => ({ url: publicUrl ?? `${requestOrigin(req)}/` }));
