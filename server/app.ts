@@ -2,6 +2,7 @@
 // app.inject() or listen on port 0). It opens the store, restores the runs it holds (each from
 // its latest checkpoint), and wires the plugins: datasets, run routes, admin, metrics, sockets.
 import { existsSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -19,6 +20,7 @@ import { EvalThread } from './eval-thread.ts';
 import { Evaluator } from './evaluator.ts';
 import { modelLine } from '../shared/run-model.ts';
 import { EventLog } from './event-log.ts';
+import { answerPlainHttp } from './https-redirect.ts';
 import { Run } from './run.ts';
 import { adminPlugin } from './routes/admin.ts';
 import { boardPlugin } from './routes/board.ts';
@@ -93,6 +95,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // With `https` Fastify makes an https.Server; Socket.IO and every route work on either.
   // Body and time limits (server/web-security.ts): a slow or huge request cannot hold the coordinator.
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: BODY_LIMITS.json, ...TIME_LIMITS, ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}) }) as FastifyInstance;
+  // Plain http sent to the HTTPS port (a bookmark, an address typed without https://) is redirected.
+  if (opts.https) answerPlainHttp(app.server as unknown as HttpsServer);
   const dataDir = resolve(opts.dataDir);
   const store = opts.store ?? new SqliteStore(join(dataDir, 'crowdtrain.db'));
   await webSecurity(app, store);

@@ -5,6 +5,8 @@
 // key checks, and `npm start -- --https` keeping one fingerprint across restarts.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import jsQR from 'jsqr';
@@ -180,6 +182,26 @@ describe('in Chromium, at a name other than localhost', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 180_000);
+
+  test('plain http sent to the https port is redirected to the same address over https', async () => {
+    const port = new URL(secure.url).port;
+    // As a browser asks: the page loads at its https address.
+    const page = await browser.newPage();
+    await page.goto(`http://${HOST}:${port}/?from=bookmark`);
+    expect(page.url()).toBe(`${secure.url}/?from=bookmark`);
+    await page.getByRole('button', { name: 'Contribute' }).waitFor();
+    // The answer itself: temporary (this port may serve plain http another day), and not cached.
+    const res = await new Promise<IncomingMessage>((ok, fail) => httpGet(`http://127.0.0.1:${port}/board`, { headers: { host: `${HOST}:${port}` } }, ok).on('error', fail));
+    res.resume();
+    expect([res.statusCode, res.headers.location, res.headers['cache-control']]).toEqual([307, `${secure.url}/board`, 'no-store']);
+    // A client that connects and leaves without a word harms nothing: the coordinator still answers.
+    await new Promise<void>((ok) => connect(Number(port), '127.0.0.1', function (this: Socket) {
+      this.destroy();
+      ok();
+    }));
+    expect(await page.evaluate(async () => (await fetch('/healthz')).json())).toEqual({ ok: true });
+    await page.close();
+  }, 60_000);
 
   test('the board shows the https join address, in type and in its QR code', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
