@@ -7,8 +7,8 @@
 // keeps what it measured) and the "Attacks" section of docs/security.md (bench/attacks-report.ts).
 //
 // The model is the MNIST MLP (examples/mnist-mlp.yaml), not the CNN: on this machine's CPU a CNN
-// gradient costs about 1.6 ms an example against 0.11 ms for the MLP, and 18 rows of 300 rounds of
-// 25 workers (some 8.6 million examples) would take close to four hours on the CNN.
+// gradient costs about 1.6 ms an example against 0.11 ms for the MLP, and 18 rows of 200 rounds of
+// 25 workers (some 5.8 million examples) would take over two and a half hours on the CNN.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetRegistry } from '../server/data/registry.ts';
@@ -30,10 +30,10 @@ export const ATTACK_BENCH = {
   /** IPM's setting in the paper: 11 of 25 hostile. */
   ipmHostile: 11,
   /** Rounds of every row (ATTACK_ROUNDS in the environment shortens a smoke run). */
-  rounds: Number(process.env.ATTACK_ROUNDS ?? 300),
+  rounds: Number(process.env.ATTACK_ROUNDS ?? 200),
   /** Examples/s of every simulated worker (all equal: the attack, not the speeds, is measured). */
   speed: 500,
-  evalEvery: Math.min(50, Number(process.env.ATTACK_ROUNDS ?? 300)),
+  evalEvery: Math.min(50, Number(process.env.ATTACK_ROUNDS ?? 200)),
   /** The whole test split, for the final accuracy. */
   evalExamples: 10_000,
   seed: 1,

@@ -9,6 +9,8 @@ import { describeModel } from '../shared/layers/sequence.ts';
 import { parseRunSpec } from '../shared/run-spec.ts';
 import { optimizerStateCount } from '../shared/reference/optimizer.ts';
 import { decodeSafetensors, encodeSafetensors, type F32Tensor } from '../shared/safetensors.ts';
+import { aggregationContext } from './accumulator.ts';
+import type { NormBoundState } from './accumulators/norm-bound.ts';
 import type { Run } from './run.ts';
 import type { CheckpointRecord } from './store/store.ts';
 
@@ -72,6 +74,9 @@ export function encodeCheckpoint(run: Run): Uint8Array {
     ...(text ? { vocab: JSON.stringify(text) } : {}),
     ...(classNames ? { class_names: JSON.stringify(classNames) } : {}),
     cursor: JSON.stringify({ epoch: run.cursor.epoch, position: run.cursor.position }),
+    // The learned norm bound (a few numbers). Centered clipping's centre and the workers' momenta
+    // are not kept: workers come back under new ids, and the momenta restart bias-corrected.
+    norm_bound: JSON.stringify(aggregationContext(run, run.spec.aggregation, run.paramCount).normBound!.save()),
     loss: String(run.loss ?? ''),
     accuracy: String(run.accuracy ?? ''),
   });
@@ -184,6 +189,7 @@ export function restoreCheckpoint(run: Run, bytes: Uint8Array): void {
   run.accuracy = Number.isFinite(accuracy) ? accuracy : null;
   const cursor = JSON.parse(file.metadata.cursor ?? '{"epoch":0,"position":0}') as { epoch: number; position: number };
   run.cursor.restore(cursor.epoch, cursor.position);
+  if (file.metadata.norm_bound) aggregationContext(run, run.spec.aggregation, run.paramCount).normBound!.restore(JSON.parse(file.metadata.norm_bound) as NormBoundState);
 }
 
 export function readCheckpointFile(dataDir: string, record: CheckpointRecord): Uint8Array {

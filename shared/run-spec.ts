@@ -61,12 +61,16 @@ export const AggregationSchema = z
     radius: z.union([z.number().gt(0), z.literal('auto')], { error: (issue) => `must be a number greater than 0, or auto (got ${JSON.stringify(issue.input)})` }).default('auto'),
     /** centered-clip: clipping iterations per round (L). */
     iterations: z.number().int().min(1).max(10).default(1),
-    /** centered-clip: β of the momentum the coordinator keeps on each worker's results; 0 clips the raw results. */
-    workerMomentum: z.number().gte(0).lt(1).default(0.9),
+    /**
+     * centered-clip: β of the momentum the coordinator keeps on each worker's results (the paper's
+     * 0.9); 0, the default, clips the raw results: on top of the coordinator's own optimizer
+     * (Adam's first moment, or momentum) a second momentum made honest runs markedly slower.
+     */
+    workerMomentum: z.number().gte(0).lt(1).default(0),
   })
   .strict();
 export type Aggregation = z.output<typeof AggregationSchema>;
-export const DEFAULT_AGGREGATION: Aggregation = { rule: 'centered-clip', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 };
+export const DEFAULT_AGGREGATION: Aggregation = { rule: 'centered-clip', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0 };
 
 export const OptimizerSchema = z
   .object({

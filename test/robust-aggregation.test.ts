@@ -418,9 +418,9 @@ describe('aggregation in a run spec', () => {
   };
 
   test("the default is centered clipping (every run is open to the public); a rule's name alone sets the rule, the rest default", () => {
-    expect(parseRunSpec({}).aggregation).toEqual({ rule: 'centered-clip', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 });
+    expect(parseRunSpec({}).aggregation).toEqual({ rule: 'centered-clip', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0 });
     expect(parseRunSpec({ aggregation: 'mean' }).aggregation.rule).toBe('mean');
-    expect(parseRunSpec({ aggregation: 'median' }).aggregation).toEqual({ rule: 'median', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0.9 });
+    expect(parseRunSpec({ aggregation: 'median' }).aggregation).toEqual({ rule: 'median', trim: 0.2, radius: 'auto', iterations: 1, workerMomentum: 0 });
     expect(parseRunSpecText('aggregation: { rule: centered-clip, radius: 2.5, iterations: 3, workerMomentum: 0 }\n').aggregation).toEqual({ rule: 'centered-clip', trim: 0.2, radius: 2.5, iterations: 3, workerMomentum: 0 });
   });
 

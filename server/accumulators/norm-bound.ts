@@ -1,12 +1,14 @@
 // Per-result norm clipping at a bound learned from the run's own recent results: FACTOR × the
 // median, over the last WINDOW rounds, of each round's median result norm. A result above the
 // bound is folded scaled down to it; one above REFUSE_MULTIPLE × the bound is refused (no honest
-// worker of the same run is that far off). Until the first round is in, only the coordinator's
-// fixed bound (maxGradientNorm) applies. Medians, not means: a hostile minority can move a
+// worker of the same run is that far off). In a run's first round there is nothing to learn from
+// yet: its results are kept (one decoded copy each, as the robust rules keep them anyway) and
+// folded when the round closes, clipped at FACTOR × that round's own median norm; only the
+// coordinator's fixed bound (maxGradientNorm) refuses. Medians, not means: a hostile minority can move a
 // round's median only within the honest norms. Applies to every rule, to gradients and to local
 // mode's pseudo-gradients alike; what a rule does with the clipped results is its own business.
 import { codedNorm, type GradientCheck } from '../aggregator.ts';
-import type { UpdateCoding } from '../../shared/update-codec.ts';
+import { foldUpdate, type UpdateCoding } from '../../shared/update-codec.ts';
 import type { Accumulator } from '../accumulator.ts';
 import { medianOf } from './order-statistics.ts';
 
@@ -77,8 +79,10 @@ export class NormBound {
     return { medians: [...this.medians] };
   }
 
+  /** Takes back what save() gave (from a checkpoint: anything that is not a positive finite number is dropped). */
   restore(state: NormBoundState): void {
-    this.medians = state.medians.filter((m) => Number.isFinite(m) && m > 0).slice(-this.window);
+    const medians: unknown[] = Array.isArray(state?.medians) ? state.medians : [];
+    this.medians = medians.filter((m): m is number => typeof m === 'number' && Number.isFinite(m) && m > 0).slice(-this.window);
     this.round = [];
   }
 }
@@ -90,19 +94,24 @@ export class NormBound {
  */
 export class NormClipped implements Accumulator {
   private ended = false;
+  /** The first round's results, kept until it closes (null once the run has a bound). */
+  private held: { values: Float32Array; weight: number; loss: number; workerId?: string; norm: number }[] | null;
+  private heldWeight = 0;
 
   constructor(
     private readonly inner: Accumulator,
     readonly normBound: NormBound,
     readonly length: number,
-  ) {}
+  ) {
+    this.held = Number.isFinite(normBound.bound) ? null : [];
+  }
 
   get weight(): number {
-    return this.inner.weight;
+    return this.inner.weight + this.heldWeight;
   }
 
   get results(): number {
-    return this.inner.results;
+    return this.inner.results + (this.held?.length ?? 0);
   }
 
   /** The largest norm this round accepts; the caller refuses results above it (checkCodedUpdate). */
@@ -113,12 +122,24 @@ export class NormClipped implements Accumulator {
   add(values: Float32Array, weight: number, loss: number, workerId?: string, scale = 1): void {
     let sq = 0;
     for (let i = 0; i < values.length; i++) sq += values[i] * values[i];
+    if (this.held) {
+      if (values.length !== this.length) throw new RangeError(`a result of ${values.length} values for a model of ${this.length}`);
+      return this.hold(values.map((x) => scale * x), weight, loss, workerId, scale * Math.sqrt(sq));
+    }
     const clip = this.clipFor(scale * Math.sqrt(sq));
     this.inner.add(values, weight, loss, workerId, scale * clip.scale);
     clip.commit();
   }
 
   addCoded(coding: UpdateCoding, bytes: Uint8Array, weight: number, loss: number, workerId?: string, scale = 1): void {
+    if (this.held) {
+      // Decoding refuses a malformed result (UpdateCodecError) before anything is kept.
+      const values = new Float32Array(this.length);
+      foldUpdate(coding, bytes, this.length, scale, values);
+      let sq = 0;
+      for (let i = 0; i < values.length; i++) sq += values[i] * values[i];
+      return this.hold(values, weight, loss, workerId, Math.sqrt(sq));
+    }
     const check: GradientCheck = codedNorm(coding, bytes, this.length);
     // A malformed result is the inner fold's to refuse (UpdateCodecError), with nothing changed.
     const clip = this.clipFor(check.ok ? scale * check.norm! : 0);
@@ -132,7 +153,30 @@ export class NormClipped implements Accumulator {
     return { scale: norm > bound ? bound / norm : 1, commit: () => void this.normBound.admit(norm) };
   }
 
+  private hold(values: Float32Array, weight: number, loss: number, workerId: string | undefined, norm: number): void {
+    if (this.ended) throw new Error('this round is already aggregated');
+    if (!(Number.isFinite(weight) && weight > 0)) throw new RangeError(`a result's weight is its examples, a positive number; got ${weight}`);
+    this.held!.push({ values, weight, loss, workerId, norm });
+    this.heldWeight += weight;
+  }
+
+  /** The first round closes: its results folded in their order, clipped at FACTOR × their median norm. */
+  private foldHeld(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    this.heldWeight = 0;
+    const bound = this.normBound.factor * medianOf(held.map((h) => h.norm));
+    for (const h of held) {
+      const clip = h.norm > bound ? bound / h.norm : 1;
+      if (clip < 1) this.normBound.clipped++;
+      this.inner.add(h.values, h.weight, h.loss, h.workerId, clip);
+      this.normBound.admit(h.norm); // no bound yet: recorded, not clipped again
+    }
+  }
+
   mean(): Float32Array {
+    if (!this.ended) this.foldHeld();
     const out = this.inner.mean();
     if (!this.ended) this.normBound.endRound();
     this.ended = true;
@@ -140,10 +184,16 @@ export class NormClipped implements Accumulator {
   }
 
   meanLoss(): number {
+    if (this.held?.length) {
+      const w = this.heldWeight;
+      return this.held.reduce((a, h) => a + h.weight * h.loss, 0) / w;
+    }
     return this.inner.meanLoss();
   }
 
   release(): void {
+    this.held = null;
+    this.heldWeight = 0;
     this.inner.release?.();
     if (!this.ended) this.normBound.dropRound();
     this.ended = true;
