@@ -5,28 +5,14 @@ import './no-eval.ts'; // first: before any zod schema is parsed
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';
-import type { MetricPoint, Placement, RunState, RunSummary } from '../../shared/protocol.ts';
+import type { MetricPoint, RunState, RunSummary } from '../../shared/protocol.ts';
+import type { AdminServerEvents, AdminWorker as WorkerView, ApiErrorBody, RunEventEntry as RunEvent, SpecIssue as Issue, SpecPreview as SpecPreviewView } from '../../shared/rest-types.ts';
 import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
 import { parseRunSpecText, runSpecToYaml } from '../../shared/run-spec-text.ts';
 import classroomYaml from '../../examples/classroom.yaml?raw';
 
 // ---- What the coordinator answers (the REST and /admin namespace shapes) ----
 
-
-interface WorkerView {
-  id: string;
-  nickname: string | null;
-  adapter: string;
-  backend: string;
-  samplesPerSec: number;
-  tasksDone: number;
-  rejected: number;
-  /** ISO time (or milliseconds since the epoch). */
-  lastSeen: string | number;
-  connected: boolean;
-  placement?: Placement | null;
-  allocatedBytes?: number | null;
-}
 
 /** "layers 2–3 · stage 2/2 · replica 1", or a standby, or nothing for a data-parallel run. */
 function placementText(w: WorkerView, stages: number): string {
@@ -35,14 +21,6 @@ function placementText(w: WorkerView, stages: number): string {
   if (!p) return 'standby';
   const layers = p.endLayer - p.firstLayer === 1 ? `layer ${p.firstLayer + 1}` : `layers ${p.firstLayer + 1}–${p.endLayer}`;
   return `${layers} · stage ${p.stage + 1}/${p.stages} · replica ${p.replica + 1}`;
-}
-
-interface RunEvent {
-  runId: string;
-  time: number;
-  kind: string;
-  message: string;
-  workerId?: string;
 }
 
 /** An entry of GET /api/datasets (server/data/registry.ts DatasetSummary). */
@@ -59,26 +37,6 @@ interface DatasetView {
   /** A text: its distinct characters, and its characters per split. */
   vocabSize?: number;
   characters?: { train: number; test: number };
-}
-
-interface Issue {
-  path: string;
-  message: string;
-}
-
-interface ApiErrorBody {
-  error?: string;
-  message?: string;
-  issues?: Issue[];
-}
-
-interface AdminServerEvents {
-  runs: (runs: RunSummary[]) => void;
-  metric: (m: { runId: string; point: MetricPoint }) => void;
-  /** A point already sent, again with its evaluation's numbers (they arrived after it). */
-  evaluation: (m: { runId: string; point: MetricPoint }) => void;
-  workers: (w: { runId: string; workers: WorkerView[] }) => void;
-  event: (e: RunEvent) => void;
 }
 
 // ---- Small helpers ----
@@ -834,14 +792,6 @@ async function createRun(body: { json: unknown } | { text: string }, onIssues: (
 }
 
 // ---- Preview of the YAML box's model: each layer's output shape and parameters, before creating ----
-
-/** POST /api/specs/preview's answer (server/routes/admin.ts SpecPreview). */
-interface SpecPreviewView {
-  inputShape: number[];
-  layers: { index: number; kind: string; outShape: number[]; params: number }[];
-  paramCount: number;
-  line: string;
-}
 
 const PREVIEW_DEBOUNCE_MS = 400;
 let previewTimer: ReturnType<typeof setTimeout> | undefined;

@@ -10,6 +10,7 @@ import { mountTryModel, type TryModelPanel, type TryModelSource } from '../ui/tr
 import { PARAMS_VERSION_HEADER } from '../../shared/board-protocol.ts';
 import { randomNickname, sanitizeNickname } from '../../shared/nickname.ts';
 import type { Backend, RunSummary, RunUpdate } from '../../shared/protocol.ts';
+import type { LeaderboardEntry as LeaderRow } from '../../shared/rest-types.ts';
 import { microBatchOf } from '../../shared/run-spec.ts';
 import { netLine, type NetInfo } from '../../shared/run-model.ts';
 
@@ -75,15 +76,8 @@ function showQuality(run: RunUpdate): void {
   else $('accuracy').textContent = run.accuracy === null ? (nats === null ? '–' : `loss ${nats.toFixed(3)}`) : `${(100 * run.accuracy).toFixed(2)} %`;
 }
 
-interface RunListing {
-  id: string;
-  name: string;
-  state: string;
-  version: number;
-  spec: { batchPerTask: number; globalBatch?: number; parallelism: { stages: number } };
-  net: NetInfo;
-  dataset: RunSummary['dataset'];
-}
+/** What this page reads of a run in GET /api/runs and GET /api/runs/:id. */
+type RunListing = Pick<RunSummary, 'id' | 'name' | 'state' | 'version' | 'spec' | 'net' | 'dataset'>;
 
 /** The run a joining worker is given: the newest running one, else the newest. */
 async function currentRun(): Promise<RunListing> {
@@ -205,13 +199,6 @@ nicknameInput.addEventListener('change', () => {
 showNickname();
 
 // ---- Leaderboard: this tab's line, polled while it contributes ----
-
-interface LeaderRow {
-  nickname: string;
-  samples: number;
-  rounds: number;
-  workers: number;
-}
 
 const LEADERBOARD_EVERY_MS = 3000;
 const LEADERBOARD_TOP = 5;

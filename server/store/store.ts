@@ -3,6 +3,7 @@
 import type { RunEvent } from '../event-log.ts';
 import type { MetricPoint } from '../run.ts';
 import type { RunState } from '../../shared/protocol.ts';
+import type { LeaderboardEntry } from '../../shared/rest-types.ts';
 import type { RunSpec } from '../../shared/run-spec.ts';
 
 export interface RunRecord {
@@ -42,17 +43,8 @@ export interface WorkerRecord {
   lastSeen: number;
 }
 
-/** One nickname's contribution to a run, over every worker (tab) that used it. */
-export interface LeaderboardEntry {
-  /** "anonymous" for workers that gave none. */
-  nickname: string;
-  /** Examples whose gradients were folded into the run. */
-  samples: number;
-  /** Tasks done: one per round joined (data parallel) or stage computed (pipeline). */
-  rounds: number;
-  workers: number;
-}
-
+// Declared in shared/ (the pages read it from GET /api/runs/:id/leaderboard).
+export type { LeaderboardEntry } from '../../shared/rest-types.ts';
 export const ANONYMOUS = 'anonymous';
 
 /** An admin session: kept by the SHA-256 of its id, so a copy of the store logs no one in. */
