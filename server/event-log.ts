@@ -1,7 +1,7 @@
 // The run event log: joins, leaves, late rounds, rejections, checkpoints, state changes.
 // Appended by the scheduler and the admin verbs; kept by the store; streamed to admins.
 
-export type RunEventKind = 'join' | 'leave' | 'late' | 'reject' | 'round-timeout' | 'checkpoint' | 'state' | 'created' | 'resumed' | 'completed' | 'error';
+export type RunEventKind = 'join' | 'leave' | 'late' | 'reject' | 'round-timeout' | 'checkpoint' | 'state' | 'created' | 'resumed' | 'completed' | 'error' | 'check' | 'strike' | 'ban';
 
 export interface RunEvent {
   runId: string;

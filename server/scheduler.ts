@@ -21,6 +21,8 @@ import type { SyncRounds } from './rounds/sync-rounds.ts';
 import type { MetricPoint, Run } from './run.ts';
 import type { Traffic, WorkerPort } from './worker-port.ts';
 import { WorkerRegistry, type WorkerEntry } from './workers.ts';
+import type { Ban } from './verification/bans.ts';
+import { identityOf, Verification, type VerificationOptions } from './verification/verification.ts';
 
 export type WorkerSocket = Socket<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
 export type WorkerNamespace = Namespace<WorkerToServerEvents, ServerToWorkerEvents, Record<string, never>, WorkerSocketData>;
@@ -51,6 +53,12 @@ export interface SchedulerOptions {
   events?: EventLog;
   /** Labels of training examples (pipeline runs send them to the last stage). */
   labels?: (run: Run, indices: Uint32Array) => Uint32Array;
+  /**
+   * Spot checks and trust ({}: verification/trust.ts's DEFAULT_TRUST_POLICY). Default false, no
+   * task checked: the round-logic tests and the simulator see the rounds alone; the coordinator
+   * (server/app.ts) turns them on.
+   */
+  verification?: VerificationOptions | false;
 }
 
 export type RoundClosedHook = (run: Run, ms: number, how: 'complete' | 'deadline') => void;
@@ -58,6 +66,8 @@ export type CommitHook = (run: Run, point: MetricPoint) => void;
 /** An evaluation that arrived after its commit; `point` is its version's metric point (if still held). */
 export type EvaluatedHook = (run: Run, version: number, point: MetricPoint | undefined) => void;
 export type WorkerHook = (w: WorkerEntry, run: Run) => void;
+/** A connected worker was banned from its run (the socket namespace tells it why and closes it). */
+export type BannedHook = (workerId: string, ban: Ban) => void;
 
 export class Scheduler {
   readonly runs = new Map<string, Run>();
@@ -72,9 +82,15 @@ export class Scheduler {
   private commitHooks: CommitHook[] = [];
   private evaluatedHooks: EvaluatedHook[] = [];
   private workerHooks: WorkerHook[] = [];
+  private bannedHooks: BannedHook[] = [];
+  /** Spot checks, trust and bans, per run. */
+  readonly verification: Verification;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.verification = new Verification(opts.verification ?? false);
+    // After the round that found the worker out has done its bookkeeping: then its tasks go back.
+    this.verification.onBan((ban) => queueMicrotask(() => this.banned(ban)));
     this.traffic = opts.traffic ?? { bytesIn: 0, bytesOut: 0 };
     const host: RoundHost = {
       clock: this.clock,
@@ -82,6 +98,7 @@ export class Scheduler {
       traffic: this.traffic,
       log: opts.log,
       maxGradientNorm: opts.maxGradientNorm ?? 1e4,
+      verification: this.verification,
       workersOf: (runId) => this.workersOf(runId),
       channel: (run) => this.channelOf(run),
       labels: (run, indices) => {
@@ -152,6 +169,31 @@ export class Scheduler {
   /** Called when a worker joins, leaves or finishes a task (the store keeps workers seen). */
   onWorkerChange(fn: WorkerHook): void {
     this.workerHooks.push(fn);
+  }
+
+  /** Called for each connected worker a ban removes from its run. */
+  onBanned(fn: BannedHook): void {
+    this.bannedHooks.push(fn);
+  }
+
+  /** The ban that keeps a worker of this hello out of the run it would join, if any. */
+  banFor(hello: { browserId?: string }): Ban | undefined {
+    const run = this.currentRun();
+    return run && hello.browserId ? this.verification.banOf(run.id, hello.browserId) : undefined;
+  }
+
+  /** Whether a connected worker is banned from its run. */
+  private banOfWorker(w: WorkerEntry): Ban | undefined {
+    return w.runId ? this.verification.banOf(w.runId, identityOf(w)) : undefined;
+  }
+
+  /** Removes every connected worker of the banned identity from the run; its open tasks go to others. */
+  private banned(ban: Ban): void {
+    for (const w of this.workersOf(ban.runId)) {
+      if (identityOf(w) !== ban.key) continue;
+      this.leave(w.id, `banned: ${ban.reason}`);
+      for (const h of this.bannedHooks) h(w.id, ban);
+    }
   }
 
   private workerChanged(w: WorkerEntry): void {
@@ -227,7 +269,7 @@ export class Scheduler {
     if (!w) return;
     w.lastSeen = this.clock.now();
     const run = w.runId ? this.runs.get(w.runId) : undefined;
-    if (!run || msg.runId !== run.id) return;
+    if (!run || msg.runId !== run.id || this.banOfWorker(w)) return;
     this.modeOf(run).ready(run, w, msg.resync === true);
   }
 
@@ -257,6 +299,19 @@ export class Scheduler {
       this.opts.log.warn({ workerId, runId: meta.runId }, 'result for an unknown run');
       return ack({ ok: false, error: `unknown run ${meta.runId}` });
     }
+    const refuse = (error: string) => {
+      // Told in the run the worker serves (a result naming another run must not write into that one's log).
+      const own = w.runId ? this.runs.get(w.runId) : undefined;
+      w.rejected++;
+      if (own) own.counters.rejected++;
+      this.opts.log.warn({ workerId, runId: w.runId, taskId: meta.taskId, error }, 'result rejected');
+      if (own) this.event(own.id, 'reject', `result of worker ${workerId} not used: ${error}`, workerId);
+      ack({ ok: false, error });
+    };
+    // Checked before the round looks at it: a result is for the run its worker serves, from a worker not banned from it.
+    if (w.runId !== run.id) return refuse(`this worker serves run ${w.runId ?? '(none)'}, not ${run.id}`);
+    const ban = this.banOfWorker(w);
+    if (ban) return refuse(`banned from this run: ${ban.reason}`);
     this.modeOf(run).result(run, w, meta, data, ack);
   }
 

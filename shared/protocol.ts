@@ -15,8 +15,9 @@ import type { OrderSpan } from './epoch-order.ts';
  * the layer list, the dataset's class names and vocabulary and evalLoss in run messages.
  * 4: parameters as snapshots over HTTP and coded deltas, coded results, local-mode tasks, task
  * examples as spans of the seeded epoch orders, and binaries past CHUNK_BYTES sent as `chunk` messages.
+ * 5: the hello's browser id, the `banned` message and the `banned` refusal (spot checks and bans).
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Socket.IO namespace of contributing workers. */
 export const WORKER_NAMESPACE = '/worker';
@@ -38,13 +39,18 @@ export const WorkerHelloSchema = z
     backendReason: z.string().max(400).optional(),
     nickname: z.string().max(64).optional(),
     userAgent: z.string().max(400).optional(),
+    /**
+     * A random id the page keeps in its localStorage (the same for every tab of one browser
+     * profile): the coordinator keeps trust and bans under it, so a reload does not escape a ban.
+     */
+    browserId: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').optional(),
   })
   .strict();
 export type WorkerHello = z.infer<typeof WorkerHelloSchema>;
 
 /** The `data` of the Error a refused handshake's connect_error carries. */
 export interface RefusalData {
-  code: 'protocol_mismatch' | 'bad_hello' | 'origin_not_allowed' | 'too_many_sockets' | 'websocket_only';
+  code: 'protocol_mismatch' | 'bad_hello' | 'origin_not_allowed' | 'too_many_sockets' | 'websocket_only' | 'banned';
   message: string;
 }
 
@@ -273,6 +279,8 @@ export interface ServerToWorkerEvents {
   /** Pipeline: the round of this task was abandoned (a stage worker left); drop it. */
   cancel: (c: { taskId: string; reason: string }) => void;
   'run-update': (u: RunUpdate) => void;
+  /** This worker is banned from the run (its results failed spot checks): the socket is closed next. */
+  banned: (b: { runId: string; reason: string }) => void;
 }
 
 // ---- worker -> server -----------------------------------------------------------------------

@@ -123,6 +123,8 @@ export class WorkerClient {
   }
 
   private set(patch: Partial<WorkerStats>): void {
+    // A refusal's reason (a ban, a protocol mismatch) stays shown: a task's late failure does not replace it.
+    if (this.stats.state === 'refused' && patch.state === undefined && patch.message !== undefined) patch = { ...patch, message: this.stats.message };
     Object.assign(this.stats, patch);
     this.opts.onChange?.({ ...this.stats });
   }
@@ -153,6 +155,12 @@ export class WorkerClient {
       this.queue = [];
       this.set({ state: 'reconnecting', message: `connection lost (${reason})` });
       if (reason === 'io server disconnect') socket.connect();
+    });
+    socket.on('banned', (b) => {
+      // The coordinator found this worker's results wrong too often: stay refused, do not reconnect.
+      this.queue = [];
+      this.set({ state: 'refused', message: `banned from run ${b.runId}: ${b.reason}` });
+      socket.disconnect();
     });
     socket.on('welcome', (w) => {
       // A new connection is a new worker to the coordinator: it starts from a snapshot, with a fresh inner optimizer.

@@ -12,6 +12,7 @@ import type { RunEventKind } from '../event-log.ts';
 import type { Run } from '../run.ts';
 import type { Traffic, WorkerPort } from '../worker-port.ts';
 import type { WorkerEntry } from '../workers.ts';
+import type { Verification } from '../verification/verification.ts';
 
 /** What a round closes with: the update to apply and what it covered. */
 export interface RoundOutcome {
@@ -31,6 +32,8 @@ export interface RoundHost {
   log: FastifyBaseLogger;
   /** Largest result norm accepted. */
   maxGradientNorm: number;
+  /** Spot checks, trust, bans and the plausible-loss window (server/verification/). */
+  verification: Verification;
   workersOf(runId: string): WorkerEntry[];
   /** The run's parameter channel: the view its workers hold, deltas and snapshots. */
   channel(run: Run): ParamChannel;

@@ -13,9 +13,17 @@
 // Parameters go out through the run's ParamChannel: a snapshot over HTTP to a worker that holds
 // none, then one message per commit to all (float32 values, or a delta coded as compression.down).
 // Results come coded as compression.up and are folded into the round's sum in place.
+//
+// Spot checks (sync rounds only): a task drawn at its worker's trust (verification/trust.ts) is
+// also computed by a worker of another identity, with the same examples on the same version. The
+// results are held, not folded, until two agree within the tolerance (verification/replication.ts):
+// then one copy is folded; a disagreement goes to a third worker, and the odd one out gets a
+// strike. If the round closes first, neither is folded and the examples go back to the queue.
+// Local-mode tasks are not checked: each worker's inner optimizer state is its own, so honest
+// pseudo-gradients of the same examples differ by more than a hostile one need to.
 import { randomUUID } from 'node:crypto';
 import { isBinary } from '../../shared/binary.ts';
-import type { RelayMeta, ResultAck, TaskResult } from '../../shared/protocol.ts';
+import type { RelayMeta, ResultAck, TaskMeta, TaskResult } from '../../shared/protocol.ts';
 import { codingOf, UpdateCodecError } from '../../shared/update-codec.ts';
 import { aggregationContext, createAccumulator, type Accumulator } from '../accumulator.ts';
 import { checkCodedUpdate } from '../aggregator.ts';
@@ -24,6 +32,8 @@ import type { Run } from '../run.ts';
 import { gatherMs, lateTaskSize, leaseMs, localDeadlineMs, lrFactor, planLocalRound, planRound } from '../task-sizing.ts';
 import { countTraffic } from '../worker-port.ts';
 import type { WorkerEntry } from '../workers.ts';
+import { checkable, judge, needsWorker, type Quorum } from '../verification/replication.ts';
+import { identityOf } from '../verification/verification.ts';
 import { registerRoundMode, type RoundHost, type RoundMode } from './round-mode.ts';
 
 interface Task {
@@ -32,6 +42,8 @@ interface Task {
   indices: Uint32Array;
   sentAt: number;
   lease: TimerHandle;
+  /** Set when the task is checked: the quorum its result is held in. */
+  quorum?: Quorum;
 }
 
 interface SyncRound {
@@ -48,6 +60,8 @@ interface SyncRound {
   pending: number[];
   sum: Accumulator;
   deadline: TimerHandle;
+  /** Checked tasks of this round (spot checks). */
+  quorums: Quorum[];
 }
 
 /** A task whose lease ran out or whose round closed: its result is late, but still times its worker. */
@@ -144,12 +158,15 @@ export class SyncRounds implements RoundMode {
       pending: [],
       sum: createAccumulator(run.spec.aggregation.rule, run.paramCount, aggregationContext(run, run.spec.aggregation, run.paramCount)),
       deadline: this.host.clock.setTimeout(() => this.closeRound(run, 'deadline'), deadlineMs),
+      quorums: [],
     };
     this.rounds.set(run.id, round);
     ready.forEach((w, i) => {
       if (plan.sizes[i] > 0) this.give(run, round, w, plan.sizes[i]);
     });
-    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+    // A worker the plan left out checks a task at once.
+    for (const w of ready) if (w.ready && this.rounds.get(run.id) === round) this.serveCheck(run, round, w);
+    if (this.rounds.get(run.id) === round) this.maybeComplete(run, round);
   }
 
   /** Hands a worker `n` examples of the round: re-handed ones first, then fresh ones. */
@@ -165,16 +182,159 @@ export class SyncRounds implements RoundMode {
     // On the wire: the re-handed and re-queued indices, then spans of the seeded epoch orders the
     // worker walks itself (a few bytes a task instead of four a example).
     const loose = fromPending + taken.loose;
-    const order = taken.spans.length ? { order: { examples: run.cursor.count, seed: run.spec.seed, spans: taken.spans } } : {};
+    const order = taken.spans.length ? { examples: run.cursor.count, seed: run.spec.seed, spans: taken.spans } : undefined;
+    const task = this.send(run, round, w, indices, order, loose);
+    this.maybeCheck(run, round, w, task);
+  }
+
+  /** Sends a task of `indices` (the first `loose` as indices, the rest as `order`'s spans) under a lease. */
+  private send(run: Run, round: SyncRound, w: WorkerEntry, indices: Uint32Array, order: TaskMeta['order'], loose: number, quorum?: Quorum): Task {
     const id = randomUUID().slice(0, 12);
     const ms = leaseMs(run.spec, indices.length, w.speed.perSec, round.plannedMs, round.deadlineMs);
     const now = this.host.clock.now();
-    const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms) };
+    const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms), ...(quorum ? { quorum } : {}) };
     round.tasks.set(id, task);
     w.ready = false;
     const batch = run.spec.batchPerTask;
     const local = this.kind === 'local' ? { local: { steps: indices.length / batch, batch } } : {};
-    this.host.port.task(w.id, { taskId: id, runId: run.id, version: round.version, leaseMs: ms, count: indices.length, ...local, ...order }, order.order ? indices.subarray(0, loose) : indices);
+    this.host.port.task(w.id, { taskId: id, runId: run.id, version: round.version, leaseMs: ms, count: indices.length, ...local, ...(order ? { order } : {}) }, order ? indices.subarray(0, loose) : indices);
+    return task;
+  }
+
+  // ---- spot checks (verification/) ---------------------------------------------------------
+
+  /** Draws whether a sync task is checked; if so, its result will wait in a quorum for a second worker's. */
+  private maybeCheck(run: Run, round: SyncRound, w: WorkerEntry, task: Task): void {
+    if (this.kind !== 'sync' || !checkable(codingOf(run.spec.compression, 'up'))) return;
+    const key = identityOf(w);
+    if (!this.host.workersOf(run.id).some((o) => !o.paused && identityOf(o) !== key)) return;
+    if (!this.host.verification.shouldCheck(run.id, run.spec.seed, w)) return;
+    const q: Quorum = { id: task.id, version: round.version, indices: task.indices, holders: new Set([key]), open: new Set([task.id]), results: [], wanted: 2, settled: false, maxDifference: 0 };
+    task.quorum = q;
+    round.quorums.push(q);
+    this.host.verification.stats(run.id).checks++;
+  }
+
+  /** Gives a free worker the task of a quorum that needs another result and that it has not held; true if it did. */
+  private serveCheck(run: Run, round: SyncRound, w: WorkerEntry): boolean {
+    if (!w.ready || w.version !== round.version) return false;
+    const key = identityOf(w);
+    const q = round.quorums.find((x) => needsWorker(x) && !x.holders.has(key));
+    if (!q) return false;
+    q.holders.add(key);
+    // The examples as indices: the checker computes exactly what the first worker did.
+    const task = this.send(run, round, w, q.indices, undefined, q.indices.length, q);
+    q.open.add(task.id);
+    this.host.verification.stats(run.id).replicaExamples += q.indices.length;
+    return true;
+  }
+
+  /** Offers the round's checks to its free workers. */
+  private serveChecks(run: Run, round: SyncRound): void {
+    for (const w of this.host.workersOf(run.id)) {
+      if (!round.quorums.some(needsWorker)) return;
+      this.serveCheck(run, round, w);
+    }
+  }
+
+  /** Closes the round once no task is out and no check waits for a worker who could still come. */
+  private maybeComplete(run: Run, round: SyncRound): void {
+    if (this.rounds.get(run.id) !== round || round.tasks.size > 0) return;
+    const present = this.host.workersOf(run.id).filter((w) => !w.paused);
+    for (const q of round.quorums) {
+      if (!needsWorker(q)) continue;
+      if (present.some((w) => !q.holders.has(identityOf(w)))) return; // it will say `ready` in a moment
+      this.giveUp(run, round, q, 'no other worker is left to compute it');
+    }
+    this.closeRound(run, 'complete');
+  }
+
+  /**
+   * A quorum that cannot be completed. One result that was only waiting for its check is folded as
+   * if it had not been drawn (there is no one to check it against); two that disagree are not folded.
+   */
+  private giveUp(run: Run, round: SyncRound, q: Quorum, why: string): void {
+    q.settled = true;
+    if (q.results.length === 1 && q.wanted === 2) return this.foldHeld(run, round, q.results[0]);
+    this.host.verification.stats(run.id).unsettled++;
+    run.cursor.requeue(q.indices);
+    if (q.results.length > 0) this.host.event(run.id, 'check', `check of task ${q.id} left unsettled (${why}): its ${q.results.length} result(s) not folded, its examples back in the queue`);
+  }
+
+  /** Folds one held result of a quorum into the round (its copy, once). */
+  private foldHeld(run: Run, round: SyncRound, r: Quorum['results'][number]): void {
+    const coding = codingOf(run.spec.compression, 'up');
+    round.sum.addCoded(coding, r.bytes, r.meta.samples, r.meta.loss, r.workerId);
+    run.counters.folded++;
+    this.host.verification.lossUsed(run.id, r.meta.loss);
+    this.host.onFold?.(run, round.version, r.meta);
+  }
+
+  /** A checked task's result: held in its quorum, which is judged once it holds two. */
+  private hold(run: Run, round: SyncRound, task: Task, w: WorkerEntry, meta: TaskResult, bytes: Uint8Array, ack: (a: ResultAck) => void): void {
+    const q = task.quorum!;
+    this.host.clock.clearTimeout(task.lease);
+    round.tasks.delete(task.id);
+    q.open.delete(task.id);
+    ack({ ok: true });
+    if (!q.settled) {
+      q.results.push({ workerId: w.id, key: identityOf(w), backend: w.hello.backend, meta, bytes });
+      this.settle(run, round, q);
+    }
+    if (round.quorums.some(needsWorker)) this.serveChecks(run, round);
+    this.maybeComplete(run, round);
+  }
+
+  private settle(run: Run, round: SyncRound, q: Quorum): void {
+    const verification = this.host.verification;
+    // A result from a worker banned meanwhile is not counted.
+    q.results = q.results.filter((r) => !verification.banOf(run.id, r.key));
+    const coding = codingOf(run.spec.compression, 'up');
+    const tolerance = verification.tolerance[coding.kind] ?? 0;
+    const verdict = judge(q, coding, run.paramCount, tolerance);
+    const stats = verification.stats(run.id);
+    const who = (r: { workerId: string; backend: string }) => `worker ${r.workerId} (${r.backend})`;
+    switch (verdict.kind) {
+      case 'waiting':
+        return;
+      case 'agreed': {
+        q.settled = true;
+        stats.agreed++;
+        stats.maxAgreeingDifference = Math.max(stats.maxAgreeingDifference, verdict.difference);
+        this.foldHeld(run, round, verdict.agreed);
+        for (const r of verdict.agreeing) {
+          verification.agree(run.id, r.key, r.workerId, r.backend);
+          // Each worker that computed an agreeing copy is credited with it.
+          const agreeing = this.host.workersOf(run.id).find((x) => x.id === r.workerId);
+          if (!agreeing) continue;
+          agreeing.tasksDone++;
+          agreeing.samples += r.meta.samples;
+          this.host.workerChanged(agreeing);
+        }
+        for (const r of verdict.wrong) {
+          const reason = `its result for task ${q.id} (round ${q.version + 1}) differs from ${verdict.agreeing.map(who).join(' and ')}'s, which agree`;
+          const wrong = this.host.workersOf(run.id).find((x) => x.id === r.workerId);
+          if (wrong) wrong.rejected++;
+          run.counters.rejected++;
+          this.host.event(run.id, 'strike', `strike for ${who(r)}: ${reason}`, r.workerId);
+          const ban = verification.strike(run.id, r.key, r.workerId, r.backend, reason);
+          if (ban) this.host.event(run.id, 'ban', `${who(r)} banned from the run: ${ban.reason}`, r.workerId);
+        }
+        return;
+      }
+      case 'third':
+        q.wanted = 3;
+        stats.disagreements++;
+        stats.minDisagreeingDifference = Math.min(stats.minDisagreeingDifference ?? Infinity, verdict.difference);
+        this.host.event(run.id, 'check', `results of task ${q.id} differ by ${verdict.difference.toPrecision(3)} (relative L2, tolerance ${tolerance}): a third worker decides`);
+        return;
+      case 'inconclusive':
+        q.settled = true;
+        stats.inconclusive++;
+        run.cursor.requeue(q.indices);
+        this.host.event(run.id, 'check', `the three results of task ${q.id} all differ: none folded, no strike, its examples back in the queue`);
+        return;
+    }
   }
 
   /** A free worker during an open round: the examples of a failed task, or more of the round's time. */
@@ -188,6 +348,7 @@ export class SyncRounds implements RoundMode {
       if (steps >= 1) this.give(run, round, w, steps * b);
       return;
     }
+    if (this.serveCheck(run, round, w)) return;
     if (round.pending.length > 0) {
       const size = Math.max(run.spec.batchPerTask, Math.ceil((w.speed.perSec * round.plannedMs) / 1000));
       return this.give(run, round, w, Math.min(size, round.pending.length));
@@ -202,14 +363,29 @@ export class SyncRounds implements RoundMode {
   private takeBack(run: Run, round: SyncRound, task: Task): void {
     this.host.clock.clearTimeout(task.lease);
     round.tasks.delete(task.id);
+    const q = task.quorum;
+    if (q) {
+      q.open.delete(task.id);
+      // Nothing computed of it yet and no one else on it: it goes on as an unchecked task. Else the
+      // quorum asks another worker (or has already folded or re-queued its examples).
+      const untouched = !q.settled && q.results.length === 0 && q.open.size === 0;
+      if (!untouched) return this.afterTakeBack(run, round, task);
+      q.settled = true;
+    }
     // Local mode: the lost inner steps are not redone this round; their examples go back to the queue.
     if (this.kind === 'local') run.cursor.requeue(task.indices);
     else for (let i = 0; i < task.indices.length; i++) round.pending.push(task.indices[i]);
+    this.afterTakeBack(run, round, task);
+  }
+
+  /** The examples of a task taken back (or the check it was part of) to the round's free workers. */
+  private afterTakeBack(run: Run, round: SyncRound, task: Task): void {
     for (const w of this.host.workersOf(run.id)) {
-      if (round.pending.length === 0) break;
+      if (round.pending.length === 0 && !round.quorums.some(needsWorker)) break;
+      if (this.rounds.get(run.id) !== round) return;
       if (w.ready && w.version === round.version && w.id !== task.workerId) this.offer(run, round, w);
     }
-    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+    this.maybeComplete(run, round);
   }
 
   private expire(run: Run, taskId: string): void {
@@ -251,6 +427,11 @@ export class SyncRounds implements RoundMode {
     if (task.workerId !== w.id) return reject(`task ${meta.taskId} belongs to another worker`);
     if (meta.version !== round.version) return reject(`result computed on version ${meta.version}, the round is at ${round.version}`);
     if (meta.samples !== task.indices.length) return reject(`result covers ${meta.samples} samples, the task had ${task.indices.length}`);
+    const implausible = this.host.verification.lossRefusal(run.id, meta.loss);
+    if (implausible) {
+      reject(implausible);
+      return this.takeBack(run, round, task);
+    }
     if (!isBinary(data)) return reject('gradient must be a binary attachment');
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     countTraffic(this.host.traffic, run.id, 'socketIn', bytes.byteLength);
@@ -265,6 +446,7 @@ export class SyncRounds implements RoundMode {
       reject(check.message!);
       return this.takeBack(run, round, task);
     }
+    if (task.quorum) return this.hold(run, round, task, w, meta, bytes, ack);
     try {
       round.sum.addCoded(coding, bytes, meta.samples, meta.loss, w.id);
     } catch (err) {
@@ -275,12 +457,13 @@ export class SyncRounds implements RoundMode {
     this.host.clock.clearTimeout(task.lease);
     round.tasks.delete(task.id);
     run.counters.folded++;
+    this.host.verification.lossUsed(run.id, meta.loss);
     w.tasksDone++;
     w.samples += meta.samples;
     this.host.onFold?.(run, round.version, meta);
     this.host.workerChanged(w);
     ack({ ok: true });
-    if (round.tasks.size === 0) this.closeRound(run, 'complete');
+    this.maybeComplete(run, round);
   }
 
   relay(): void {
@@ -296,7 +479,14 @@ export class SyncRounds implements RoundMode {
     for (const task of round.tasks.values()) {
       this.host.clock.clearTimeout(task.lease);
       this.rememberExpired(task);
-      run.cursor.requeue(task.indices);
+      if (!task.quorum) run.cursor.requeue(task.indices);
+    }
+    // A check the round could not settle: neither result is folded, the examples go back once.
+    for (const q of round.quorums) {
+      if (q.settled) continue;
+      q.settled = true;
+      this.host.verification.stats(run.id).unsettled++;
+      run.cursor.requeue(q.indices);
     }
     if (round.pending.length) run.cursor.requeue(round.pending);
     return round;

@@ -1,5 +1,6 @@
 // The workers' Socket.IO namespace: refuses a handshake from a foreign page, over long-polling, of
-// another protocol version, with a malformed hello or past the cap on sockets per address; rate-limits, validates
+// another protocol version, with a malformed hello, of a browser banned from the run, or past the cap on sockets per
+// address; tells a worker banned mid-run why and closes its socket; rate-limits, validates
 // every message against shared/protocol.ts, and hands it to the scheduler. A bad message gets an
 // error back; it never throws into the coordinator.
 import { randomUUID } from 'node:crypto';
@@ -7,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ChunkAssembler, ChunkError } from '../../shared/chunks.ts';
 import { ChunkMetaSchema, describeIssues, PROTOCOL_VERSION, ReadySchema, RelaySchema, TaskResultSchema, WorkerHelloSchema, WorkerStatusSchema, type RefusalData, type TaskMeta } from '../../shared/protocol.ts';
 import { MAX_MODEL_PARAMS } from '../../shared/run-spec.ts';
-import type { Scheduler, WorkerNamespace } from '../scheduler.ts';
+import type { Scheduler, WorkerNamespace, WorkerSocket } from '../scheduler.ts';
 import { AddressCap, MAX_WORKERS_PER_ADDRESS } from './address-cap.ts';
 import { SocketLimiter, WORKER_EVENT_LIMITS, type LimitedEvent, type WorkerEventLimits } from './event-limits.ts';
 import { normalizeOrigins, originRefusal } from './origin-check.ts';
@@ -34,6 +35,14 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
   const allowedOrigins = normalizeOrigins(opts.allowedOrigins ?? []);
   const limits = opts.limits ?? WORKER_EVENT_LIMITS;
   const now = opts.now ?? (() => performance.now());
+  const socketOf = new Map<string, WorkerSocket>();
+  scheduler.onBanned((workerId, ban) => {
+    const socket = socketOf.get(workerId);
+    if (!socket) return;
+    log.warn({ workerId, runId: ban.runId, reason: ban.reason }, 'worker banned from its run');
+    socket.emit('banned', { runId: ban.runId, reason: ban.reason });
+    socket.disconnect(true);
+  });
 
   ns.use((socket, next) => {
     const { origin, host } = socket.handshake.headers;
@@ -59,6 +68,11 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
     }
     const hello = WorkerHelloSchema.safeParse(auth);
     if (!hello.success) return next(refuse({ code: 'bad_hello', message: `bad worker hello: ${describeIssues(hello.error)}` }));
+    const ban = scheduler.banFor(hello.data);
+    if (ban) {
+      log.warn({ browserId: hello.data.browserId, runId: ban.runId }, 'worker handshake refused: banned from the run');
+      return next(refuse({ code: 'banned', message: `this browser is banned from run ${ban.runId}: ${ban.reason}. Its coordinator can lift the ban.` }));
+    }
     const address = socket.handshake.address;
     if (!cap.admit(address, socket.id)) {
       log.warn({ address, open: cap.count(address) }, 'worker handshake refused: too many sockets from one address');
@@ -104,6 +118,7 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
       return false;
     };
     port.attach(workerId, socket);
+    socketOf.set(workerId, socket);
     scheduler.join(workerId, socket.data.hello);
     // A result past CHUNK_BYTES arrives in pieces first; one at a time per worker, at most a model's size.
     const chunks = new ChunkAssembler({ maxBytes: MAX_MODEL_PARAMS * 4 + 1024, maxStreams: 2 });
@@ -177,6 +192,7 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
     socket.on('disconnect', (reason) =>
       guard('disconnect', () => {
         cap.release(socket.id);
+        socketOf.delete(workerId);
         readPause.clear();
         port.detach(workerId);
         scheduler.leave(workerId, cutReason ?? reason);
