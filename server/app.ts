@@ -32,6 +32,8 @@ import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './schedu
 import { SocketPort } from './sockets/socket-port.ts';
 import type { WorkerEventLimits } from './sockets/event-limits.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
+import { trustRoutes } from './routes/trust.ts';
+import type { VerificationOptions } from './verification/verification.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { BODY_LIMITS, TIME_LIMITS, webSecurity } from './web-security.ts';
@@ -46,6 +48,8 @@ export interface AppOptions {
   /** The run created when the store holds none: true (default) for the built-in one, false for none. */
   defaultRun?: boolean | RunSpecInput;
   maxGradientNorm?: number;
+  /** Spot checks of workers' results (default: on, verification/trust.ts's policy); false: none. */
+  verification?: VerificationOptions | false;
   onFold?: SchedulerOptions['onFold'];
   /** Time for rounds, leases and paces (tests pass a ManualClock); default the system clock. */
   clock?: Clock;
@@ -136,6 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     evaluate,
     maxGradientNorm: opts.maxGradientNorm,
     onFold: opts.onFold,
+    verification: opts.verification ?? {},
     events,
     labels: (run, indices) => {
       const train = datasets.get(run.dataset.name)!.train;
@@ -244,6 +249,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const adminFeed = await adminPlugin(app, ctx, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
   await runsPlugin(app, ctx, { onRunsChanged: adminFeed.pushRuns });
+  await trustRoutes(app, ctx);
   await datasetRoutes(app, ctx);
   await boardPlugin(app, ctx, { pagesDir: opts.pagesDir });
   metricsRoutes(app, ctx);

@@ -271,7 +271,10 @@ function connectSocket(): void {
     detail.metric(runId, point);
   });
   s.on('workers', ({ runId, workers }) => detail.workers(runId, workers));
-  s.on('event', (e) => detail.event(e));
+  s.on('event', (e) => {
+    detail.event(e);
+    if ((e.kind === 'strike' || e.kind === 'ban' || e.kind === 'check') && e.runId === selected) void loadTrust(e.runId);
+  });
 }
 
 // ---- Runs list ----
@@ -501,6 +504,7 @@ class RunDetail {
       this.resetMetrics(run.metrics);
       this.renderWorkers(workers);
       this.resetEvents(events);
+      void loadTrust(id);
     } catch (err) {
       if (this.runId === id) setMessage($('detail-summary'), `Could not load the run: ${(err as Error).message}`, true);
     } finally {
@@ -647,6 +651,53 @@ const datasets = new Map<string, DatasetView>();
 const DEFAULT_CONTEXT = 64;
 
 /** One line per dataset, true to its kind: an image shape, a table's columns, a text's characters. */
+// ---- Spot checks and bans of the selected run (GET /api/runs/:id/trust, server/routes/trust.ts) ----
+
+interface TrustView {
+  stats: { checks: number; agreed: number; disagreements: number; strikes: number; replicaExamples: number; maxAgreeingDifference: number };
+  workers: { key: string; workerId: string; backend: string; agreements: number; strikes: number; reasons: string[]; probability: number; banned: boolean }[];
+  bans: { key: string; workerId: string; reason: string; at: number }[];
+}
+
+async function loadTrust(runId: string): Promise<void> {
+  let trust: TrustView;
+  try {
+    trust = await api<TrustView>(`/api/runs/${encodeURIComponent(runId)}/trust`);
+  } catch (err) {
+    setMessage($('trust-summary'), `Could not load the spot checks: ${(err as Error).message}`, true);
+    return;
+  }
+  if (runId !== selected) return;
+  const st = trust.stats;
+  $('trust-summary').textContent = `${st.checks} tasks checked, ${st.agreed} agreed, ${st.disagreements} disagreements, ${st.strikes} strikes, ${trust.bans.length} banned; ${fmt.int(st.replicaExamples)} examples computed twice`;
+  const rows = [...trust.workers].sort((a, b) => Number(b.banned) - Number(a.banned) || b.strikes - a.strikes);
+  $('trust-table').querySelector('tbody')!.replaceChildren(
+    ...rows.map((w) => {
+      const ban = trust.bans.find((b) => b.key === w.key);
+      const cell = el('td');
+      if (ban) {
+        const lift = el('button', { text: 'Lift ban' });
+        lift.title = ban.reason;
+        lift.addEventListener('click', () => void liftBan(runId, w.key));
+        cell.append(el('span', { text: 'banned ' }), lift);
+      } else cell.textContent = '–';
+      const strikes = el('td', { className: 'num', text: String(w.strikes) });
+      if (w.reasons.length) strikes.title = w.reasons.join('\n');
+      return el('tr', { className: w.banned ? 'gone' : '' }, el('td', {}, el('code', { text: w.key })), el('td', {}, el('code', { text: w.workerId })), el('td', { text: w.backend }), el('td', { className: 'num', text: String(w.agreements) }), strikes, el('td', { className: 'num', text: w.probability.toFixed(2) }), cell);
+    }),
+  );
+}
+
+async function liftBan(runId: string, key: string): Promise<void> {
+  try {
+    await api(`/api/runs/${encodeURIComponent(runId)}/bans/${encodeURIComponent(key)}`, { method: 'DELETE' });
+  } catch (err) {
+    setMessage($('trust-summary'), `Could not lift the ban: ${(err as Error).message}`, true);
+    return;
+  }
+  await loadTrust(runId);
+}
+
 function describeDataset(d: DatasetView): string {
   if (d.kind === 'text') return `${d.name} — text, ${d.vocabSize ?? d.classes} characters, ${fmt.int(d.characters?.train ?? d.trainCount)} train characters`;
   const classes = `${d.classes} classes`;
