@@ -115,6 +115,7 @@ async function start(): Promise<void> {
         adapter: { vendor: a?.vendor ?? '', architecture: a?.architecture ?? '', description: a?.description ?? '' },
         backendReason: picked.kind === 'cpu' ? picked.reason.slice(0, 400) : undefined,
         userAgent: navigator.userAgent.slice(0, 400),
+        browserId: browserId(),
         ...(nickname !== null ? { nickname } : {}),
       },
       cap: Number(cap.value) / 100,
@@ -156,6 +157,28 @@ cap.addEventListener('input', () => {
   $('cap-value').textContent = `${cap.value} %`;
   client?.setCap(Number(cap.value) / 100);
 });
+
+// ---- Browser id: random, kept in localStorage; the coordinator keeps trust and bans under it ----
+
+const BROWSER_ID_KEY = 'crowdtrain.browserId';
+
+/** This browser's id (made once); a fresh one each time where storage is blocked. */
+function browserId(): string {
+  try {
+    const known = localStorage.getItem(BROWSER_ID_KEY);
+    if (known && /^[A-Za-z0-9_-]{8,64}$/.test(known)) return known;
+    const made = randomId();
+    localStorage.setItem(BROWSER_ID_KEY, made);
+    return made;
+  } catch {
+    return randomId();
+  }
+}
+
+/** 32 hex digits (getRandomValues: randomUUID needs a secure context, a classroom's http page has none). */
+function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 // ---- Nickname: a friendly random one at first, remembered, editable ----
 
