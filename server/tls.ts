@@ -146,7 +146,8 @@ function identityOf(certPem: string, keyPem: string, certFile: string, keyFile: 
     key = createPrivateKey(keyPem);
   } catch (err) {
     const msg = (err as Error).message;
-    const why = /passphrase/i.test(msg) ? 'the key is encrypted; give an unencrypted one' : `it holds no PEM private key (${msg})`;
+    const encrypted = /ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(keyPem) || /passphrase/i.test(msg);
+    const why = encrypted ? 'the key is encrypted with a passphrase; give it unencrypted (for example `openssl pkey -in KEY -out KEY.plain`)' : `it holds no PEM private key (${msg})`;
     throw new TlsError(`the TLS key file ${keyFile}: ${why}`);
   }
   if (!x509.checkPrivateKey(key)) throw new TlsError(`the TLS key in ${keyFile} does not match the certificate in ${certFile} (they are from different pairs)`);

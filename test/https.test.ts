@@ -4,6 +4,7 @@
 // certificate only through its SPKI fingerprint, as the CLI prints it. Also: the certificate and
 // key checks, and `npm start -- --https` keeping one fingerprint across restarts.
 import { spawn } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -62,6 +63,9 @@ describe('certificates', () => {
     expect(() => loadTlsFiles(notPem, a.keyFile)).toThrow(`the TLS certificate file ${notPem} holds no PEM certificate`);
     expect(() => loadTlsFiles(a.certFile, notPem)).toThrow(`the TLS key file ${notPem}: it holds no PEM private key`);
     expect(() => loadTlsFiles(a.certFile, b.keyFile)).toThrow(`the TLS key in ${b.keyFile} does not match the certificate in ${a.certFile}`);
+    const encrypted = join(dir, 'encrypted.pem');
+    writeFileSync(encrypted, createPrivateKey(a.key).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'classroom' }));
+    expect(() => loadTlsFiles(a.certFile, encrypted)).toThrow(`the TLS key file ${encrypted}: the key is encrypted with a passphrase; give it unencrypted`);
   });
 });
 
@@ -103,6 +107,12 @@ describe('npm start -- --https', () => {
     expect(second.out).toContain(`certificate SHA-256: ${stored.certSha256}`);
     expect(second.out).not.toContain('made a self-signed certificate');
   }, 120_000);
+
+  test('--help lists the HTTPS flags and variables', async () => {
+    const help = await startCli(['--help'], {});
+    expect(help.code).toBe(0);
+    for (const word of ['--https', '--cert FILE', '--key FILE', 'CROWDTRAIN_HTTPS=1', 'CROWDTRAIN_TLS_CERT', 'CROWDTRAIN_TLS_KEY']) expect(help.out).toContain(word);
+  });
 
   test('a certificate without its key, or a key that does not match, stops it with the reason', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'crowdtrain-cli-bad-'));
