@@ -79,3 +79,20 @@ describe('local mode on threads', () => {
     expectClose(end2, end1, { atol: 1e-5, rtol: 1e-4 }, 'parameters after 3 steps');
   });
 });
+
+describe('threads in the page under the work cap', () => {
+  test('the cap bounds the threads and the duty cycle: at 50 % of 8 cores, 4 threads all the time', async () => {
+    const { dutyFor, pageThreads } = await import('../client/worker/web-lanes.ts');
+    expect(pageThreads(1, 8)).toBe(8);
+    expect(pageThreads(0.5, 8)).toBe(4);
+    expect(dutyFor(0.5, 4, 8)).toBe(1);
+    // 30 % of 8 cores: 2 threads, each at most 100 % of the time: 2 of the 2.4 cores allowed.
+    expect(pageThreads(0.3, 8)).toBe(2);
+    expect(pageThreads(0.3, 8) * dutyFor(0.3, 2, 8)).toBeLessThanOrEqual(0.3 * 8);
+    // One core, or a cap below one core's share: one thread for part of the time.
+    expect(pageThreads(0.5, 1)).toBe(1);
+    expect(dutyFor(0.5, 1, 1)).toBe(0.5);
+    expect(pageThreads(0.1, 4)).toBe(1);
+    expect(dutyFor(0.1, 1, 4)).toBeCloseTo(0.4);
+  });
+});

@@ -4,6 +4,7 @@
 // Nicknames (anyone's) are only ever set as textContent.
 import './no-eval.ts'; // first: before any zod schema is parsed
 import { chooseBackend, makeBackend, makeStageBackend, type BackendChoice } from '../worker/choose-backend.ts';
+import { dutyFor, pageCpuBackend, pageThreads } from '../worker/web-lanes.ts';
 import { WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
 import type { ModelUse } from '../ui/page-model.ts';
 import { mountTryModel, type TryModelPanel, type TryModelSource } from '../ui/try-model.ts';
@@ -96,6 +97,14 @@ async function currentModel(): Promise<{ net: NetInfo; batch: number; name: stri
   return { net: run.net, batch: Math.max(run.spec.batchPerTask, run.spec.globalBatch ?? 0), name: run.name };
 }
 
+/** CPU threads of this tab's backend (chosen at start from the cap). */
+let threads = 1;
+
+/** The duty cycle that keeps this tab's threads within `cap` of the machine's cores. */
+function dutyOf(cap: number): number {
+  return threads > 1 ? dutyFor(cap, threads) : cap;
+}
+
 async function start(): Promise<void> {
   button.disabled = true;
   render({ ...emptyStats(), state: 'warming-up' });
@@ -109,6 +118,10 @@ async function start(): Promise<void> {
     $('backend').textContent = choice.kind === 'webgpu' ? 'WebGPU' : 'CPU';
     $('reason').textContent = choice.reason;
     const picked = choice;
+    // The CPU computes on as many Web Workers as the cap allows of this machine's cores; the
+    // duty cycle takes the rest of the cap (WebGPU: one device, the cap is its duty cycle).
+    threads = picked.kind === 'cpu' ? pageThreads(Number(cap.value) / 100) : 1;
+    $('threads').textContent = picked.kind === 'cpu' ? `× ${threads} thread${threads > 1 ? 's' : ''}` : '';
     client = new WorkerClient({
       backend: picked.kind,
       hello: {
@@ -118,8 +131,8 @@ async function start(): Promise<void> {
         browserId: browserId(),
         ...(nickname !== null ? { nickname } : {}),
       },
-      cap: Number(cap.value) / 100,
-      makeBackend: (run) => makeBackend(picked, run, microBatchOf(run.spec)),
+      cap: dutyOf(Number(cap.value) / 100),
+      makeBackend: async (run) => (picked.kind === 'cpu' && threads > 1 ? pageCpuBackend(run, microBatchOf(run.spec), threads) : makeBackend(picked, run, microBatchOf(run.spec))),
       makeStageBackend: async (_run, setup) => makeStageBackend(picked, setup),
       onChange: render,
     });
@@ -155,7 +168,7 @@ pauseButton.addEventListener('click', () => {
 });
 cap.addEventListener('input', () => {
   $('cap-value').textContent = `${cap.value} %`;
-  client?.setCap(Number(cap.value) / 100);
+  client?.setCap(dutyOf(Number(cap.value) / 100));
 });
 
 // ---- Browser id: random, kept in localStorage; the coordinator keeps trust and bans under it ----
