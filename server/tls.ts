@@ -97,7 +97,9 @@ export async function selfSignedTls(dataDir: string, names: string[] = machineNa
 
 /**
  * The names a laptop in the room may use for this machine: localhost, the loopback addresses,
- * the host name (and its .local form, as mDNS announces it) and every non-internal address.
+ * the host name (and its .local form, as mDNS announces it) and its LAN IPv4 addresses.
+ * IPv6 LAN addresses are left out: nobody types one, and privacy addresses change daily, which
+ * would renew the certificate (and send every laptop through the warning again) each day.
  */
 export function machineNames(): string[] {
   const names = ['localhost', '127.0.0.1', '::1'];
@@ -107,14 +109,11 @@ export function machineNames(): string[] {
   return [...new Set(names)];
 }
 
-/** This machine's non-loopback IPv4 and IPv6 addresses (IPv6 link-local ones left out: no URL can use them without a zone). */
+/** This machine's non-loopback IPv4 addresses. */
 export function lanAddresses(): string[] {
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.internal || (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80:'))) continue;
-      out.push(a.address);
-    }
+    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') out.push(a.address);
   }
   return out;
 }
