@@ -5,6 +5,7 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError, sendError } from './errors.ts';
 import type { Store } from './store/store.ts';
 
 /** Name of the session cookie. */
@@ -267,6 +268,11 @@ export function crossOriginRefusal(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** The answer to an address that sent too many wrong tokens; `waitMs` until it may try again. */
+export function tooManyWrongTokens(waitMs: number): HttpError {
+  return new HttpError('too_many_attempts', `too many wrong admin tokens from this address; try again in ${Math.ceil(waitMs / 1000)} s`);
+}
+
 export const ADMIN_LOGIN_REQUIRED = 'admin login required: log in at /admin, or send Authorization: Bearer <admin token>';
 
 /**
@@ -278,30 +284,30 @@ export async function requireAdmin(req: FastifyRequest, reply: FastifyReply): Pr
   const auth = req.server.adminAuth;
   if (!auth) {
     // Fail closed: a route guarded before the admin plugin was set up refuses everyone.
-    await reply.code(503).send({ error: 'admin_unavailable', message: 'admin authentication is not set up on this coordinator' });
+    await sendError(reply, new HttpError('admin_unavailable', 'admin authentication is not set up on this coordinator'));
     return;
   }
   if (auth.hasSessionCookie(req)) {
     const refusal = crossOriginRefusal(req);
     if (refusal) {
       req.log.warn({ ip: req.ip, origin: req.headers.origin, url: req.url }, 'cross-origin admin request refused');
-      await reply.code(403).send({ error: 'cross_origin', message: refusal });
+      await sendError(reply, new HttpError('cross_origin', refusal));
     }
     return;
   }
   const bearer = bearerToken(req.headers.authorization);
   if (bearer === undefined) {
-    await reply.code(401).send({ error: 'unauthorized', message: ADMIN_LOGIN_REQUIRED });
+    await sendError(reply, new HttpError('unauthorized', ADMIN_LOGIN_REQUIRED));
     return;
   }
   const wait = auth.failures.retryAfterMs(req.ip);
   if (wait > 0) {
-    await reply.code(429).header('retry-after', Math.ceil(wait / 1000)).send({ error: 'too_many_attempts', message: `too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s` });
+    await sendError(reply.header('retry-after', Math.ceil(wait / 1000)), tooManyWrongTokens(wait));
     return;
   }
   if (await auth.checkToken(bearer)) return;
   auth.failures.fail(req.ip);
-  await reply.code(401).send({ error: 'unauthorized', message: 'admin login required: the Bearer token is not the admin token' });
+  await sendError(reply, new HttpError('unauthorized', 'admin login required: the Bearer token is not the admin token'));
 }
 
 /** The token of an `Authorization: Bearer <token>` header, if that is what it holds. */

@@ -1,19 +1,23 @@
 // The REST error codes, each with its HTTP status, in one place; every route answers an error as
 // `{ error: code, message, ...extra }`. Fastify's own errors (a body too large, unparsable JSON, an
 // unsupported content type) are mapped here too, so no route answers them in Fastify's own shape.
-// Dataset-upload codes live with their parser (server/data/upload.ts).
+// The dataset parser's own codes (a bad file, too large, ...) live with it in server/data/upload.ts.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Every code a route may answer, with its HTTP status. */
 export const ERROR_STATUS = {
   bad_request: 400,
   invalid_spec: 400,
+  missing_name: 400,
+  missing_file: 400,
+  bad_upload: 400,
   bad_token: 401,
   unauthorized: 401,
   cross_origin: 403,
   not_found: 404,
   unknown_run: 404,
   no_checkpoint: 404,
+  not_built: 404,
   request_timeout: 408,
   bad_transition: 409,
   body_too_large: 413,

@@ -23,9 +23,9 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Namespace } from 'socket.io';
 import type { RunSummary } from '../../shared/protocol.ts';
 import type { AdminServerEvents, AdminWorker } from '../../shared/rest-types.ts';
-import { AdminAuth, ADMIN_LOGIN_REQUIRED } from '../auth.ts';
+import { AdminAuth, ADMIN_LOGIN_REQUIRED, tooManyWrongTokens } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
-import { defaultErrorHandler } from '../errors.ts';
+import { defaultErrorHandler, HttpError, sendError } from '../errors.ts';
 import type { WorkerEntry } from '../scheduler.ts';
 import { loginRateLimit } from '../web-security.ts';
 
@@ -123,16 +123,13 @@ export async function adminPlugin(app: FastifyInstance, ctx: CoordinatorContext,
     pub.post<{ Body: { token?: unknown } | undefined }>('/api/admin/login', { config: { rateLimit: loginRateLimit } }, async (req, reply) => {
       const wait = auth.failures.retryAfterMs(req.ip);
       if (wait > 0) {
-        return reply
-          .code(429)
-          .header('retry-after', Math.ceil(wait / 1000))
-          .send({ error: 'too_many_attempts', message: `too many wrong admin tokens from this address; try again in ${Math.ceil(wait / 1000)} s` });
+        return sendError(reply.header('retry-after', Math.ceil(wait / 1000)), tooManyWrongTokens(wait));
       }
       const token = req.body && typeof req.body === 'object' ? req.body.token : undefined;
       if (!(await auth.checkToken(token))) {
         auth.failures.fail(req.ip);
         req.log.warn({ ip: req.ip }, 'admin login refused');
-        return reply.code(401).send({ error: 'bad_token', message: 'that is not the admin token (CROWDTRAIN_ADMIN_TOKEN, or the one printed at first start)' });
+        return sendError(reply, new HttpError('bad_token', 'that is not the admin token (CROWDTRAIN_ADMIN_TOKEN, or the one printed at first start)'));
       }
       auth.setSessionCookie(req, reply, auth.createSession());
       req.log.info({ ip: req.ip }, 'admin logged in');

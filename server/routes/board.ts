@@ -19,6 +19,7 @@ import type { Namespace, Socket } from 'socket.io';
 import { BOARD_NAMESPACE, BOARD_UPDATE_MS, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
 import type { MetricPoint } from '../../shared/protocol.ts';
 import type { CoordinatorContext } from '../context.ts';
+import { HttpError, sendError } from '../errors.ts';
 import type { Run } from '../run.ts';
 import type { WorkerEntry } from '../scheduler.ts';
 
@@ -101,17 +102,17 @@ export async function boardPlugin(app: FastifyInstance, ctx: CoordinatorContext,
 
   app.get('/board', async (_req, reply) => {
     const run = ctx.scheduler.currentRun();
-    if (!run) return reply.code(404).send({ error: 'unknown_run', message: 'there is no run to show: create one on the admin page' });
+    if (!run) return sendError(reply, new HttpError('unknown_run', 'there is no run to show: create one on the admin page'));
     return reply.redirect(`/board/${encodeURIComponent(run.id)}`);
   });
 
   app.get<{ Params: { runId: string } }>('/board/:runId', async (req, reply) => {
     if (!ctx.scheduler.runs.has(req.params.runId)) {
-      return reply.code(404).send({ error: 'unknown_run', message: `no run with id "${req.params.runId}": open /board for the current run` });
+      return sendError(reply, new HttpError('unknown_run', `no run with id "${req.params.runId}": open /board for the current run`));
     }
     const file = opts.pagesDir ? join(opts.pagesDir, 'board.html') : undefined;
     if (!file || !existsSync(file)) {
-      return reply.code(404).send({ error: 'not_built', message: 'the board page is not built: run `npm run build` (or start with `npm start`, which builds it)' });
+      return sendError(reply, new HttpError('not_built', 'the board page is not built: run `npm run build` (or start with `npm start`, which builds it)'));
     }
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(readFileSync(file));
   });

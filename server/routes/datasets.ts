@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../auth.ts';
 import type { CoordinatorContext } from '../context.ts';
 import { DatasetUploadError, UPLOAD_LIMITS, type UploadFile } from '../data/upload.ts';
+import { ERROR_STATUS, HttpError, sendError } from '../errors.ts';
 import { uploadRateLimit } from '../web-security.ts';
 
 export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContext): Promise<void> {
@@ -16,7 +17,7 @@ export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContex
     // The rate limit before the admin check, so a flood of uploads is refused before a token is
     // hashed or a byte of the upload read.
     scope.post('/api/datasets', { onRequest: [scope.rateLimit(uploadRateLimit), requireAdmin] }, async (req, reply) => {
-      if (!req.isMultipart()) return reply.code(415).send({ error: 'unsupported_media_type', message: 'send multipart/form-data with a name field and one CSV file, two IDX files or one UTF-8 .txt file' });
+      if (!req.isMultipart()) return sendError(reply, new HttpError('unsupported_media_type', 'send multipart/form-data with a name field and one CSV file, two IDX files or one UTF-8 .txt file'));
       let name = '';
       const files: UploadFile[] = [];
       try {
@@ -32,16 +33,17 @@ export async function datasetRoutes(app: FastifyInstance, ctx: CoordinatorContex
       } catch (err) {
         if (err instanceof DatasetUploadError) return reply.code(err.status).send({ error: err.code, message: err.message });
         const e = err as Error & { code?: string; statusCode?: number };
-        return reply.code(e.statusCode && e.statusCode < 500 ? e.statusCode : 400).send({ error: 'bad_upload', message: `could not read the upload: ${e.message}` });
+        // A Fastify or multipart client error keeps its status (413 for too many parts, say).
+        return reply.code(e.statusCode && e.statusCode < 500 ? e.statusCode : ERROR_STATUS.bad_upload).send(new HttpError('bad_upload', `could not read the upload: ${e.message}`).body());
       }
-      if (!name) return reply.code(400).send({ error: 'missing_name', message: 'give the dataset a name (field "name")' });
-      if (files.length === 0) return reply.code(400).send({ error: 'missing_file', message: 'attach one CSV file, two IDX files (images and labels), or one UTF-8 .txt file (a text to model)' });
+      if (!name) return sendError(reply, new HttpError('missing_name', 'give the dataset a name (field "name")'));
+      if (files.length === 0) return sendError(reply, new HttpError('missing_file', 'attach one CSV file, two IDX files (images and labels), or one UTF-8 .txt file (a text to model)'));
       try {
         ctx.datasets.addUpload(name, files);
       } catch (err) {
         if (err instanceof DatasetUploadError) return reply.code(err.status).send({ error: err.code, message: err.message });
         req.log.error({ err }, 'dataset upload failed');
-        return reply.code(500).send({ error: 'internal', message: `the upload could not be stored: ${(err as Error).message}` });
+        return sendError(reply, new HttpError('internal', `the upload could not be stored: ${(err as Error).message}`));
       }
       req.log.info({ dataset: name, files: files.map((f) => f.filename) }, 'dataset uploaded');
       return reply.code(201).send({ dataset: ctx.datasets.summary(name) });
