@@ -17,6 +17,7 @@ import { Scheduler } from '../server/scheduler.ts';
 import { DEFAULT_TRUST_POLICY } from '../server/verification/trust.ts';
 import { identityOf } from '../server/verification/verification.ts';
 import { PROTOCOL_VERSION, type TaskMeta } from '../shared/protocol.ts';
+import { encodeUpdate, foldUpdate } from '../shared/update-codec.ts';
 import { parseRunSpec, type RunSpecInput } from '../shared/run-spec.ts';
 import { MemoryGrid, MemoryWorker } from './helpers/memory-grid.ts';
 import { sharedDataDir, startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
@@ -102,6 +103,27 @@ describe('spot checks', () => {
     const overhead = stats.replicaExamples / g.run.samples;
     console.log(`spot checks on 4 honest workers, 150 rounds: ${stats.checks} checks, ${stats.agreed} agreed, replication overhead ${(100 * overhead).toFixed(1)} % of the examples folded`);
     expect(overhead).toBeLessThan(0.15);
+    g.close();
+  }, 60_000);
+
+  test('fp16 results carry each worker\'s own error-feedback residual: honest ones still agree, a 1.1 × result does not', async () => {
+    const g = new MemoryGrid(parseRunSpec({ ...spec(30), compression: 'fp16' }), dataset(), { evalExamples: 100 });
+    // Every task checked: each agreement is a measurement.
+    g.scheduler.verification.policy = { ...DEFAULT_TRUST_POLICY, newProbability: 1, floor: 1, decay: 1 };
+    for (const id of ['a', 'b', 'c']) join(g, id, `browser-${id}`);
+    const bad = join(g, 'bad', 'browser-bad');
+    bad.tamper = (bytes, meta) => {
+      // Decoded, scaled by 1.1 and coded again: a result only 10 % off.
+      const v = new Float32Array(bytes.byteLength / 2);
+      foldUpdate({ kind: 'fp16' }, bytes, v.length, 1.1, v);
+      return { bytes: encodeUpdate({ kind: 'fp16' }, v), meta };
+    };
+    await g.runUntil(() => false);
+    const { stats, workers } = g.scheduler.verification.report(g.run.id);
+    console.log(`fp16: ${stats.agreed} checks agreed, largest relative difference ${stats.maxAgreeingDifference.toExponential(2)}; smallest disagreeing ${stats.minDisagreeingDifference?.toExponential(2)}`);
+    expect(stats.maxAgreeingDifference).toBeLessThan(g.scheduler.verification.tolerance.fp16! / 5);
+    for (const w of workers.filter((w) => w.key !== 'browser-bad')) expect(w.strikes, w.key).toBe(0);
+    expect(workers.find((w) => w.key === 'browser-bad')!.banned).toBe(true);
     g.close();
   }, 60_000);
 });

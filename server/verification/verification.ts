@@ -58,7 +58,8 @@ export type BanListener = (ban: Ban) => void;
 
 interface RunVerification {
   trust: TrustBook;
-  rng: Rng;
+  /** Made at the first draw, from the run's seed: the same run draws the same checks. */
+  rng?: Rng;
   losses: LossWindow;
   stats: CheckStats;
 }
@@ -84,13 +85,11 @@ export class Verification {
     this.now = (opts === false ? undefined : opts.now) ?? Date.now;
   }
 
-  private of(runId: string, seed = 0): RunVerification {
+  private of(runId: string): RunVerification {
     let r = this.runs.get(runId);
     if (!r) {
-      const rng = createRng((seed ^ 0x5eed_c4ec) >>> 0);
       r = {
         trust: new TrustBook(() => this.policy),
-        rng,
         losses: new LossWindow(),
         stats: { checks: 0, agreed: 0, disagreements: 0, inconclusive: 0, unsettled: 0, strikes: 0, replicaExamples: 0, maxAgreeingDifference: 0, minDisagreeingDifference: null },
       };
@@ -106,9 +105,10 @@ export class Verification {
 
   /** Whether this worker's task is checked: drawn from the run's seeded stream at its trust's chance. */
   shouldCheck(runId: string, seed: number, w: WorkerEntry): boolean {
-    const v = this.of(runId, seed);
+    const v = this.of(runId);
     const key = identityOf(w);
     v.trust.record(key, w.id, w.hello.backend);
+    v.rng ??= createRng((seed ^ 0x5eedc4ec) >>> 0);
     return v.rng.float() < v.trust.probability(key);
   }
 
