@@ -31,6 +31,7 @@ import { runsPlugin } from './routes/runs.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { SocketPort } from './sockets/socket-port.ts';
 import type { WorkerEventLimits } from './sockets/event-limits.ts';
+import { limitConnections } from './sockets/connection-limits.ts';
 import { attachWorkerNamespace } from './sockets/worker-namespace.ts';
 import { trustRoutes } from './routes/trust.ts';
 import type { VerificationOptions } from './verification/verification.ts';
@@ -129,6 +130,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   };
 
   const io = new Server(app.server, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false, cors: { origin: false } });
+  // Before any namespace sees a packet: handshake floods and events no handler takes close the connection.
+  limitConnections(io, app.log);
   const workers = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
   const traffic: Traffic = { bytesIn: 0, bytesOut: 0, runs: new Map() };
   const port = new SocketPort(workers, traffic);

@@ -59,7 +59,8 @@ export function workerEventLimits(patch: Partial<Omit<WorkerEventLimits, 'events
 /** 'first-drop': the first event dropped in a spell over a limit (worth one log line). */
 export type Admission = 'ok' | 'first-drop' | 'drop' | 'cut';
 
-class TokenBucket {
+/** Tokens refilled by time up to a burst, plus credit for work handed out. */
+export class TokenBucket {
   private tokens: number;
   private last: number;
 
