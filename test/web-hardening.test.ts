@@ -1,9 +1,10 @@
 // The coordinator's pages and REST as an attacker and a browser meet them: security headers on
 // every page; each page (contributor with its drawing pad, train with its chart, admin logged in,
 // the board with its QR code and charts) working in Chromium under the Content-Security-Policy
-// with no violation; admin sessions that survive a restart and expire; cookie-authenticated
-// mutations from another origin refused while Bearer scripts go on; login and upload floods
-// answered 429; oversized bodies answered 413 while the coordinator keeps serving.
+// with no violation, and under Vite's dev-server variant of the policy; admin sessions that
+// survive a restart and expire; cookie-authenticated mutations from another origin refused while
+// Bearer scripts go on; login and upload floods answered 429; oversized bodies answered 413 while
+// the coordinator keeps serving.
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,13 @@ import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { io } from 'socket.io-client';
+import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp, type AppOptions } from '../server/app.ts';
 import { ADMIN_COOKIE } from '../server/auth.ts';
 import { buildPagesIfStale } from '../server/build-pages.ts';
 import { chromiumLaunchOptions } from '../server/chromium.ts';
+import { crowdtrainDevData } from '../server/dev-plugin.ts';
 import { ManualClock } from '../server/clock.ts';
 import { ADMIN_NAMESPACE } from '../server/routes/admin.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
@@ -192,6 +195,37 @@ describe('the pages under the CSP in Chromium', () => {
       await page.locator('#try-model canvas').first().waitFor({ state: 'visible', timeout: 20_000 });
     });
     expect(seen).toEqual({ violations: [], console: [] });
+  });
+});
+
+describe("Vite's dev server", () => {
+  let server: ViteDevServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await createServer({ configFile: false, root: resolve(root, 'client/pages'), logLevel: 'silent', plugins: [crowdtrainDevData(sharedDataDir)], server: { host: '127.0.0.1', port: 0, fs: { allow: [root] } } });
+    await server.listen();
+    browser = await chromium.launch(chromiumLaunchOptions());
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('sends the policy on the pages with its own allowances, and the train page loads under it', async () => {
+    const url = server.resolvedUrls!.local[0];
+    const csp = (await fetch(new URL('train.html', url))).headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self' 'unsafe-inline' 'unsafe-eval'/);
+    expect(csp).toMatch(/frame-ancestors 'none'/);
+    // Vite's own modules are not pages: no policy on them.
+    expect((await fetch(new URL('@vite/client', url))).headers.get('content-security-policy')).toBeNull();
+
+    const page = await browser.newPage();
+    const seen = await watchCsp(page);
+    await page.goto(new URL('train.html', url).href);
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 30_000 }).toMatch(/Ready|Could not/);
+    expect(await seen.violations()).toEqual([]);
+    expect(seen.console).toEqual([]);
+    await page.close();
   });
 });
 
