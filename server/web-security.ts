@@ -7,7 +7,7 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { cookieSecret } from './auth.ts';
-import { defaultErrorHandler, HttpError } from './errors.ts';
+import { defaultErrorHandler, HttpError, sendError } from './errors.ts';
 import type { Store } from './store/store.ts';
 
 /**
@@ -89,11 +89,12 @@ export const uploadRateLimit = {
 
 /**
  * Registers helmet, @fastify/cookie (signed with the store's secret), @fastify/rate-limit (off
- * unless a route asks) and the default error handler. Call before any route is registered.
+ * unless a route asks), the default error and not-found handlers. Call before any route is registered.
  * @example await webSecurity(app, store);
  */
 export async function webSecurity(app: FastifyInstance, store: Pick<Store, 'getSetting' | 'setSetting'>): Promise<void> {
   app.setErrorHandler(defaultErrorHandler);
+  app.setNotFoundHandler((req, reply) => sendError(reply, new HttpError('not_found', `nothing at ${req.method} ${req.url.split('?')[0]}`)));
   await app.register(helmet, {
     contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy(false) },
     // X-Frame-Options for browsers without frame-ancestors.

@@ -74,6 +74,10 @@ describe('security headers', () => {
     const json = await coord.app.inject({ url: '/api/runs' });
     expect(json.headers['x-content-type-options']).toBe('nosniff');
     expect(json.headers['content-security-policy']).toBeDefined();
+    const missing = await coord.app.inject({ url: '/no-such-page.html?x=1' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ error: 'not_found', message: 'nothing at GET /no-such-page.html' });
+    expect(missing.headers['x-frame-options']).toBe('DENY');
   });
 });
 
