@@ -106,6 +106,38 @@ describe('spot checks', () => {
     g.close();
   }, 60_000);
 
+  test('a worker that goes silent does not hold checked rounds to their deadline', async () => {
+    const g = new MemoryGrid(parseRunSpec({ ...spec(60), sync: { taskSizing: 'fixed', minWorkers: 2 } }), dataset(), { evalExamples: 100 });
+    g.scheduler.verification.policy = { ...DEFAULT_TRUST_POLICY, newProbability: 1, floor: 1, decay: 1 };
+    const [, b] = ['a', 'b', 'c'].map((id) => join(g, id, `browser-${id}`));
+    await g.runUntil(() => g.run.version >= 10);
+    // 'c' has been timed (the coordinator counts on it), then stays connected but hears and answers nothing.
+    g.scheduler.workers.get('c')!.speed.observe(32, 100);
+    g.port.connect('c', () => {});
+    // One wrong result of 'b': its check disagrees, and only 'c' could be the third.
+    let results = 0;
+    const timedOutBefore = () => g.run.counters.roundsTimedOut;
+    let timedOutAtWrong = -1;
+    b.tamper = (bytes, meta) => {
+      if (++results !== 5) return { bytes, meta };
+      timedOutAtWrong = timedOutBefore();
+      const wrong = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)).map((x) => 2 * x);
+      return { bytes: new Uint8Array(wrong.buffer), meta };
+    };
+    await g.runUntil(() => false);
+    expect(g.run.version).toBe(60);
+    // Only the round 'c' went silent in (holding a task) may close at its deadline; the disagreement's round does not.
+    expect(g.run.counters.roundsTimedOut).toBeLessThanOrEqual(1);
+    expect(g.run.counters.roundsTimedOut).toBe(timedOutAtWrong);
+    const { stats, bans, workers } = g.scheduler.verification.report(g.run.id);
+    // The disagreement waited for a third worker, then was given up: neither result folded, no one struck.
+    expect(stats.disagreements).toBe(1);
+    expect(stats.unsettled).toBe(1);
+    expect(workers.every((w) => w.strikes === 0)).toBe(true);
+    expect(bans).toEqual([]);
+    g.close();
+  }, 60_000);
+
   test('fp16 results carry each worker\'s own error-feedback residual: honest ones still agree, a 1.1 × result does not', async () => {
     const g = new MemoryGrid(parseRunSpec({ ...spec(30), compression: 'fp16' }), dataset(), { evalExamples: 100 });
     // Every task checked: each agreement is a measurement.

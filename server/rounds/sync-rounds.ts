@@ -62,6 +62,8 @@ interface SyncRound {
   deadline: TimerHandle;
   /** Checked tasks of this round (spot checks). */
   quorums: Quorum[];
+  /** Set while the round waits, with no task out, for a free worker to compute a check. */
+  checkWait?: TimerHandle;
 }
 
 /** A task whose lease ran out or whose round closed: its result is late, but still times its worker. */
@@ -207,7 +209,7 @@ export class SyncRounds implements RoundMode {
   private maybeCheck(run: Run, round: SyncRound, w: WorkerEntry, task: Task): void {
     if (this.kind !== 'sync' || !checkable(codingOf(run.spec.compression, 'up'))) return;
     const key = identityOf(w);
-    if (!this.host.workersOf(run.id).some((o) => !o.paused && identityOf(o) !== key)) return;
+    if (!this.host.workersOf(run.id).some((o) => computes(o) && identityOf(o) !== key)) return;
     if (!this.host.verification.shouldCheck(run.id, run.spec.seed, w)) return;
     const q: Quorum = { id: task.id, version: round.version, indices: task.indices, holders: new Set([key]), open: new Set([task.id]), results: [], wanted: 2, settled: false, maxDifference: 0 };
     task.quorum = q;
@@ -222,6 +224,10 @@ export class SyncRounds implements RoundMode {
     const q = round.quorums.find((x) => needsWorker(x) && !x.holders.has(key));
     if (!q) return false;
     q.holders.add(key);
+    if (round.checkWait && !round.quorums.some((x) => x !== q && needsWorker(x))) {
+      this.host.clock.clearTimeout(round.checkWait);
+      round.checkWait = undefined;
+    }
     // The examples as indices: the checker computes exactly what the first worker did.
     const task = this.send(run, round, w, q.indices, undefined, q.indices.length, q);
     q.open.add(task.id);
@@ -237,16 +243,28 @@ export class SyncRounds implements RoundMode {
     }
   }
 
-  /** Closes the round once no task is out and no check waits for a worker who could still come. */
+  /**
+   * Closes the round once no task is out and no check waits for a worker who could still come: one
+   * that computes (it has been timed, or is ready) and is of another identity. A worker that just
+   * sent its result says `ready` within a round trip; one that never does (a joiner that idles, a
+   * hostile one) holds the round for at most half its planned time, then the check is given up.
+   */
   private maybeComplete(run: Run, round: SyncRound): void {
     if (this.rounds.get(run.id) !== round || round.tasks.size > 0) return;
-    const present = this.host.workersOf(run.id).filter((w) => !w.paused);
+    const present = this.host.workersOf(run.id).filter(computes);
+    let waiting = false;
     for (const q of round.quorums) {
       if (!needsWorker(q)) continue;
-      if (present.some((w) => !q.holders.has(identityOf(w)))) return; // it will say `ready` in a moment
-      this.giveUp(run, round, q, 'no other worker is left to compute it');
+      if (present.some((w) => !q.holders.has(identityOf(w)))) waiting = true;
+      else this.giveUp(run, round, q, 'no other worker is left to compute it');
     }
-    this.closeRound(run, 'complete');
+    if (!waiting) return this.closeRound(run, 'complete');
+    round.checkWait ??= this.host.clock.setTimeout(() => {
+      round.checkWait = undefined;
+      if (this.rounds.get(run.id) !== round) return;
+      for (const q of round.quorums) if (needsWorker(q)) this.giveUp(run, round, q, 'no worker was free to compute it in time');
+      this.maybeComplete(run, round);
+    }, Math.max(200, round.plannedMs / 2));
   }
 
   /**
@@ -476,6 +494,7 @@ export class SyncRounds implements RoundMode {
     if (!round) return undefined;
     this.rounds.delete(run.id);
     this.host.clock.clearTimeout(round.deadline);
+    if (round.checkWait) this.host.clock.clearTimeout(round.checkWait);
     for (const task of round.tasks.values()) {
       this.host.clock.clearTimeout(task.lease);
       this.rememberExpired(task);
@@ -555,12 +574,18 @@ export class SyncRounds implements RoundMode {
   close(): void {
     for (const r of this.rounds.values()) {
       this.host.clock.clearTimeout(r.deadline);
+      if (r.checkWait) this.host.clock.clearTimeout(r.checkWait);
       for (const t of r.tasks.values()) this.host.clock.clearTimeout(t.lease);
     }
     for (const g of this.gathers.values()) this.host.clock.clearTimeout(g.timer);
     this.rounds.clear();
     this.gathers.clear();
   }
+}
+
+/** A worker that will compute a check: not paused, and timed on a task before or ready now. */
+function computes(w: WorkerEntry): boolean {
+  return !w.paused && (w.ready || w.speed.known);
 }
 
 registerRoundMode('sync', (host) => new SyncRounds(host, 'sync'));
