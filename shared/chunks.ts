@@ -66,11 +66,13 @@ export class ChunkAssembler {
   /** Adds one piece. Throws ChunkError naming the problem, and drops the stream then. */
   add(meta: ChunkMeta, data: ArrayBuffer | ArrayBufferView): void {
     const { stream, index, count, total } = meta;
-    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const fail = (message: string): never => {
       this.open.delete(stream);
       throw new ChunkError(`stream "${stream}": ${message}`, stream);
     };
+    // What a worker sends is checked here, not trusted to match the type: a piece may come as anything.
+    if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) fail(`a piece is binary data, got ${data === null ? 'null' : typeof data}`);
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (!Number.isInteger(index) || index < 0) fail(`piece index ${index} is not a non-negative integer`);
     if (!Number.isInteger(count) || count < 1) fail(`a stream has a whole number of pieces, at least 1; got count ${count}`);
     if (!Number.isInteger(total) || total < 0) fail(`total ${total} is not a non-negative integer`);

@@ -139,10 +139,20 @@ function valueAt(input: unknown, path: readonly Key[]): unknown {
   return v;
 }
 
+/** `v` as JSON when that is short; undefined for a long one or one nested too deep to write (a spec may be anything). */
+function shortJson(v: unknown): string | undefined {
+  try {
+    const s = JSON.stringify(v);
+    return s.length <= 200 ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (Array.isArray(v)) return v.length <= 8 ? JSON.stringify(v) : `a list of ${v.length} entries`;
+  if (Array.isArray(v)) return (v.length <= 8 && shortJson(v)) || `a list of ${v.length} entries`;
   if (typeof v === 'object') return 'a mapping';
   const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
