@@ -32,7 +32,7 @@ const models: [string, RunSpecInput['model'], number][] = [
   [
     'the example CNN (two conv2d, maxpool, dense)',
     { layers: [{ kind: 'conv2d', out: 8, kernel: 5 }, { kind: 'relu' }, { kind: 'maxpool2d', size: 2 }, { kind: 'conv2d', out: 16, kernel: 5 }, { kind: 'relu' }, { kind: 'maxpool2d', size: 2 }, { kind: 'flatten' }, { kind: 'dense', out: 10 }] },
-    4,
+    10,
   ],
 ];
 

@@ -9,13 +9,15 @@ import type { TaskResult } from '../../shared/protocol.ts';
  * Largest relative L2 difference ‖a − b‖ / max(‖a‖, ‖b‖) between two results of one task that
  * still counts as agreement, by the coding results come in. Measured (docs/security.md,
  * test/e2e-spot-checks.test.ts, test/spot-checks.test.ts): the WebGPU (SwiftShader) and CPU
- * backends' gradients of the same task differ by at most 1.2e-7 on an MLP and 2.8e-7 on the example
- * CNN (float32 sums in another order); two CPU workers' fp16 results, each with its own
- * error-feedback residual, by at most 4.8e-4. The tolerances leave a margin of 40x (fp16) to 350x
- * (float32) and still refuse a result scaled by 1.1 (a difference of 0.09). int8 and top-k results
- * are not compared: their residuals differ between workers by as much as the results themselves.
+ * backends' gradients of the same task differ by 1.2e-7 on an MLP (float32 sums in another order)
+ * and by up to 4.3e-5 on the example CNN (a max-pool whose inputs tie to the last bit can route
+ * its gradient to another position on each backend); two CPU workers' fp16 results, each with its
+ * own error-feedback residual, by up to 4.8e-4. The tolerances leave a margin of 40x (fp16) and
+ * 100x (float32) and still refuse a result scaled by 1.01 (float32: a difference of 0.0099) or
+ * 1.1 (fp16: 0.09). int8 and top-k results are not compared: their residuals differ between
+ * workers by as much as the results themselves.
  */
-export const AGREEMENT_TOLERANCE: Partial<Record<UpdateCoding['kind'], number>> = { none: 1e-4, fp16: 2e-2 };
+export const AGREEMENT_TOLERANCE: Partial<Record<UpdateCoding['kind'], number>> = { none: 5e-3, fp16: 2e-2 };
 
 /** Whether results of this coding can be compared (see AGREEMENT_TOLERANCE). */
 export function checkable(coding: UpdateCoding): boolean {
