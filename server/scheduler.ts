@@ -437,6 +437,7 @@ export class Scheduler {
     this.setState(run, 'stopped');
     this.runs.delete(run.id);
     this.channels.delete(run.id);
+    this.verification.forgetRun(run.id);
     this.traffic.runs?.delete(run.id);
     for (const w of this.workersOf(run.id)) {
       w.runId = null;
