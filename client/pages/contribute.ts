@@ -5,7 +5,7 @@
 import './no-eval.ts'; // first: before any zod schema is parsed
 import { chooseBackend, makeBackend, makeStageBackend, type BackendChoice } from '../worker/choose-backend.ts';
 import { dutyFor, pageCpuBackend, pageThreads } from '../worker/web-lanes.ts';
-import { WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
+import { markJoin, WorkerClient, type WorkerState, type WorkerStats } from '../worker/worker-client.ts';
 import type { ModelUse } from '../ui/page-model.ts';
 import { mountTryModel, type TryModelPanel, type TryModelSource } from '../ui/try-model.ts';
 import { PARAMS_VERSION_HEADER } from '../../shared/board-protocol.ts';
@@ -105,38 +105,118 @@ function dutyOf(cap: number): number {
   return threads > 1 ? dutyFor(cap, threads) : cap;
 }
 
+/** Where the page remembers which backend won on this browser, per model. */
+const CHOICE_KEY = 'crowdtrain.backendChoice';
+
+interface RememberedChoice {
+  model: string;
+  userAgent: string;
+  kind: Backend;
+  reason: string;
+}
+
+const modelKey = (net: NetInfo) => JSON.stringify([net.layers, net.inputShape]);
+
+function recall(net: NetInfo): RememberedChoice | null {
+  try {
+    const r = JSON.parse(localStorage.getItem(CHOICE_KEY) ?? 'null') as RememberedChoice | null;
+    return r && r.model === modelKey(net) && r.userAgent === navigator.userAgent && (r.kind === 'cpu' || r.kind === 'webgpu') ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(net: NetInfo, c: BackendChoice): void {
+  try {
+    localStorage.setItem(CHOICE_KEY, JSON.stringify({ model: modelKey(net), userAgent: navigator.userAgent, kind: c.kind, reason: c.reason.slice(0, 300) } satisfies RememberedChoice));
+  } catch {
+    // Storage blocked: the next visit times the backends again.
+  }
+}
+
+/**
+ * The backend to start with, at once: the one asked for in the URL; the CPU where there is no
+ * WebGPU; the one that won on an earlier visit; else the CPU while WebGPU is timed against it
+ * in the background (a newcomer's first gradient should not wait for kernels to compile).
+ */
+async function firstChoice(net: NetInfo, batch: number, forced: Backend | null): Promise<BackendChoice> {
+  if (forced || !('gpu' in navigator)) {
+    const c = await chooseBackend(net, batch, forced ?? undefined);
+    if (!forced) remember(net, c);
+    return c;
+  }
+  const known = recall(net);
+  if (known?.kind === 'webgpu') {
+    const c = await chooseBackend(net, batch, 'webgpu');
+    if (c.kind === 'webgpu') return { ...c, reason: `faster here on an earlier visit: ${known.reason}` };
+    return c; // the adapter is gone since: the CPU, with why
+  }
+  if (known) return { kind: 'cpu', reason: known.reason, adapter: null, timings: {}, gpu: null };
+  void decideInBackground(net, batch);
+  return { kind: 'cpu', reason: 'computing on the CPU while WebGPU is timed against it…', adapter: null, timings: {}, gpu: null };
+}
+
+/** Times WebGPU against the CPU while the tab computes; moves the tab to WebGPU if it won. */
+async function decideInBackground(net: NetInfo, batch: number): Promise<void> {
+  let c: BackendChoice;
+  try {
+    c = await chooseBackend(net, batch);
+  } catch {
+    return;
+  }
+  remember(net, c);
+  choice = c;
+  if (c.kind === 'webgpu' && client) {
+    // A new connection with the new backend: the coordinator re-queues the open task at once.
+    client.stop();
+    startClient(c);
+  } else if (client) showBackend(c);
+}
+
+function showBackend(c: BackendChoice): void {
+  const a = c.adapter;
+  $('adapter').textContent = a ? [a.vendor, a.architecture].filter(Boolean).join(' · ') || a.description || 'unknown' : 'none';
+  $('backend').textContent = c.kind === 'webgpu' ? 'WebGPU' : 'CPU';
+  $('reason').textContent = c.reason;
+  $('threads').textContent = c.kind === 'cpu' ? `× ${threads} thread${threads > 1 ? 's' : ''}` : '';
+}
+
+/** A worker client on backend `picked`, started. */
+function startClient(picked: BackendChoice): void {
+  const a = picked.adapter;
+  // The CPU computes on as many Web Workers as the cap allows of this machine's cores; the
+  // duty cycle takes the rest of the cap (WebGPU: one device, the cap is its duty cycle).
+  threads = picked.kind === 'cpu' ? pageThreads(Number(cap.value) / 100) : 1;
+  showBackend(picked);
+  client = new WorkerClient({
+    backend: picked.kind,
+    hello: {
+      adapter: { vendor: a?.vendor ?? '', architecture: a?.architecture ?? '', description: a?.description ?? '' },
+      backendReason: picked.kind === 'cpu' ? picked.reason.slice(0, 400) : undefined,
+      userAgent: navigator.userAgent.slice(0, 400),
+      browserId: browserId(),
+      ...(nickname !== null ? { nickname } : {}),
+    },
+    cap: dutyOf(Number(cap.value) / 100),
+    makeBackend: async (run) => (picked.kind === 'cpu' && threads > 1 ? pageCpuBackend(run, microBatchOf(run.spec), threads) : makeBackend(picked, run, microBatchOf(run.spec))),
+    makeStageBackend: async (_run, setup) => makeStageBackend(picked, setup),
+    onChange: render,
+  });
+  client.start();
+}
+
 async function start(): Promise<void> {
   button.disabled = true;
+  markJoin('click');
   render({ ...emptyStats(), state: 'warming-up' });
   try {
     const { net, batch, name } = await currentModel();
     $('run-name').textContent = name;
     const forced = new URLSearchParams(location.search).get('backend') as Backend | null;
-    choice ??= await chooseBackend(net, batch, forced ?? undefined);
-    const a = choice.adapter;
-    $('adapter').textContent = a ? [a.vendor, a.architecture].filter(Boolean).join(' · ') || a.description || 'unknown' : 'none';
-    $('backend').textContent = choice.kind === 'webgpu' ? 'WebGPU' : 'CPU';
-    $('reason').textContent = choice.reason;
-    const picked = choice;
-    // The CPU computes on as many Web Workers as the cap allows of this machine's cores; the
-    // duty cycle takes the rest of the cap (WebGPU: one device, the cap is its duty cycle).
-    threads = picked.kind === 'cpu' ? pageThreads(Number(cap.value) / 100) : 1;
-    $('threads').textContent = picked.kind === 'cpu' ? `× ${threads} thread${threads > 1 ? 's' : ''}` : '';
-    client = new WorkerClient({
-      backend: picked.kind,
-      hello: {
-        adapter: { vendor: a?.vendor ?? '', architecture: a?.architecture ?? '', description: a?.description ?? '' },
-        backendReason: picked.kind === 'cpu' ? picked.reason.slice(0, 400) : undefined,
-        userAgent: navigator.userAgent.slice(0, 400),
-        browserId: browserId(),
-        ...(nickname !== null ? { nickname } : {}),
-      },
-      cap: dutyOf(Number(cap.value) / 100),
-      makeBackend: async (run) => (picked.kind === 'cpu' && threads > 1 ? pageCpuBackend(run, microBatchOf(run.spec), threads) : makeBackend(picked, run, microBatchOf(run.spec))),
-      makeStageBackend: async (_run, setup) => makeStageBackend(picked, setup),
-      onChange: render,
-    });
-    client.start();
+    markJoin('run-known');
+    choice ??= await firstChoice(net, batch, forced);
+    markJoin('backend-chosen');
+    startClient(choice);
     leaderboard.start();
     button.textContent = 'Stop';
     pauseButton.disabled = false;
@@ -414,3 +494,5 @@ const tryModel = new TryModelFeed($('try-model'));
 currentRun()
   .then((run) => tryModel.want(run.id, run.version))
   .catch(() => {});
+
+markJoin('page-ready');

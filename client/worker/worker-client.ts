@@ -78,6 +78,18 @@ export const realTime: WorkerClock = {
 
 type ClientSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
 
+const marked = new Set<string>();
+/**
+ * A performance mark `crowdtrain:<step>` the first time this worker reaches a step of joining
+ * (welcome, backend-ready, first-task, first-computed, first-accepted): the join benchmark reads
+ * them, and so can anyone in the browser's performance panel.
+ */
+export function markJoin(step: string): void {
+  if (marked.has(step)) return;
+  marked.add(step);
+  globalThis.performance?.mark?.(`crowdtrain:${step}`);
+}
+
 export class WorkerClient {
   private socket?: ClientSocket;
   private backend?: GradientBackend;
@@ -163,6 +175,7 @@ export class WorkerClient {
       socket.disconnect();
     });
     socket.on('welcome', (w) => {
+      markJoin('welcome');
       // A new connection is a new worker to the coordinator: it starts from a snapshot, with a fresh inner optimizer.
       this.params.clear();
       this.feedback = undefined;
@@ -196,6 +209,7 @@ export class WorkerClient {
       void this.params.receive(meta, bytes);
     });
     socket.on('task', (meta, indices) => {
+      markJoin('first-task');
       if (meta.stage) {
         void this.startStage(meta as TaskMeta & { stage: StageTask }, uint32From(indices, true));
         return;
@@ -241,6 +255,7 @@ export class WorkerClient {
       if (this.run?.id !== run.id) return backend.dispose();
       this.backend = backend;
       this.backendFor = key;
+      markJoin('backend-ready');
     }
     this.announceReady();
   }
@@ -359,6 +374,7 @@ export class WorkerClient {
       ({ loss, grads: update } = out);
     }
     if (this.socket !== socket) return;
+    markJoin('first-computed');
     const computeMs = this.clock.now() - started;
     const { coding, bytes } = this.encode(run, update);
     await this.report(socket, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: indices.length, loss, computeMs, coding: coding.kind }, bytes, meta.leaseMs, computeMs);
@@ -391,6 +407,7 @@ export class WorkerClient {
         resolve(err ? { ok: false, error: 'no answer from the coordinator' } : a!),
       );
     });
+    if (ack.ok) markJoin('first-accepted');
     // Work cap: rest so that computing takes at most `cap` of the time on the worker's clock.
     const rest = this.cap < 1 ? (computeMs * (1 - this.cap)) / this.cap : 0;
     if (rest > 0) await this.clock.sleep(rest);
