@@ -6,7 +6,7 @@
 // while a headless worker already trains. The page marks each step of joining
 // (performance marks `crowdtrain:*`, client/worker/worker-client.ts), read back here.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { buildPagesIfStale } from '../server/build-pages.ts';
@@ -37,7 +37,13 @@ async function visit(url: string, profile: string): Promise<Visit> {
     const originLag = (await page.evaluate(() => performance.timeOrigin)) - opened;
     await page.waitForFunction(() => performance.getEntriesByName('crowdtrain:page-ready').length > 0, undefined, { timeout: 60_000, polling: 10 });
     await page.click('#contribute');
-    await page.waitForFunction(() => performance.getEntriesByName('crowdtrain:first-accepted').length > 0, undefined, { timeout: 120_000, polling: 20 });
+    try {
+      await page.waitForFunction(() => performance.getEntriesByName('crowdtrain:first-accepted').length > 0, undefined, { timeout: 60_000, polling: 20 });
+    } catch (err) {
+      const status = await page.locator('#status').textContent().catch(() => '');
+      const marks = await page.evaluate(() => performance.getEntriesByType('mark').map((m) => m.name)).catch(() => []);
+      throw new Error(`no accepted gradient within 60 s; the page says "${status}", marks: ${marks.join(' ')}`);
+    }
     const marks = await page.evaluate(() => Object.fromEntries(performance.getEntriesByType('mark').filter((m) => m.name.startsWith('crowdtrain:')).map((m) => [m.name.slice('crowdtrain:'.length), m.startTime])));
     const steps = Object.fromEntries(JOIN_STEPS.filter((s) => marks[s] !== undefined).map((s) => [s, Math.round(marks[s] + originLag)]));
     return { steps, totalMs: steps['first-accepted'], backend: (await page.locator('#backend').textContent()) ?? '' };
@@ -61,6 +67,7 @@ export async function run(log: (m: string) => void, opts: { rows?: string } = {}
   const pagesDir = resolve(root, 'dist/pages');
   await buildPagesIfStale(root, pagesDir, log);
   const rows = [];
+  const load = loadavg()[0].toFixed(1);
   for (const busy of [false, true]) {
     const coord = await startCoordinator({ pagesDir, defaultRun: true });
     // The worker already training is a process of its own, as a volunteer's machine would be.
@@ -92,5 +99,5 @@ export async function run(log: (m: string) => void, opts: { rows?: string } = {}
       await coord.close();
     }
   }
-  return { goal: { warm_ms: 3000, cold_ms: 5000 }, steps: JOIN_STEPS, rows, browser: chromium.name() };
+  return { goal: { warm_ms: 3000, cold_ms: 5000 }, steps: JOIN_STEPS, rows, load_average: load };
 }

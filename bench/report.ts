@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { accuracySection } from './accuracy-report.ts';
 import { commCheckSection, commSection } from './comm-report.ts';
 import { evalLoopSection } from './eval-loop-report.ts';
+import { joinSection } from './join-report.ts';
 import { timeToTargetSection } from './time-to-target-report.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -185,6 +186,7 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['accuracy', accuracySection],
   ['comm', commSection],
   ['comm-check', commCheckSection],
+  ['join', joinSection],
 ];
 
 export function writeBenchmarksDoc(root: string): void {
