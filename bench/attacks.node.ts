@@ -8,7 +8,9 @@
 //
 // The model is the MNIST MLP (examples/mnist-mlp.yaml), not the CNN: on this machine's CPU a CNN
 // gradient costs about 1.6 ms an example against 0.11 ms for the MLP, and 18 rows of 200 rounds of
-// 25 workers (some 5.8 million examples) would take over two and a half hours on the CNN.
+// 25 workers (some 5.8 million examples) would take over two and a half hours on the CNN. 200
+// rounds of 1,280 honest examples (4.3 epochs) is the example's whole run: its stop rule is a test
+// accuracy of 0.93, which the clean run reaches near the end (0.934 after 200 rounds).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetRegistry } from '../server/data/registry.ts';
@@ -49,9 +51,9 @@ const ATTACK_ROWS: { attack: AttackName | 'none'; label: string; hostile: number
   { attack: 'label-flip', label: 'label flip (9 − y)', hostile: 5 },
   { attack: 'alie', label: 'ALIE (z from n = 25, f = 5)', hostile: 5 },
   { attack: 'ipm', label: 'IPM ε = 0.1 (11 of 25)', hostile: 11, epsilon: 0.1 },
+  { attack: 'replay', label: 'replay from 100 rounds back', hostile: 5 },
   { attack: 'ipm', label: 'IPM ε = 100 (5 of 25)', hostile: 5, epsilon: 100 },
   { attack: 'ipm', label: 'IPM ε = 100 (11 of 25)', hostile: 11, epsilon: 100 },
-  { attack: 'replay', label: 'replay from 100 rounds back', hostile: 5 },
 ];
 void ATTACKS;
 
