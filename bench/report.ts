@@ -2,6 +2,7 @@
 // machine and the adapter each was measured on. Run by bench/run.ts after every benchmark.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { abuseSection } from './abuse/report.ts';
 import { accuracySection } from './accuracy-report.ts';
 import { commCheckSection, commSection } from './comm-report.ts';
 import { evalLoopSection } from './eval-loop-report.ts';
@@ -186,6 +187,7 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['accuracy', accuracySection],
   ['comm', commSection],
   ['comm-check', commCheckSection],
+  ['abuse', abuseSection],
   ['join', joinSection],
 ];
 

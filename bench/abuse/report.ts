@@ -1,0 +1,26 @@
+// The abuse benchmark's section of docs/benchmarks.md: one line per flood and the fuzz, with a
+// pointer to docs/security.md, where the numbers are discussed. Reads bench/results/abuse.json.
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const fmt = (x: unknown, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '–');
+
+export function abuseSection(r: Json): string {
+  const rows: Json[] = r.rows ?? [];
+  const calm = rows.find((x) => x.row === 'calm') ?? {};
+  const fuzz = rows.find((x) => x.row === 'fuzz');
+  const floods = rows.filter((x) => String(x.row).startsWith('flood:'));
+  const m = r.machine ?? {};
+  return [
+    '## Floods and fuzzing (`npm run bench -- abuse`)',
+    '',
+    `Measured ${String(r.date ?? '').slice(0, 10)} on ${m.cpus ?? '?'} × ${m.cpu ?? '?'}, a machine shared with other jobs (load average ${(calm.load ?? []).join(' ')} at the calm window). npm start's app in its own process with ${r.settings?.honest?.workers ?? '?'} simulated honest workers; each flood is one connection sending ${fmt(r.settings?.flood_per_sec)} messages a second (or ${fmt(r.settings?.sockets)} sockets from one address), its throughput compared with a calm window just before it. What the rows mean, and what the defences are, is in [security.md](security.md#floods-and-fuzzing-npm-run-bench----abuse).`,
+    '',
+    '| flood | cut off after ms | honest examples/s vs calm | /healthz p95 ms | goals met |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...floods.map((x) => `| ${String(x.row).slice(6)} | ${x.cut_off_ms === null ? 'never' : fmt(x.cut_off_ms)} | ${fmt(x.vs_calm, 2)} | ${fmt(x.healthz_p95_ms, 1)} | ${x.met ? 'yes' : 'no'} |`),
+    '',
+    fuzz
+      ? `Fuzz: ${fmt(fuzz.frame_cases)} frame cases (${fmt(fuzz.frames)} frames) and ${fmt(fuzz.requests)} request bodies in ${fmt(fuzz.seconds)} s; ${fuzz.crashed ? 'the coordinator crashed' : 'the coordinator stayed up'}, ${(fuzz.server_errors ?? []).length} answers 5xx, /healthz p95 ${fmt(fuzz.healthz_p95_ms, 1)} ms, ${fmt(fuzz.rounds_during)} rounds committed meanwhile. Memory after a full GC, from after the warm-up to the end: RSS ${fmt(r.memory?.start?.rss_mib, 1)} → ${fmt(r.memory?.end?.rss_mib, 1)} MiB, heap ${fmt(r.memory?.start?.heap_used_mib, 1)} → ${fmt(r.memory?.end?.heap_used_mib, 1)} MiB.`
+      : 'No fuzz in this run.',
+  ].join('\n');
+}
