@@ -7,6 +7,7 @@ import { accuracySection } from './accuracy-report.ts';
 import { commCheckSection, commSection } from './comm-report.ts';
 import { evalLoopSection } from './eval-loop-report.ts';
 import { joinSection } from './join-report.ts';
+import { workerSection } from './worker-report.ts';
 import { timeToTargetSection } from './time-to-target-report.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -189,6 +190,7 @@ const SECTIONS: [string, (r: Json) => string][] = [
   ['comm-check', commCheckSection],
   ['abuse', abuseSection],
   ['join', joinSection],
+  ['worker', workerSection],
 ];
 
 export function writeBenchmarksDoc(root: string): void {
