@@ -11,7 +11,7 @@ import type { GradientBackend } from '../client/worker/backend.ts';
 import { ThreadedCpuBackend } from '../client/worker/threaded-backend.ts';
 import { WorkerClient, type WorkerStats } from '../client/worker/worker-client.ts';
 import { describeModel } from '../shared/layers/sequence.ts';
-import type { Backend, RunInfo } from '../shared/protocol.ts';
+import type { Backend, RunInfo, RunSummary } from '../shared/protocol.ts';
 import { microBatchOf } from '../shared/run-spec.ts';
 import { CpuThreadPool } from './cpu-lanes.ts';
 import { DAWN_ENV_MARK, dawnEnvironment, installDawn } from './dawn.ts';
@@ -165,27 +165,28 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
   const choices = new Map<string, BackendChoice>();
   const cache = new DiskShardCache(o.cacheDir);
 
+  /** The backend for a model, timed once per model (auto) or as asked. */
+  const choose = async (net: { model: RunInfo['model'] | null; layers: RunInfo['layers']; inputShape: number[] }, maxBatch: number): Promise<BackendChoice> => {
+    const key = JSON.stringify(net.layers);
+    let choice = choices.get(key);
+    if (choice) return choice;
+    choice = await chooseBackend({ model: net.model ?? null, layers: net.layers, inputShape: net.inputShape }, maxBatch, o.backend === 'webgpu' ? 'webgpu' : undefined);
+    // The choice timed one CPU thread; this worker has o.threads of them.
+    const t = choice.timings;
+    if (choice.kind === 'webgpu' && t.webgpu !== undefined && t.cpu !== undefined && t.cpu / o.threads < t.webgpu) {
+      choice = { ...choice, kind: 'cpu', reason: `${t.cpu.toFixed(1)} ms on one CPU thread (so about ${(t.cpu / o.threads).toFixed(1)} on ${o.threads}) vs ${t.webgpu.toFixed(1)} ms on WebGPU` };
+    }
+    choices.set(key, choice);
+    const adapter = choice.adapter ? ` (${[choice.adapter.vendor, choice.adapter.architecture || choice.adapter.description].filter(Boolean).join(' ')})` : '';
+    out.note(`backend: ${choice.kind}${choice.kind === 'webgpu' ? adapter : ` ×${o.threads}`}: ${choice.reason}`);
+    return choice;
+  };
+
   const makeWorkerBackend = async (run: RunInfo): Promise<GradientBackend> => {
     runName = run.name;
     const maxBatch = microBatchOf(run.spec);
-    if (o.backend === 'cpu' || dawnReason) {
-      label = `cpu ×${o.threads}`;
-      return cpuBackend(run, maxBatch, o.threads);
-    }
-    const key = JSON.stringify(run.layers);
-    let choice = choices.get(key);
-    if (!choice) {
-      choice = await chooseBackend({ model: run.model ?? null, layers: run.layers, inputShape: run.inputShape }, maxBatch, o.backend === 'webgpu' ? 'webgpu' : undefined);
-      // The choice timed one CPU thread; this worker has o.threads of them.
-      const t = choice.timings;
-      if (choice.kind === 'webgpu' && t.webgpu !== undefined && t.cpu !== undefined && t.cpu / o.threads < t.webgpu) {
-        choice = { ...choice, kind: 'cpu', reason: `${t.cpu.toFixed(1)} ms on one CPU thread (so about ${(t.cpu / o.threads).toFixed(1)} on ${o.threads}) vs ${t.webgpu.toFixed(1)} ms on WebGPU` };
-      }
-      choices.set(key, choice);
-      const adapter = choice.adapter ? ` (${[choice.adapter.vendor, choice.adapter.architecture || choice.adapter.description].filter(Boolean).join(' ')})` : '';
-      out.note(`backend: ${choice.kind}${choice.kind === 'webgpu' ? adapter : ` ×${o.threads}`}: ${choice.reason}`);
-    }
-    if (choice.kind !== 'webgpu') {
+    const choice = o.backend === 'cpu' || dawnReason ? null : await choose(run, maxBatch);
+    if (choice?.kind !== 'webgpu') {
       label = `cpu ×${o.threads}`;
       return cpuBackend(run, maxBatch, o.threads);
     }
@@ -194,15 +195,27 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
     return makeBackend(choice, run, maxBatch);
   };
 
+  // The backend the coordinator is told at join: with auto, the one that wins on the current run's model.
+  let backendKind: Backend = o.backend === 'webgpu' && !dawnReason ? 'webgpu' : 'cpu';
+  let adapterInfo: { vendor: string; architecture: string; description: string } | undefined;
+  let cpuReason = dawnReason ? `WebGPU: ${dawnReason}` : o.backend === 'cpu' ? 'CPU chosen by request' : undefined;
+  if (o.backend === 'auto' && !dawnReason) {
+    const current = await currentRun(o.server);
+    if (current) {
+      const c = await choose(current.net, Math.max(current.spec.batchPerTask, current.spec.globalBatch ?? 0));
+      backendKind = c.kind;
+      if (c.kind === 'cpu') cpuReason = c.reason;
+      if (c.adapter) adapterInfo = { vendor: c.adapter.vendor, architecture: c.adapter.architecture, description: c.adapter.description };
+    }
+  }
   let lastMessage: string | null = null;
-  const backendKind: Backend = o.backend === 'webgpu' && !dawnReason ? 'webgpu' : o.backend === 'cpu' || dawnReason ? 'cpu' : 'webgpu';
   const client = new WorkerClient({
     url: o.server,
     backend: backendKind,
     makeBackend: makeWorkerBackend,
     cap: o.cap,
     shardCache: cache,
-    hello: { ...(o.nickname ? { nickname: o.nickname } : {}), userAgent: `crowdtrain-worker node/${process.versions.node} ${process.platform}-${process.arch}`, ...(dawnReason ? { backendReason: `WebGPU: ${dawnReason}` } : {}) },
+    hello: { ...(o.nickname ? { nickname: o.nickname } : {}), ...(adapterInfo ? { adapter: adapterInfo } : {}), userAgent: `crowdtrain-worker node/${process.versions.node} ${process.platform}-${process.arch}`, ...(backendKind === 'cpu' && cpuReason ? { backendReason: cpuReason.slice(0, 400) } : {}) },
     onChange: (s) => {
       if (s.state === 'stopped') return;
       if (s.message && s.message !== lastMessage) out.note(s.message);
@@ -234,6 +247,18 @@ export async function runWorker(argv: string[], env: NodeJS.ProcessEnv = process
     process.on('SIGINT', () => leave('SIGINT'));
     process.on('SIGTERM', () => leave('SIGTERM'));
   });
+}
+
+/** The run a joining worker is given (the newest running one), or null when the coordinator cannot say yet. */
+async function currentRun(server: string): Promise<Pick<RunSummary, 'net' | 'spec'> | null> {
+  try {
+    const res = await fetch(`${server}/api/runs`);
+    if (!res.ok) return null;
+    const { runs } = (await res.json()) as { runs: (Pick<RunSummary, 'net' | 'spec'> & { state: string })[] };
+    return runs.filter((r) => r.state === 'running').at(-1) ?? runs.at(-1) ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Runs this same command in a child process with `env`, passing signals on; resolves with its status. */

@@ -32,8 +32,8 @@ afterEach(async () => {
   for (const c of open.coords.splice(0)) await c.close();
 });
 
-function startCli(args: string[]): Cli {
-  const child = spawn(process.execPath, [BIN, 'worker', '--json', '--cache-dir', mkdtempSync(join(tmpdir(), 'crowdtrain-cache-')), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): Cli {
+  const child = spawn(process.execPath, [BIN, 'worker', '--json', '--cache-dir', mkdtempSync(join(tmpdir(), 'crowdtrain-cache-')), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const cli: Cli = { child, lines: [], stderr: [], exited: new Promise((r) => child.on('exit', (code) => r(code))) };
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -100,6 +100,22 @@ describe('crowdtrain worker', () => {
     expect(headless(coord, run.id)).toBeUndefined();
     const summary = cli.lines.find((l) => l.type === 'summary');
     expect(summary).toMatchObject({ signal: 'SIGTERM' });
+  }, 120_000);
+
+  test('where Dawn finds no Vulkan driver, auto says why in one line and trains on the CPU', async () => {
+    const coord = await startCoordinator({ defaultRun: { dataset: 'mnist-10k', evalEvery: 1000, stop: { maxRounds: 10_000 } } });
+    open.coords.push(coord);
+    const run = [...coord.app.crowdtrain.scheduler.runs.values()][0];
+    // As if already started again with Dawn's environment, but with no Vulkan loader on the path.
+    const { LD_LIBRARY_PATH: _l, VK_ICD_FILENAMES: _v, ...env } = process.env;
+    const cli = startCli(['--server', coord.url, '--backend', 'auto', '--threads', '1'], { ...env, CROWDTRAIN_DAWN_ENV: '1' });
+    await waitFor(() => (headless(coord, run.id)?.tasksDone ?? 0) >= 1, 60_000, 'a task done on the CPU');
+    const notes = cli.lines.filter((l) => l.type === 'note').map((l) => String(l.message));
+    expect(notes.filter((n) => n.startsWith('backend:'))).toEqual([expect.stringMatching(/^backend: cpu ×1: no WebGPU: .*no adapter/)]);
+    // The coordinator is told what the worker computes on.
+    expect(headless(coord, run.id)!.hello.backend).toBe('cpu');
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
   }, 120_000);
 
   test('a bad option is refused with what was wrong', async () => {
