@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type { RunEvent } from '../event-log.ts';
 import type { MetricPoint } from '../run.ts';
 import { WorkerBatch } from './worker-batch.ts';
-import { ANONYMOUS, type CheckpointRecord, type LeaderboardEntry, type RunRecord, type SessionRecord, type Store, type WorkerRecord } from './store.ts';
+import { ANONYMOUS, type CheckpointRecord, type LeaderboardEntry, type RunRecord, type SessionRecord, type Store, type SweepRecord, type TrialRecord, type WorkerRecord } from './store.ts';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: string[] = [
@@ -33,6 +33,13 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE metrics ADD COLUMN eval_loss REAL;`,
   `CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
    CREATE INDEX sessions_expiry ON sessions (expires_at);`,
+  `CREATE TABLE sweeps (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+   CREATE TABLE sweep_trials (
+     sweep_id TEXT NOT NULL, idx INTEGER NOT NULL, run_id TEXT NOT NULL, param_values TEXT NOT NULL,
+     state TEXT NOT NULL, metric REAL, stopped_reason TEXT, PRIMARY KEY (sweep_id, idx));
+   CREATE INDEX sweep_trials_run ON sweep_trials (run_id);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -237,6 +244,55 @@ export class SqliteStore implements Store {
 
   sweepSessions(now: number): number {
     return this.sql('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+  }
+
+  saveSweep(r: SweepRecord): void {
+    this.sql(
+      `INSERT INTO sweeps (id, name, spec, state, reason, created_at, updated_at) VALUES (@id, @name, @spec, @state, @reason, @createdAt, @updatedAt)
+       ON CONFLICT(id) DO UPDATE SET name=@name, spec=@spec, state=@state, reason=@reason, updated_at=@updatedAt`,
+    ).run({ ...r, spec: JSON.stringify(r.spec) });
+  }
+
+  private toSweep(row: Row): SweepRecord {
+    return {
+      id: row.id as string,
+      name: row.name as string,
+      spec: JSON.parse(row.spec as string),
+      state: row.state as SweepRecord['state'],
+      reason: row.reason as string | null,
+      createdAt: row.created_at as number,
+      updatedAt: row.updated_at as number,
+    };
+  }
+
+  getSweep(id: string): SweepRecord | undefined {
+    const row = this.sql('SELECT * FROM sweeps WHERE id = ?').get(id) as Row | undefined;
+    return row ? this.toSweep(row) : undefined;
+  }
+
+  listSweeps(): SweepRecord[] {
+    return (this.sql('SELECT * FROM sweeps ORDER BY created_at, id').all() as Row[]).map((r) => this.toSweep(r));
+  }
+
+  saveTrial(t: TrialRecord): void {
+    this.sql(
+      `INSERT INTO sweep_trials (sweep_id, idx, run_id, param_values, state, metric, stopped_reason)
+       VALUES (@sweepId, @index, @runId, @values, @state, @metric, @stoppedReason)
+       ON CONFLICT(sweep_id, idx) DO UPDATE SET run_id=@runId, param_values=@values, state=@state, metric=@metric, stopped_reason=@stoppedReason`,
+    ).run({ ...t, values: JSON.stringify(t.values) });
+  }
+
+  trials(sweepId: string): TrialRecord[] {
+    const rows = this.sql('SELECT * FROM sweep_trials WHERE sweep_id = ? ORDER BY idx').all(sweepId) as Row[];
+    return rows.map((r) => ({
+      sweepId: r.sweep_id as string,
+      index: r.idx as number,
+      runId: r.run_id as string,
+      values: JSON.parse(r.param_values as string),
+      state: r.state as TrialRecord['state'],
+      metric: r.metric as number | null,
+      stoppedReason: r.stopped_reason as string | null,
+    }));
   }
 
   getSetting(key: string): string | undefined {

@@ -55,6 +55,39 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
+/** How a sweep stands: running (trials start as slots free up), completed, or stopped by the admin. */
+export type SweepState = 'running' | 'completed' | 'stopped';
+/** A trial's run: running (or paused), completed by its stop rule, stopped (early, or by the admin), failed (never started or lost). */
+export type TrialState = 'running' | 'completed' | 'stopped' | 'failed';
+export type TrialValue = number | string | boolean;
+
+/** A sweep: its spec as submitted (parsed), and how it ended. Its trials are kept apart, one row each. */
+export interface SweepRecord {
+  id: string;
+  name: string;
+  /** The parsed sweep spec (shared/sweep-spec.ts's SweepSpec), seed included: the sampler is rebuilt from it. */
+  spec: unknown;
+  state: SweepState;
+  /** Why the sweep ended (maxTrials finished, target reached, stopped), null while running. */
+  reason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One trial of a sweep: the values the sampler drew, the run it became and how it went. */
+export interface TrialRecord {
+  sweepId: string;
+  /** 0, 1, 2, ... in the order drawn: the sampler's index. */
+  index: number;
+  runId: string;
+  values: Record<string, TrialValue>;
+  state: TrialState;
+  /** The trial's best evaluation of the sweep's metric, in the goal's direction; null before its first. */
+  metric: number | null;
+  /** Why it stopped ("stopped early: ...", the run's stop rule, the admin), null while running. */
+  stoppedReason: string | null;
+}
+
 export interface Store {
   saveRun(r: RunRecord): void;
   getRun(id: string): RunRecord | undefined;
@@ -86,6 +119,14 @@ export interface Store {
   deleteSession(idHash: string): void;
   /** Deletes the sessions expired at `now`; returns how many. */
   sweepSessions(now: number): number;
+
+  saveSweep(s: SweepRecord): void;
+  getSweep(id: string): SweepRecord | undefined;
+  /** Oldest first. */
+  listSweeps(): SweepRecord[];
+  saveTrial(t: TrialRecord): void;
+  /** A sweep's trials by index. */
+  trials(sweepId: string): TrialRecord[];
 
   getSetting(key: string): string | undefined;
   setSetting(key: string, value: string): void;
