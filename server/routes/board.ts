@@ -59,6 +59,9 @@ export function gridSamplesPerSec(points: readonly MetricPoint[]): number {
 /** The board's view of a run now; `points` is filled by the caller. */
 export function boardUpdate(ctx: CoordinatorContext, run: Run, points: MetricPoint[]): BoardUpdate {
   const entries = ctx.scheduler.workersOf(run.id);
+  // Spot checks compute some examples twice, and each worker is credited for its own: the shares
+  // are of all the work done, so that they never add up past the whole.
+  const whole = Math.max(run.samples, entries.reduce((a, w) => a + w.samples, 0));
   const workers = entries.map(
     (w): BoardWorker => ({
       id: w.id,
@@ -68,7 +71,7 @@ export function boardUpdate(ctx: CoordinatorContext, run: Run, points: MetricPoi
       // The coordinator's own timing of its tasks; its self-reported figure until it has one.
       samplesPerSec: w.speed.known ? w.speed.perSec : w.samplesPerSec,
       samples: w.samples,
-      share: run.samples > 0 ? Math.min(1, w.samples / run.samples) : 0,
+      share: whole > 0 ? w.samples / whole : 0,
       placement: w.placement,
     }),
   );
