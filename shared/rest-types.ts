@@ -82,3 +82,39 @@ export interface AdminServerEvents {
   workers: (w: { runId: string; workers: AdminWorker[] }) => void;
   event: (e: RunEventEntry) => void;
 }
+
+/** One trial of a sweep: a run drawn with these parameter values (GET /api/sweeps/:id). */
+export interface SweepTrialView {
+  /** 0, 1, 2, ... in the order drawn; its run is named `<sweep>-t<index>`. */
+  index: number;
+  /** The trial's run ('' if it could not be created). */
+  runId: string;
+  /** The swept fields' values, by field path ('optimizer.lr': 0.03). */
+  values: Record<string, number | string | boolean>;
+  state: 'running' | 'completed' | 'stopped' | 'failed';
+  /** Its best evaluation of the sweep's metric, in the goal's direction; null before the first. */
+  metric: number | null;
+  /** Why it stopped ("stopped early: ..." for the early-termination policy), null while running. */
+  stoppedReason: string | null;
+}
+
+/** The best trial so far: the one whose best metric is best in the goal's direction. */
+export interface SweepBest {
+  index: number;
+  runId: string;
+  metric: number;
+}
+
+/** A sweep as GET /api/sweeps and GET /api/sweeps/:id show it (POST /api/sweeps answers `{ sweep }`). */
+export interface SweepView {
+  id: string;
+  name: string;
+  state: 'running' | 'completed' | 'stopped';
+  /** Why it ended, null while running. */
+  reason: string | null;
+  createdAt: string;
+  /** The sweep spec as parsed (shared/sweep-spec.ts's SweepSpec): base run spec, settings, seed. */
+  spec: unknown;
+  trials: SweepTrialView[];
+  best: SweepBest | null;
+}
