@@ -9,9 +9,8 @@ import { CpuThreadPool } from '../node/cpu-lanes.ts';
 import type { OptimizerConfig } from '../shared/reference/optimizer.ts';
 import { expectClose } from './helpers/check-op.ts';
 import { CNN_CASE, MLP_CASE, modelOf, sourceOf, startParams, taskIndices, TRANSFORMER_CASE } from './helpers/local-cases.ts';
+import { expectSplitsMatch } from './helpers/lane-splits.ts';
 
-// Each lane averages its rows and the parts are summed with their weights: the same sums in another order.
-const TOL = { atol: 1e-6, rtol: 1e-4 };
 const open: ThreadedCpuBackend[] = [];
 afterEach(() => {
   for (const b of open.splice(0)) b.dispose();
@@ -31,28 +30,7 @@ describe('a task split across threads gives the same gradient', () => {
     { c: CNN_CASE, batch: 5 },
     { c: TRANSFORMER_CASE, batch: 4 },
   ])('$c.name: 1, 2 and 3 threads on a batch of $batch', async ({ c, batch }) => {
-    const model = modelOf(c);
-    const params = startParams(model, 5);
-    const { x, labels } = await sourceOf(c).batch(taskIndices(batch, 11));
-    const one = new LayerCpuBackend(model, batch);
-    one.setParams(params);
-    const want = await one.gradients(x, labels, batch);
-    const wantGrads = want.grads.slice();
-    expect(wantGrads.some((g) => g !== 0)).toBe(true);
-    for (const threads of [1, 2, 3]) {
-      const b = new ThreadedCpuBackend(model, batch, new CpuThreadPool(threads, c.layers, c.inShape, batch, model.paramCount));
-      open.push(b);
-      b.setParams(params);
-      const got = await b.gradients(x, labels, batch);
-      expectClose(got.grads, wantGrads, TOL, `${threads} thread(s)`);
-      expect(got.loss).toBeCloseTo(want.loss, 5);
-      // Parameters set again reach every thread: the gradient follows them.
-      const moved = params.map((p) => p * 0.5);
-      b.setParams(moved);
-      one.setParams(moved);
-      const again = await b.gradients(x, labels, batch);
-      expectClose(again.grads, (await one.gradients(x, labels, batch)).grads, TOL, `${threads} thread(s) after new parameters`);
-    }
+    await expectSplitsMatch(c, batch, (threads, lc, maxBatch, paramCount) => new CpuThreadPool(threads, lc.layers, lc.inShape, maxBatch, paramCount), open);
   });
 });
 

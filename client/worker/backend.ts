@@ -7,7 +7,8 @@ import { CpuLayerExecutor } from '../../shared/cpu/layer-executor.ts';
 import type { LayerConfig } from '../../shared/layers/layer.ts';
 import { describeModel, type ModelDescription } from '../../shared/layers/sequence.ts';
 import type { Backend } from '../../shared/protocol.ts';
-import { optimizerStateCount, optimizerStepRef, type OptimizerConfig, type OptimizerKind } from '../../shared/reference/optimizer.ts';
+import type { OptimizerConfig } from '../../shared/reference/optimizer.ts';
+import { InnerOptimizer } from './inner-optimizer.ts';
 
 export interface GradientResult {
   loss: number;
@@ -42,8 +43,8 @@ export interface GradientBackend {
 export class LayerCpuBackend implements GradientBackend {
   readonly kind = 'cpu' as const;
   private readonly exec: CpuLayerExecutor;
-  /** The inner optimizer's state: moments (allocated on the first step that needs them) and the last step t. */
-  private inner: { kind: OptimizerKind | null; t: number; m?: Float32Array; v?: Float32Array } = { kind: null, t: 0 };
+  /** The inner optimizer's state (local mode). */
+  private readonly inner = new InnerOptimizer();
 
   constructor(
     readonly model: ModelDescription,
@@ -64,17 +65,7 @@ export class LayerCpuBackend implements GradientBackend {
   async innerStep(x: Float32Array, labels: ArrayLike<number>, batch: number, optimizer: OptimizerConfig): Promise<number> {
     if (batch > this.maxBatch) throw new RangeError(`batch of ${batch} examples exceeds this backend's ${this.maxBatch}`);
     const { loss, grads } = await this.exec.computeGradients(x, labels, batch);
-    const s = this.inner;
-    if (s.kind !== optimizer.kind) {
-      s.kind = optimizer.kind;
-      s.t = 0;
-    }
-    const n = this.model.paramCount;
-    const states = optimizerStateCount(optimizer.kind);
-    if (states >= 1) s.m ??= new Float32Array(n);
-    if (states >= 2) s.v ??= new Float32Array(n);
-    // At t = 1 the reference ignores whatever m and v hold, so a reset needs no zeroing.
-    optimizerStepRef(this.exec.paramBuffer, grads, s, optimizer, ++s.t);
+    this.inner.step(this.exec.paramBuffer, grads, optimizer);
     return loss;
   }
 
@@ -83,11 +74,11 @@ export class LayerCpuBackend implements GradientBackend {
   }
 
   resetOptimizer(): void {
-    this.inner.t = 0;
+    this.inner.reset();
   }
 
   get allocatedBytes(): number {
-    return this.exec.allocatedBytes + (this.inner.m?.byteLength ?? 0) + (this.inner.v?.byteLength ?? 0);
+    return this.exec.allocatedBytes + this.inner.bytes;
   }
 
   dispose(): void {

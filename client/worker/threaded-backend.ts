@@ -6,7 +6,8 @@
 // lanes receive again after each step.
 import type { ModelDescription } from '../../shared/layers/sequence.ts';
 import type { Backend } from '../../shared/protocol.ts';
-import { optimizerStateCount, optimizerStepRef, type OptimizerConfig, type OptimizerKind } from '../../shared/reference/optimizer.ts';
+import type { OptimizerConfig } from '../../shared/reference/optimizer.ts';
+import { InnerOptimizer } from './inner-optimizer.ts';
 import type { GradientBackend, GradientResult } from './backend.ts';
 
 /** Threads (lanes) that compute gradients of one model on the parameters they were last given. */
@@ -30,7 +31,7 @@ export class ThreadedCpuBackend implements GradientBackend {
   readonly kind: Backend = 'cpu';
   private readonly params: Float32Array;
   private readonly grads: Float32Array;
-  private inner: { kind: OptimizerKind | null; t: number; m?: Float32Array; v?: Float32Array } = { kind: null, t: 0 };
+  private readonly inner = new InnerOptimizer();
 
   constructor(
     readonly model: ModelDescription,
@@ -79,16 +80,7 @@ export class ThreadedCpuBackend implements GradientBackend {
 
   async innerStep(x: Float32Array, labels: ArrayLike<number>, batch: number, optimizer: OptimizerConfig): Promise<number> {
     const { loss, grads } = await this.gradients(x, labels, batch);
-    const s = this.inner;
-    if (s.kind !== optimizer.kind) {
-      s.kind = optimizer.kind;
-      s.t = 0;
-    }
-    const n = this.model.paramCount;
-    const states = optimizerStateCount(optimizer.kind);
-    if (states >= 1) s.m ??= new Float32Array(n);
-    if (states >= 2) s.v ??= new Float32Array(n);
-    optimizerStepRef(this.params, grads, s, optimizer, ++s.t);
+    this.inner.step(this.params, grads, optimizer);
     this.lanes.setParams(this.params);
     return loss;
   }
@@ -98,13 +90,12 @@ export class ThreadedCpuBackend implements GradientBackend {
   }
 
   resetOptimizer(): void {
-    this.inner = { kind: null, t: 0 };
+    this.inner.reset();
   }
 
   get allocatedBytes(): number {
-    const states = this.inner.kind ? optimizerStateCount(this.inner.kind) : 0;
     // Each lane holds its own executor (parameters, gradients, activations of its rows); counted here as parameters and gradients.
-    return 4 * this.model.paramCount * (2 + states + 2 * this.lanes.size);
+    return 4 * this.model.paramCount * (2 + 2 * this.lanes.size) + this.inner.bytes;
   }
 
   dispose(): void {
