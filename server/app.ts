@@ -28,6 +28,8 @@ import { datasetRoutes } from './routes/datasets.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { registerParamRoutes } from './routes/params.ts';
 import { runsPlugin } from './routes/runs.ts';
+import { sweepsPlugin } from './routes/sweeps.ts';
+import { SweepManager } from './sweeps/sweep-manager.ts';
 import { Scheduler, type SchedulerOptions, type WorkerNamespace } from './scheduler.ts';
 import { SocketPort } from './sockets/socket-port.ts';
 import type { WorkerEventLimits } from './sockets/event-limits.ts';
@@ -188,6 +190,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return ds;
   };
 
+  // Trials are made and stopped through the run verbs below, as an admin's would be.
+  const sweeps = new SweepManager({ scheduler, store, events, log: app.log, createRun: (spec) => ctx.createRun(spec), setRunState: (run, state) => ctx.setRunState(run, state) });
+
   const ctx: CoordinatorContext = {
     dataDir,
     datasets,
@@ -195,6 +200,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     store,
     events,
     io,
+    sweeps,
     createRun(input: unknown) {
       const spec = typeof input === 'string' ? parseRunSpecText(input) : parseRunSpec(input);
       const run = new Run(spec, datasetFor(spec).info);
@@ -224,10 +230,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('crowdtrain', ctx);
 
   restoreRuns(ctx, app);
+  sweeps.restore();
   if (scheduler.runs.size === 0 && opts.defaultRun !== false) ctx.createRun(opts.defaultRun === true || opts.defaultRun === undefined ? DEFAULT_RUN_SPEC : opts.defaultRun);
 
   // preClose, not onClose: the HTTP server waits for open WebSockets before onClose runs.
   app.addHook('preClose', async () => {
+    sweeps.close();
     scheduler.close();
     await evalThread?.close();
     await io.close();
@@ -252,6 +260,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   const adminFeed = await adminPlugin(app, ctx, { adminToken: opts.adminToken, onTokenCreated: opts.onAdminTokenCreated });
   await runsPlugin(app, ctx, { onRunsChanged: adminFeed.pushRuns });
+  await sweepsPlugin(app, sweeps, { onRunsChanged: adminFeed.pushRuns });
   await trustRoutes(app, ctx);
   await datasetRoutes(app, ctx);
   await boardPlugin(app, ctx, { pagesDir: opts.pagesDir });

@@ -9,6 +9,7 @@ import type { EventLog } from './event-log.ts';
 import type { Run } from './run.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Store } from './store/store.ts';
+import type { SweepManager } from './sweeps/sweep-manager.ts';
 
 export interface DatasetInfo {
   name: string;
@@ -62,6 +63,8 @@ export interface CoordinatorContext {
   store: Store;
   events: EventLog;
   io: Server;
+  /** Sweeps: trials as runs, early termination, the best trial (server/sweeps/sweep-manager.ts). */
+  sweeps: SweepManager;
   /**
    * Validates a spec (an object, or YAML/JSON text), creates the run and starts it.
    * Throws RunSpecError (shared/run-spec.ts) naming every bad field.
