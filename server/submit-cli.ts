@@ -1,11 +1,13 @@
 // The `crowdtrain` command for scripts: `crowdtrain submit spec.yaml --server URL --token T`
 // checks a run spec file against the same schema the coordinator uses, then creates the run
-// through the admin REST route and prints its URL. Starting a coordinator is cli.ts's job.
+// through the admin REST route and prints its URL; `crowdtrain sweep sweep.yaml ...` does the
+// same for a sweep. Starting a coordinator is cli.ts's job.
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RunSpecError } from '../shared/run-spec.ts';
-import { parseRunSpecText } from '../shared/run-spec-text.ts';
+import { parseRunSpecText, readSpecText } from '../shared/run-spec-text.ts';
+import { parseSweepSpec, SweepSpecError } from '../shared/sweep-spec.ts';
 
 /** Exit statuses: 0 done, 1 the server refused or could not be reached, 2 a usage or spec error. */
 export const EXIT = { ok: 0, server: 1, usage: 2 } as const;
@@ -15,6 +17,8 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:3000';
 export const USAGE = `Usage:
   crowdtrain submit <spec.yaml|spec.json> [--server URL] [--token TOKEN]
       Checks the run spec, then creates the run on the coordinator and prints its URL.
+  crowdtrain sweep <sweep.yaml|sweep.json> [--server URL] [--token TOKEN]
+      Checks the sweep spec, then starts the sweep (its trials are runs) and prints its URL.
   crowdtrain validate <spec.yaml|spec.json>
       Only checks the run spec (no server needed).
   crowdtrain worker [--server URL] [--backend auto|webgpu|cpu] [--threads N] ...
@@ -50,8 +54,21 @@ function printIssues(io: CliOutput, issues: { path: string; message: string }[])
   for (const i of issues) io.err(`  ${i.path || '(spec)'}: ${i.message}`);
 }
 
+/** What a command submits: a run or a sweep. */
+interface SpecKind {
+  /** 'run spec' or 'sweep spec', for messages. */
+  what: string;
+  /** The admin route, relative to the server's base. */
+  endpoint: string;
+  /** Throws RunSpecError or SweepSpecError naming every bad field. */
+  check(text: string): void;
+}
+
+const RUN: SpecKind = { what: 'run spec', endpoint: 'api/runs', check: (text) => void parseRunSpecText(text) };
+const SWEEP: SpecKind = { what: 'sweep spec', endpoint: 'api/sweeps', check: (text) => void parseSweepSpec(readSpecText(text)) };
+
 /** Reads and checks a spec file; prints what is wrong and returns undefined when it is not valid. */
-async function readSpec(file: string, io: CliOutput): Promise<string | undefined> {
+async function readSpec(file: string, io: CliOutput, kind: SpecKind = RUN): Promise<string | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -60,10 +77,10 @@ async function readSpec(file: string, io: CliOutput): Promise<string | undefined
     return undefined;
   }
   try {
-    parseRunSpecText(text);
+    kind.check(text);
   } catch (err) {
-    if (!(err instanceof RunSpecError)) throw err;
-    io.err(`crowdtrain: ${file} is not a valid run spec:`);
+    if (!(err instanceof RunSpecError) && !(err instanceof SweepSpecError)) throw err;
+    io.err(`crowdtrain: ${file} is not a valid ${kind.what}:`);
     printIssues(io, err.issues);
     return undefined;
   }
@@ -89,10 +106,10 @@ function serverBase(raw: string, io: CliOutput): URL | undefined {
   return url;
 }
 
-async function submit(file: string, server: URL, token: string, fetchImpl: typeof fetch, io: CliOutput): Promise<number> {
-  const text = await readSpec(file, io);
+async function submit(file: string, server: URL, token: string, fetchImpl: typeof fetch, io: CliOutput, kind: SpecKind = RUN): Promise<number> {
+  const text = await readSpec(file, io, kind);
   if (text === undefined) return EXIT.usage;
-  const endpoint = new URL('api/runs', server);
+  const endpoint = new URL(kind.endpoint, server);
   let res: Response;
   try {
     res = await fetchImpl(endpoint, {
@@ -111,6 +128,16 @@ async function submit(file: string, server: URL, token: string, fetchImpl: typeo
   } catch {
     body = undefined;
   }
+  if ((res.status === 201 || res.status === 200) && kind === SWEEP) {
+    const { sweep, url } = (body ?? {}) as { sweep?: { id?: string; name?: string; trials?: unknown[] }; url?: string };
+    if (!sweep?.id) {
+      io.err(`crowdtrain: the server answered ${res.status} without a sweep; is ${server.origin} a crowdtrain coordinator?`);
+      return EXIT.server;
+    }
+    io.err(`crowdtrain: started sweep "${sweep.name ?? sweep.id}" (${sweep.id}), ${sweep.trials?.length ?? 0} trial(s) running`);
+    io.out(url ? new URL(url, server).href : new URL(`api/sweeps/${sweep.id}`, server).href);
+    return EXIT.ok;
+  }
   if (res.status === 201 || res.status === 200) {
     const { run, url } = (body ?? {}) as { run?: { id?: string; name?: string }; url?: string };
     if (!run?.id) {
@@ -127,7 +154,7 @@ async function submit(file: string, server: URL, token: string, fetchImpl: typeo
   } else if (res.status === 404 && e.error !== 'unknown_dataset') {
     io.err(`crowdtrain: ${endpoint.href} was not found (HTTP 404); is ${server.origin} a crowdtrain coordinator?`);
   } else {
-    io.err(`crowdtrain: the server refused the run (HTTP ${res.status}${e.error ? ` ${e.error}` : ''})${e.issues?.length ? ':' : `: ${e.message ?? res.statusText}`}`);
+    io.err(`crowdtrain: the server refused the ${kind === SWEEP ? 'sweep' : 'run'} (HTTP ${res.status}${e.error ? ` ${e.error}` : ''})${e.issues?.length ? ':' : `: ${e.message ?? res.statusText}`}`);
     if (e.issues?.length) printIssues(io, e.issues);
   }
   return EXIT.server;
@@ -151,7 +178,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     (command === undefined && !values.help ? io.err : io.out)(USAGE);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
-  if (command !== 'submit' && command !== 'validate') {
+  if (command !== 'submit' && command !== 'validate' && command !== 'sweep') {
     io.err(`crowdtrain: unknown command "${command}"\n\n${USAGE}`);
     return EXIT.usage;
   }
@@ -172,7 +199,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     io.err('crowdtrain: no admin token: pass --token, or set CROWDTRAIN_ADMIN_TOKEN (the coordinator printed it at its first start)');
     return EXIT.usage;
   }
-  return submit(file, server, token, fetchImpl, io);
+  return submit(file, server, token, fetchImpl, io, command === 'sweep' ? SWEEP : RUN);
 }
 
 function parseCli(argv: string[]) {
