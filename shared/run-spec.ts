@@ -196,6 +196,11 @@ export const RunSpecSchema = z
     /** Test examples each evaluation uses (the first ones of the test split, so always the same); unset: all. */
     evalExamples: z.number().int().min(10).max(1_000_000).optional(),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
+    /**
+     * This run's weight when several runs share the grid (server/grid-shares.ts): running runs
+     * receive worker-seconds in proportion to their shares, after each has its sync.minWorkers.
+     */
+    share: z.number().gt(0).max(1e6).default(1),
     /** For a text dataset: characters per training window (the model's positions); unset: 64. */
     context: z.number().int().min(2).max(4096).optional(),
     /**
