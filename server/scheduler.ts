@@ -5,12 +5,16 @@
 // An evaluation is either inline (tests, the simulator: known when the commit returns) or a
 // promise (the coordinator's evaluation thread): then rounds go on, and its numbers land on the
 // metric point of the version it evaluated when they arrive.
+// Several running runs share the workers by weight (grid-shares.ts decides which run each worker
+// serves); a worker changes run only when it is free at a round boundary, and is sent the new
+// run's parameters (a snapshot) before its first task there.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
 import type { Ready, RelayMeta, ResultAck, ServerToWorkerEvents, TaskResult, WorkerHello, WorkerStatus, WorkerToServerEvents, WorkerSocketData } from '../shared/protocol.ts';
 import { sanitizeNickname } from '../shared/nickname.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { EventLog } from './event-log.ts';
+import { GridShares, shareError, type RunDemand } from './grid-shares.ts';
 import { roundModeFactories, roundModeOf, type RoundHost, type RoundMode, type RoundOutcome } from './rounds/round-mode.ts';
 import { codingOf } from '../shared/update-codec.ts';
 import { ParamChannel } from './params/param-channel.ts';
@@ -20,7 +24,7 @@ import type { PipelineRounds } from './rounds/pipeline-rounds.ts';
 import type { SyncRounds } from './rounds/sync-rounds.ts';
 import type { MetricPoint, Run } from './run.ts';
 import type { Traffic, WorkerPort } from './worker-port.ts';
-import { WorkerRegistry, type WorkerEntry } from './workers.ts';
+import { SpeedEstimate, WorkerRegistry, type WorkerEntry } from './workers.ts';
 import type { Ban } from './verification/bans.ts';
 import { identityOf, Verification, type VerificationOptions } from './verification/verification.ts';
 
@@ -85,6 +89,10 @@ export class Scheduler {
   private bannedHooks: BannedHook[] = [];
   /** Spot checks, trust and bans, per run. */
   readonly verification: Verification;
+  /** How running runs share the workers: each run's account of worker-seconds, and who should serve which. */
+  readonly shares = new GridShares();
+  /** Workers that changed run so far (each move of one worker counts once). */
+  moves = 0;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -206,10 +214,12 @@ export class Scheduler {
   }
 
   addRun(run: Run): void {
+    this.book();
     this.runs.set(run.id, run);
     // The port and the snapshot route count into the run's own counters.
     (this.traffic.runs ??= new Map()).set(run.id, run.traffic);
     for (const w of this.workers.values()) if (!w.runId) this.assign(w, run);
+    this.rebalance();
   }
 
   /** The run a new worker joins: the newest running one, else the newest of any state. */
@@ -234,8 +244,12 @@ export class Scheduler {
   /** A worker connected (its hello already validated); the port can reach it by `id`. */
   join(id: string, hello: WorkerHello): WorkerEntry {
     const clean = { ...hello, nickname: sanitizeNickname(hello.nickname) ?? undefined };
+    this.book();
     const w = this.workers.add(id, clean, this.clock.now());
-    const run = this.currentRun();
+    // The running run the shares give it; else, with none running, the newest run.
+    const { runs, total } = this.demand();
+    const chosen = this.shares.choose(null, runs, total);
+    const run = (chosen ? this.runs.get(chosen) : undefined) ?? this.currentRun();
     this.opts.port.welcome(w.id, { workerId: w.id, protocol: hello.protocol, run: run ? run.info() : null });
     if (run) this.assign(w, run);
     this.opts.log.info({ workerId: w.id, backend: w.hello.backend, adapter: w.hello.adapter, runId: run?.id }, 'worker joined');
@@ -246,7 +260,8 @@ export class Scheduler {
     const previous = w.runId;
     w.runId = run.id;
     const adapter = [w.hello.adapter.vendor, w.hello.adapter.architecture].filter(Boolean).join(' ') || 'no adapter';
-    this.event(run.id, 'join', `worker ${w.id} joined (${w.hello.backend}, ${adapter})`, w.id);
+    const from = previous ? ` from run ${previous}` : '';
+    this.event(run.id, 'join', `worker ${w.id} joined${from} (${w.hello.backend}, ${adapter})`, w.id);
     this.workerChanged(w);
     this.opts.port.assign(w.id, run.info(), previous);
     this.modeOf(run).joined(run, w);
@@ -255,6 +270,7 @@ export class Scheduler {
   leave(workerId: string, reason: string): void {
     const w = this.workers.get(workerId);
     if (!w) return;
+    this.book();
     this.workers.delete(workerId);
     this.opts.log.info({ workerId, runId: w.runId, reason }, 'worker left');
     if (!w.runId) return;
@@ -270,6 +286,8 @@ export class Scheduler {
     w.lastSeen = this.clock.now();
     const run = w.runId ? this.runs.get(w.runId) : undefined;
     if (!run || msg.runId !== run.id || this.banOfWorker(w)) return;
+    // Free now: if the shares want it elsewhere and its run is between rounds, it moves.
+    if (!w.paused && this.maybeMove(w, true)) return;
     this.modeOf(run).ready(run, w, msg.resync === true);
   }
 
@@ -277,6 +295,7 @@ export class Scheduler {
     const w = this.workers.get(workerId);
     if (!w) return;
     w.lastSeen = this.clock.now();
+    if (w.paused !== s.paused) this.book(); // a paused worker counts for no run
     w.paused = s.paused;
     w.samplesPerSec = s.samplesPerSec;
     if (s.paused) w.ready = false;
@@ -309,6 +328,11 @@ export class Scheduler {
       ack({ ok: false, error });
     };
     // Checked before the round looks at it: a result is for the run its worker serves, from a worker not banned from it.
+    if (w.runId !== run.id && w.movedFrom === run.id) {
+      // It was moved off a run that stopped while it computed: late, not wrong.
+      run.counters.late++;
+      return ack({ ok: false, error: `late: this worker moved to run ${w.runId ?? '(none)'} before this result arrived` });
+    }
     if (w.runId !== run.id) return refuse(`this worker serves run ${w.runId ?? '(none)'}, not ${run.id}`);
     const ban = this.banOfWorker(w);
     if (ban) return refuse(`banned from this run: ${ban.reason}`);
@@ -374,6 +398,8 @@ export class Scheduler {
       this.lastUpdate.set(run.id, now);
       this.opts.port.broadcastUpdate(run.id, run.update(workers));
     }
+    // A round boundary: its free workers may change run.
+    this.rebalance(this.workersOf(run.id));
   }
 
   /**
@@ -424,12 +450,107 @@ export class Scheduler {
   /** Pauses, resumes or stops a run (admin verbs build on this). */
   setState(run: Run, state: 'running' | 'paused' | 'stopped'): void {
     if (run.state === state) return;
+    this.book();
     this.event(run.id, 'state', `run ${run.state === 'completed' && state === 'running' ? 'restarted' : state === 'running' ? 'resumed' : state}`);
     run.state = state;
     if (state === 'running') run.stopReason = null;
     if (state !== 'running') this.modeOf(run).stop(run);
     this.opts.port.broadcastRun(run.id, run.info());
     if (state === 'running') this.modeOf(run).maybeOpen(run);
+    this.rebalance();
+  }
+
+  /**
+   * Sets a run's weight among running runs (its spec's `share`); its workers follow at their
+   * next round boundaries. Throws on a share that is not a positive number.
+   */
+  setShare(run: Run, share: number): void {
+    const bad = shareError(share);
+    if (bad) throw new Error(bad);
+    if ((run.spec.share ?? 1) === share) return;
+    this.book();
+    this.event(run.id, 'state', `share set to ${share} (was ${run.spec.share ?? 1})`);
+    run.spec.share = share;
+    this.opts.port.broadcastRun(run.id, run.info());
+    this.rebalance();
+  }
+
+  // ---- sharing the grid between runs (grid-shares.ts) ---------------------------------------
+
+  /** Running runs with their shares, minimums and workers now; `total`: the workers not paused. */
+  demand(): { runs: RunDemand[]; total: number } {
+    const counts = new Map<string, number>();
+    const running = [...this.runs.values()].filter((r) => r.state === 'running');
+    for (const r of running) counts.set(r.id, 0);
+    let total = 0;
+    for (const w of this.workers.values()) {
+      if (w.paused) continue;
+      total++;
+      if (w.runId && counts.has(w.runId)) counts.set(w.runId, counts.get(w.runId)! + 1);
+    }
+    const runs = running.map((r) => ({
+      id: r.id,
+      share: r.spec.share ?? 1, // runs stored before shares existed
+      // A pipeline needs a worker per stage before it can open a round.
+      minWorkers: Math.max(r.spec.sync.minWorkers, r.spec.parallelism.stages),
+      workers: counts.get(r.id)!,
+    }));
+    return { runs, total };
+  }
+
+  /** Books the worker-seconds since the last change to the runs' accounts (call before any change). */
+  private book(): void {
+    const { runs, total } = this.demand();
+    this.shares.accrue(this.clock.now(), runs, total);
+  }
+
+  /** Whether a task of the run is out (its round is under way): its free workers wait for the boundary. */
+  private roundUnderWay(run: Run): boolean {
+    const mode = this.modeOf(run) as Partial<Pick<SyncRounds, 'openTasks'>>;
+    return (mode.openTasks?.(run.id).length ?? 0) > 0;
+  }
+
+  /**
+   * Moves a worker to the run the shares want it in, if it may move now: it is not paused, and its
+   * run is not running, or it is free (`free`, or ready and holding no task) between that run's
+   * rounds, holding no pipeline stage. Returns whether it moved; `deferLeft` collects the run's
+   * `left` calls (a boundary inside a commit: the next round opens once every move is decided).
+   */
+  private maybeMove(w: WorkerEntry, free: boolean, deferLeft?: (from: Run, w: WorkerEntry) => void): boolean {
+    if (w.paused) return false;
+    const from = w.runId ? this.runs.get(w.runId) : undefined;
+    const running = from?.state === 'running';
+    if (from && running && (!(free || w.ready) || w.placement !== null || this.roundUnderWay(from))) return false;
+    this.book(); // the accounts up to now decide who is owed the odd worker
+    const { runs, total } = this.demand();
+    const to = this.shares.choose(running ? from!.id : null, runs, total);
+    const target = to ? this.runs.get(to) : undefined;
+    if (!target || target === from) return false;
+    if (from) w.speedsByRun.set(from.id, w.speed);
+    w.speed = w.speedsByRun.get(target.id) ?? new SpeedEstimate();
+    w.ready = false;
+    w.version = -1;
+    w.paramsSent = -1;
+    w.satOut = 0;
+    w.placement = null;
+    w.movedFrom = from?.id ?? null;
+    this.moves++;
+    this.opts.log.info({ workerId: w.id, from: from?.id, runId: target.id }, 'worker moved between runs');
+    // The run message, then the new run's parameters (SyncRounds.joined): both before any task of it.
+    this.assign(w, target);
+    if (from) {
+      this.event(from.id, 'leave', `worker ${w.id} moved to run ${target.id} (shares)`, w.id);
+      if (deferLeft) deferLeft(from, w);
+      else this.modeOf(from).left(from, w);
+    }
+    return true;
+  }
+
+  /** Lets every free worker (of `among`, default all) move where the shares want it. */
+  private rebalance(among: Iterable<WorkerEntry> = this.workers.values()): void {
+    const left: [Run, WorkerEntry][] = [];
+    for (const w of [...among]) this.maybeMove(w, false, (from, moved) => left.push([from, moved]));
+    for (const [from, w] of left) if (this.runs.get(from.id) === from) this.modeOf(from).left(from, w);
   }
 
   /** Forgets a run: its workers are left without one until another is created. */
@@ -439,11 +560,14 @@ export class Scheduler {
     this.channels.delete(run.id);
     this.verification.forgetRun(run.id);
     this.traffic.runs?.delete(run.id);
+    this.shares.forget(run.id);
     for (const w of this.workersOf(run.id)) {
       w.runId = null;
       w.ready = false;
+      w.movedFrom = run.id;
       this.opts.port.assign(w.id, null, run.id);
     }
+    this.rebalance();
     const next = this.currentRun();
     if (next) for (const w of this.workers.values()) if (!w.runId) this.assign(w, next);
   }

@@ -58,6 +58,10 @@ export interface WorkerEntry {
   placement: Placement | null;
   /** Bytes it reported allocating for its model or stage. */
   allocatedBytes?: number;
+  /** Its speeds measured on runs it served before (examples/s of one model are not of another's): kept for when it moves back. */
+  speedsByRun: Map<string, SpeedEstimate>;
+  /** The run it last moved away from (server/grid-shares.ts): a late result for that run is not its fault. */
+  movedFrom: string | null;
 }
 
 export class WorkerRegistry {
@@ -81,6 +85,8 @@ export class WorkerRegistry {
       speed: new SpeedEstimate(),
       satOut: 0,
       placement: null,
+      speedsByRun: new Map(),
+      movedFrom: null,
     };
     this.byId.set(id, w);
     return w;
