@@ -6,7 +6,8 @@
 // runs it (local inner steps, coded results with error feedback, coded parameter deltas), and
 // the bytes each way are read from the coordinator's own per-run traffic counters. Benchmarks
 // and tests build on it; nothing here knows of a particular experiment (time to target, churn,
-// DiLoCo, compression).
+// DiLoCo, compression). Further runs on the same dataset can share the grid (addRun): the
+// scheduler's shares then decide which run each worker serves.
 import pino from 'pino';
 import { ManualClock } from '../../server/clock.ts';
 import type { LoadedDataset } from '../../server/context.ts';
@@ -65,6 +66,9 @@ export class GridSim {
   /** Every committed round's metric point, in order (time in virtual ms). */
   readonly commits: MetricPoint[] = [];
   private readonly engine: GradientEngine;
+  /** Each run's engine, by run id (several runs sharing the grid). */
+  private readonly engines = new Map<string, GradientEngine>();
+  private readonly dataset: LoadedDataset;
   private readonly inFlight = new Set<Promise<unknown>>();
   private seq = 0;
   private lastCommitAt = 0;
@@ -82,6 +86,8 @@ export class GridSim {
     });
     this.run = new Run(spec, dataset.info, 'sim');
     this.engine = opts.engine ?? new CpuGradients(this.run.net, microBatchOf(spec), datasetSource(dataset.train));
+    this.engines.set(this.run.id, this.engine);
+    this.dataset = dataset;
     this.scheduler.addRun(this.run);
     this.scheduler.onCommit((_run, point) => {
       this.commits.push(point);
@@ -89,10 +95,21 @@ export class GridSim {
     });
   }
 
+  /**
+   * Another run on the same grid and dataset, added now (the first is `run`); `engine` computes
+   * its tasks (default: real gradients on the CPU backend). Its commits are not in `commits`.
+   */
+  addRun(spec: RunSpec, engine?: GradientEngine): Run {
+    const run = new Run(spec, this.dataset.info, `sim-${this.engines.size + 1}`);
+    this.engines.set(run.id, engine ?? new CpuGradients(run.net, microBatchOf(spec), datasetSource(this.dataset.train)));
+    this.scheduler.addRun(run);
+    return run;
+  }
+
   /** A worker connects now (honest unless `behaviour` says otherwise); its hello reaches the coordinator after its uplink's delay. Returns its id. */
   addWorker(profile: WorkerProfile, id = `w${++this.seq}`, behaviour?: WorkerBehaviour): string {
     if (this.workers.has(id)) throw new Error(`a worker ${id} is already in the simulation`);
-    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, traffic: this.port.traffic, track: (p) => this.track(p) }, behaviour);
+    const w = new SimWorker(id, profile, { clock: this.clock, scheduler: this.scheduler, engine: this.engine, engines: this.engines, traffic: this.port.traffic, track: (p) => this.track(p) }, behaviour);
     this.workers.set(id, w);
     this.port.connect(id, (msg) => w.fromCoordinator(msg));
     const hello = { protocol: PROTOCOL_VERSION, backend: 'cpu' as const, adapter: { vendor: 'sim', architecture: '', description: '' } };

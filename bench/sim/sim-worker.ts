@@ -23,6 +23,8 @@ export interface SimWorkerHost {
   clock: ManualClock;
   scheduler: Scheduler;
   engine: GradientEngine;
+  /** Several runs on one grid: each run's engine (its model), by run id; else `engine`. */
+  engines?: Map<string, GradientEngine>;
   /** The coordinator's traffic counters: a snapshot fetched over HTTP counts there, as the route counts it. */
   traffic?: Traffic;
   /** Registers real work in flight: the simulator lets it finish before it moves time on. */
@@ -36,8 +38,10 @@ export interface SimWorkerStats {
   computeMs: number;
   /** Results the coordinator did not use (late, or refused). */
   refused: number;
-  /** Tasks dropped because the parameters of their version were not here. */
+  /** Tasks dropped because the parameters of their run and version were not here. */
   stale: number;
+  /** Examples computed, by run (a worker may serve several runs in turn). */
+  examplesByRun: Map<string, number>;
   /** Bytes of the coded results sent (payload only). */
   resultBytes: number;
   /** Payload bytes received: task indices, and parameters (values, coded deltas, snapshots). */
@@ -64,7 +68,7 @@ const KEEP_VERSIONS = 4;
 export class SimWorker {
   readonly down: Link;
   readonly up: Link;
-  readonly stats: SimWorkerStats = { tasks: 0, examples: 0, computeMs: 0, refused: 0, stale: 0, resultBytes: 0, taskBytes: 0, paramBytes: 0 };
+  readonly stats: SimWorkerStats = { tasks: 0, examples: 0, computeMs: 0, refused: 0, stale: 0, examplesByRun: new Map(), resultBytes: 0, taskBytes: 0, paramBytes: 0 };
   private readonly params = new Map<number, Float32Array>();
   /** The parameters as the coordinator's messages build them (snapshot, then values or deltas). */
   private readonly copy: MemoryReplica;
@@ -113,6 +117,7 @@ export class SimWorker {
     this.gone = true;
     this.queue.length = 0;
     this.host.engine.forget(this.id);
+    for (const e of this.host.engines?.values() ?? []) if (e !== this.host.engine) e.forget(this.id);
   }
 
   get left(): boolean {
@@ -122,11 +127,17 @@ export class SimWorker {
   private receive(msg: PortMessage): void {
     switch (msg.kind) {
       case 'run':
-        if (msg.meta?.id !== this.run?.id) this.feedback = undefined;
+        if (msg.meta?.id !== this.run?.id) {
+          // Another run (the shares moved this worker): nothing of the last one's is kept, as worker-client.ts.
+          this.feedback = undefined;
+          this.params.clear();
+          this.copy.replica = undefined;
+        }
         this.run = msg.meta;
         if (msg.meta && msg.meta.state === 'running') this.announceReady();
         return;
       case 'params': {
+        if (msg.meta.runId !== this.run?.id) return; // of a run it no longer serves
         let held;
         try {
           held = this.copy.receive(msg.meta, msg.data);
@@ -164,7 +175,7 @@ export class SimWorker {
     const task = this.queue.shift();
     if (!task) return;
     const { meta, indices } = task;
-    const params = this.params.get(meta.version);
+    const params = meta.runId === this.run?.id ? this.params.get(meta.version) : undefined;
     if (!params) {
       // Parameters precede their task on the link; without them the task is stale.
       this.stats.stale++;
@@ -174,7 +185,7 @@ export class SimWorker {
     this.busy = true;
     const computeMs = (indices.length * 1000) / this.profile.speed;
     let out: { loss: number; update: Float32Array } | undefined;
-    const engine = this.behaviour.engine ?? this.host.engine;
+    const engine = this.behaviour.engine ?? this.host.engines?.get(meta.runId) ?? this.host.engine;
     const work = (
       meta.local
         ? engine.innerSteps(this.id, params, indices, meta.local.steps, meta.local.batch, this.run!.spec.optimizer).then((r) => (out = { loss: r.loss, update: r.pseudo }))
@@ -186,6 +197,7 @@ export class SimWorker {
       if (this.behaviour.send) out = this.behaviour.send(meta, out);
       this.stats.tasks++;
       this.stats.examples += indices.length;
+      this.stats.examplesByRun.set(meta.runId, (this.stats.examplesByRun.get(meta.runId) ?? 0) + indices.length);
       this.stats.computeMs += computeMs;
       this.report(meta, out, computeMs);
     });
