@@ -2,6 +2,7 @@
 // judges them, when a trial is given up early), and the trial spec each choice of values makes.
 // Sampling and stopping live in server/sweeps/; what each method and policy does: docs/sweeps.md.
 import { parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from './run-spec.ts';
+import { readSpecText } from './run-spec-text.ts';
 
 export type ParamValue = number | string | boolean;
 
@@ -359,39 +360,46 @@ export function parseSweepSpec(input: unknown): SweepSpec {
   return spec;
 }
 
-/** Sets `value` at a dotted path of a copy-on-write plain object; digits index arrays. */
-function setPath(root: Record<string, unknown>, path: string, value: ParamValue): string | null {
+/**
+ * Sets `value` at a dotted path of a copy of `root` (digits index lists); a container the base
+ * leaves out is taken from `filled` (the base with its defaults), so that 'model.layers.1' and
+ * 'sync.outer.lr' reach the default model and outer optimizer. Returns why not, or null.
+ */
+function setPath(root: Record<string, unknown>, filled: () => Record<string, unknown>, path: string, value: ParamValue): string | null {
   const keys = path.split('.');
-  if (keys.some((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype')) return 'is not a field path';
+  if (keys.some((k) => k === '' || k === '__proto__' || k === 'constructor' || k === 'prototype')) return `"${path}" is not a field path`;
   let node: Record<string, unknown> | unknown[] = root;
+  let defaults: unknown = filled;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
-    const last = i === keys.length - 1;
+    const here = keys.slice(0, i + 1).join('.');
+    defaults = i === 0 ? filled()[key] : isObject(defaults) ? defaults[key] : Array.isArray(defaults) ? defaults[Number(key)] : undefined;
     if (Array.isArray(node)) {
-      const idx = /^\d+$/.test(key) ? Number(key) : NaN;
-      if (!(idx < node.length)) return `has no element ${key} (the list has ${node.length})`;
-      if (last) node[idx] = value;
-      else {
-        const child: unknown = node[idx];
-        if (!isObject(child) && !Array.isArray(child)) return `${keys.slice(0, i + 1).join('.')} is not an object or a list`;
-        node[idx] = Array.isArray(child) ? [...child] : { ...child };
-        node = node[idx] as Record<string, unknown> | unknown[];
+      if (!/^\d+$/.test(key) || Number(key) >= node.length) return `${keys.slice(0, i).join('.')} is a list of ${node.length}: it has no element ${key}`;
+      const idx = Number(key);
+      if (i === keys.length - 1) {
+        node[idx] = value;
+        return null;
       }
-    } else if (last) node[key] = value;
-    else {
-      const child = node[key];
-      if (child === undefined) node[key] = {};
-      else if (isObject(child)) node[key] = { ...child };
-      else if (Array.isArray(child)) node[key] = [...child];
-      else return `${keys.slice(0, i + 1).join('.')} is not an object or a list`;
-      node = node[key] as Record<string, unknown> | unknown[];
+      const child: unknown = node[idx];
+      if (!isObject(child) && !Array.isArray(child)) return `${here} is ${show(child)}, not an object or a list`;
+      node[idx] = Array.isArray(child) ? [...child] : { ...child };
+      node = node[idx] as Record<string, unknown> | unknown[];
+      continue;
     }
+    if (i === keys.length - 1) {
+      node[key] = value;
+      return null;
+    }
+    const child = node[key] ?? defaults;
+    if (child === undefined) node[key] = {};
+    else if (isObject(child)) node[key] = { ...child };
+    else if (Array.isArray(child)) node[key] = [...child];
+    else return `${here} is ${show(child)}, not an object or a list`;
+    node = node[key] as Record<string, unknown> | unknown[];
   }
   return null;
 }
-
-/** Default MLP shorthand layers, for `model.hidden` when the base gives none. */
-const DEFAULT_MLP_LAYERS = [784, 128, 10];
 
 /**
  * The run spec of one trial: the base with each value set at its dotted field path
@@ -401,12 +409,23 @@ const DEFAULT_MLP_LAYERS = [784, 128, 10];
  */
 export function trialSpec(sweep: SweepSpec, values: Record<string, ParamValue>, trialName?: string): RunSpec {
   const input: Record<string, unknown> = { ...(sweep.base as Record<string, unknown>) };
+  let defaults: Record<string, unknown> | null = null;
+  const filled = (): Record<string, unknown> => {
+    if (defaults) return defaults;
+    try {
+      defaults = parseRunSpec(sweep.base) as unknown as Record<string, unknown>;
+    } catch (err) {
+      if (!(err instanceof RunSpecError)) throw err;
+      defaults = {}; // the base's own mistakes are reported by the parseRunSpec below
+    }
+    return defaults;
+  };
   const issues: Issues = [];
   for (const [path, value] of Object.entries(values)) {
     if (path === 'model.hidden') {
-      const model = isObject(input.model) ? input.model : {};
+      const model = isObject(input.model) ? input.model : (filled().model as Record<string, unknown>);
       const kind = model.kind ?? 'mlp';
-      const layers = model.layers ?? DEFAULT_MLP_LAYERS;
+      const layers = model.layers;
       if (kind !== 'mlp' || !Array.isArray(layers) || !layers.every(isNum) || layers.length < 3) {
         issues.push({ path, message: 'model.hidden sets the hidden widths of an MLP shorthand (model.layers: [in, hidden..., out]); this model has none: name the layer field instead, e.g. model.layers.0.out' });
         continue;
@@ -414,8 +433,8 @@ export function trialSpec(sweep: SweepSpec, values: Record<string, ParamValue>, 
       input.model = { ...model, layers: layers.map((w, i) => (i === 0 || i === layers.length - 1 ? w : value)) };
       continue;
     }
-    const why = setPath(input, path, value);
-    if (why) issues.push({ path, message: `${path} ${why}` });
+    const why = setPath(input, filled, path, value);
+    if (why) issues.push({ path, message: `no field ${path}: ${why}` });
   }
   if (trialName !== undefined) input.name = trialName;
   if (issues.length > 0) throw new SweepSpecError(issues);
@@ -426,4 +445,16 @@ export function trialSpec(sweep: SweepSpec, values: Record<string, ParamValue>, 
     const shown = Object.entries(values).map(([k, v]) => `${k} = ${show(v)}`).join(', ');
     throw new SweepSpecError(err.issues.map((i) => ({ path: i.path, message: `with ${shown}: ${i.message}` })));
   }
+}
+
+/** A sweep spec file (YAML or JSON) to a SweepSpec; YAML syntax errors come back as path '(yaml)'. */
+export function parseSweepSpecText(text: string): SweepSpec {
+  let value: unknown;
+  try {
+    value = readSpecText(text);
+  } catch (err) {
+    if (err instanceof RunSpecError) throw new SweepSpecError(err.issues);
+    throw err;
+  }
+  return parseSweepSpec(value);
 }
