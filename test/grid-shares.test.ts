@@ -5,6 +5,8 @@
 // task on parameters other than its run's. The gradients are a cheap stand-in (zeros) checked
 // against the parameters they were given: the scheduling is what is under test here.
 import { describe, expect, test } from 'vitest';
+import { buildApp } from '../server/app.ts';
+import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { GridSim } from '../bench/sim/grid-sim.ts';
 import type { GradientEngine } from '../bench/sim/gradients.ts';
 import { equalWorkers } from '../bench/sim/profiles.ts';
@@ -212,5 +214,34 @@ describe('several runs on one grid (virtual time)', () => {
     expect(g.moves.length).toBe(before + 1);
     expect(counts(g)).toEqual([4, 2]);
     expect(g.wrong.wrong + workerStats(g.sim).stale + workerStats(g.sim).refused).toBe(0);
+  });
+});
+
+describe('a run\'s share over REST', () => {
+  test('PATCH /api/runs/:id sets the share for an admin; anything but a positive number is refused, naming the field', async () => {
+    const token = 'shares-test-token-0123456789';
+    const app = await buildApp({ dataDir: sharedDataDir, store: new SqliteStore(':memory:'), adminToken: token, defaultRun: base({ name: 'shared' }) });
+    try {
+      const run = [...app.crowdtrain.scheduler.runs.values()][0];
+      const patch = (payload: unknown, auth = true, id = run.id) =>
+        app.inject({ method: 'PATCH', url: `/api/runs/${id}`, payload: payload as object, headers: auth ? { authorization: `Bearer ${token}` } : {} });
+      expect((await patch({ share: 3 }, false)).statusCode).toBe(401);
+      const ok = await patch({ share: 3 });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().run.spec.share).toBe(3);
+      expect(run.spec.share).toBe(3);
+      expect(app.crowdtrain.store.getRun(run.id)?.spec.share).toBe(3);
+      for (const share of [0, -2, 'big', null]) {
+        const bad = await patch({ share });
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json().message).toMatch(/^share must be a positive number/);
+      }
+      expect((await patch({ name: 'other' })).json().message).toMatch(/share/);
+      expect((await patch({ share: 2, name: 'other' })).json().message).toMatch(/only share can change/);
+      expect((await patch({ share: 2 }, true, 'nope')).statusCode).toBe(404);
+      expect(run.spec.share).toBe(3);
+    } finally {
+      await app.close();
+    }
   });
 });

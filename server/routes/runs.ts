@@ -15,6 +15,8 @@
 //   POST   /api/specs/preview        the same body; nothing is created -> 200 SpecPreview (each layer's
 //                                     output shape and parameters) | 400 invalid_spec {issues}
 //   POST   /api/runs/:id/pause|resume|start|stop -> {run} | 404 unknown_run | 409 bad_transition
+//   PATCH  /api/runs/:id             {share: number > 0}: the run's weight among running runs (its
+//                                     workers follow at their next round boundaries) -> {run} | 400 bad_request | 404 unknown_run
 //   DELETE /api/runs/:id                      -> 204 | 404 unknown_run
 //   GET    /api/runs/:id/workers              -> {workers: AdminWorker[]} (connected first, then seen earlier)
 //   GET    /api/runs/:id/events?limit=N       -> {events: RunEvent[]}
@@ -28,6 +30,7 @@ import { describeRunModel, modelLine } from '../../shared/run-model.ts';
 import { checkSpecAgainstDataset, parseRunSpec, RunSpecError } from '../../shared/run-spec.ts';
 import { parseRunSpecText } from '../../shared/run-spec-text.ts';
 import { requireAdmin } from '../auth.ts';
+import { shareError } from '../grid-shares.ts';
 import type { CoordinatorContext } from '../context.ts';
 import { fastifyClientError, HttpError, sendError } from '../errors.ts';
 import type { Run } from '../run.ts';
@@ -159,6 +162,23 @@ export async function runsPlugin(app: FastifyInstance, ctx: CoordinatorContext, 
           return { run: summary(run) };
         });
       }
+
+      // What may change while a run runs: its share of the grid (the rest of the spec is fixed at creation).
+      admin.patch<{ Params: { id: string }; Body: unknown }>('/api/runs/:id', { bodyLimit: 4096 }, async (req) => {
+        const run = findRun(req.params.id);
+        const body = req.body;
+        if (!body || typeof body !== 'object' || Array.isArray(body) || !('share' in body)) throw new HttpError('bad_request', 'send {"share": <a positive number>}: the run\'s weight among running runs');
+        const other = Object.keys(body).filter((k) => k !== 'share');
+        if (other.length) throw new HttpError('bad_request', `only share can change while a run exists (got ${other.join(', ')})`);
+        const share = (body as { share: unknown }).share;
+        const bad = shareError(share);
+        if (bad) throw new HttpError('bad_request', bad);
+        scheduler.setShare(run, share as number);
+        store.saveRun(run.record());
+        changed();
+        req.log.info({ runId: run.id, share }, 'run share set by admin');
+        return { run: summary(run) };
+      });
 
       admin.delete<{ Params: { id: string } }>('/api/runs/:id', async (req, reply) => {
         findRun(req.params.id);
