@@ -99,7 +99,9 @@ export class SweepManager {
       if (record.state !== 'running' || this.sweeps.has(record.id)) continue;
       let spec: SweepSpec;
       try {
-        spec = parseSweepSpec(record.spec);
+        // Validated again as written (the base's fields beside `sweep:`): a field added since gets its default.
+        const stored = record.spec as SweepSpec;
+        spec = parseSweepSpec({ ...stored.base, name: stored.name, sweep: stored.sweep });
       } catch (err) {
         this.opts.log.error({ sweepId: record.id, err }, 'sweep not restored: its stored spec no longer validates');
         continue;
