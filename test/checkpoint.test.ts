@@ -85,7 +85,7 @@ describe('SQLite store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'crowdtrain-store-'));
     const path = join(dir, 'crowdtrain.db');
     const store = new SqliteStore(path);
-    expect(store.schemaVersion).toBe(2);
+    expect(store.schemaVersion).toBe(4);
     const run = trainedRun();
     store.saveRun(run.record());
     store.appendMetric(run.id, { version: 1, time: 1, loss: 2, accuracy: null, evalLoss: null, samplesPerSec: 10, workers: 1, samples: 64 });
