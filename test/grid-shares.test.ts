@@ -15,7 +15,8 @@ import { GridShares, idealWorkers } from '../server/grid-shares.ts';
 import type { Run } from '../server/run.ts';
 import type { RunInfo } from '../shared/protocol.ts';
 import { parseRunSpec, RunSpecError, type RunSpecInput } from '../shared/run-spec.ts';
-import { sharedDataDir } from './helpers/coordinator.ts';
+import { sharedDataDir, startCoordinator, startCpuWorker, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import type { WorkerClient } from '../client/worker/worker-client.ts';
 
 const SPEED = 1000; // examples/s each, virtual time
 
@@ -244,4 +245,48 @@ describe('a run\'s share over REST', () => {
       await app.close();
     }
   });
+});
+
+describe('real workers moved between runs (Socket.IO, CPU backend)', () => {
+  test('a worker moved off a paused run and back trains each run on its own parameters, tells its page which run it serves, and fetches no shard twice', async () => {
+    const folds: string[] = [];
+    let coord: TestCoordinator | undefined;
+    const workers: WorkerClient[] = [];
+    try {
+      coord = await startCoordinator({
+        defaultRun: base({ name: 'first', sync: { minWorkers: 1, roundDeadlineMs: 5_000 } }),
+        onFold: (run, roundVersion, r) => {
+          if (r.runId !== run.id || r.version !== roundVersion) folds.push(`${r.taskId}: result of ${r.runId} v${r.version} folded into ${run.id} v${roundVersion}`);
+        },
+      });
+      const ctx = coord.app.crowdtrain;
+      const a = [...ctx.scheduler.runs.values()][0];
+      const b = ctx.createRun(base({ name: 'second', seed: 5, model: { kind: 'mlp', layers: [784, 12, 10], activation: 'relu' } }));
+      // Each worker's shard fetches, by SHA-256: a shard stored twice was fetched twice.
+      const puts = [new Map<string, number>(), new Map<string, number>()];
+      for (const stored of puts) {
+        workers.push(startCpuWorker(coord.url, { shardCache: { get: async () => undefined, put: async (sha) => void stored.set(sha, (stored.get(sha) ?? 0) + 1) } }));
+      }
+      const of = (runId: string) => ctx.scheduler.workersOf(runId).map((w) => w.id);
+      await waitFor(() => of(a.id).length === 1 && of(b.id).length === 1 && a.version >= 5 && b.version >= 5, 60_000, 'one worker on each run, 5 rounds each');
+      const movedId = of(b.id)[0];
+      const moved = workers.find((w) => w.stats.workerId === movedId)!;
+      expect(moved.stats.run?.runId).toBe(b.id);
+      ctx.setRunState(b, 'paused');
+      await waitFor(() => of(a.id).length === 2 && moved.stats.run?.runId === a.id && moved.stats.tasksDone > 0, 30_000, 'the worker of the paused run to serve the other');
+      const doneOnA = moved.stats.tasksDone;
+      await waitFor(() => moved.stats.tasksDone >= doneOnA + 3, 30_000, 'three tasks of the other run');
+      const bAt = b.version;
+      ctx.setRunState(b, 'running');
+      await waitFor(() => of(b.id).length === 1 && b.version >= bAt + 5, 60_000, 'a worker back on the resumed run, 5 more rounds');
+      expect(of(a.id)).toHaveLength(1);
+      expect(folds).toEqual([]);
+      for (const stored of puts) expect([...stored.values()].every((n) => n === 1)).toBe(true);
+      expect(workers.reduce((n, w) => n + w.stats.tasksRejected, 0)).toBe(0);
+      expect(a.counters.rejected + b.counters.rejected).toBe(0);
+    } finally {
+      for (const w of workers) w.stop();
+      await coord?.close();
+    }
+  }, 120_000);
 });

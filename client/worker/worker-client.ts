@@ -78,6 +78,9 @@ export const realTime: WorkerClock = {
 
 type ClientSocket = Socket<ServerToWorkerEvents, WorkerToServerEvents>;
 
+/** Datasets whose shards a worker keeps in memory at once (the runs it is moved between). */
+const MAX_DATASETS_HELD = 3;
+
 const marked = new Set<string>();
 /**
  * A performance mark `crowdtrain:<step>` the first time this worker reaches a step of joining
@@ -95,6 +98,11 @@ export class WorkerClient {
   private backend?: GradientBackend;
   private backendFor?: string;
   private shards?: ShardStore;
+  /**
+   * Shard stores by dataset (its name and shard hashes), newest last: a worker the coordinator
+   * moves between runs (grid shares) keeps each dataset's shards and never fetches them twice.
+   */
+  private readonly shardStores = new Map<string, ShardStore>();
   private run?: RunInfo;
   /** The run's parameters as the coordinator sends them: a snapshot over HTTP, then deltas. */
   private readonly params: ParamSync;
@@ -244,7 +252,7 @@ export class WorkerClient {
     if (!same) {
       this.params.clear();
       this.feedback = undefined;
-      this.shards = new ShardStore(run.dataset.shards, this.opts.url ?? '', this.opts.shardCache);
+      this.shards = this.shardStoreFor(run);
     }
     const key = `${run.id}:${JSON.stringify(run.layers)}`;
     if (this.backendFor !== key) {
@@ -258,6 +266,17 @@ export class WorkerClient {
       markJoin('backend-ready');
     }
     this.announceReady();
+  }
+
+  /** The shard store of a run's dataset, kept from an earlier run on it (at most a few datasets held). */
+  private shardStoreFor(run: RunInfo): ShardStore {
+    const key = `${run.dataset.name}:${run.dataset.shards.map((s) => s.sha256).join(',')}`;
+    let store = this.shardStores.get(key);
+    if (store) this.shardStores.delete(key);
+    else store = new ShardStore(run.dataset.shards, this.opts.url ?? '', this.opts.shardCache);
+    this.shardStores.set(key, store);
+    for (const old of this.shardStores.keys()) if (this.shardStores.size > MAX_DATASETS_HELD) this.shardStores.delete(old);
+    return store;
   }
 
   private announceReady(): void {
@@ -352,7 +371,8 @@ export class WorkerClient {
     // Params@version precede their tasks on the socket (a snapshot may still be on its way over HTTP).
     await this.params.settled();
     const replica = this.params.current;
-    if (!replica || replica.version !== meta.version) {
+    // A task of a run this worker no longer serves, or on a version it does not hold, is stale.
+    if (meta.runId !== this.run?.id || !replica || replica.version !== meta.version) {
       // A mismatch means a stale task.
       this.announceReady();
       return;
