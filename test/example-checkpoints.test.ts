@@ -14,7 +14,8 @@ import { sharedDataDir } from './helpers/coordinator.ts';
 import { readSafetensors } from './helpers/safetensors-reader.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const examples = readdirSync(resolve(root, 'examples')).filter((f) => f.endsWith('.yaml')).sort();
+// Run specs only: sweep specs (*-sweep.yaml) are checked by test/sweeps.test.ts.
+const examples = readdirSync(resolve(root, 'examples')).filter((f) => f.endsWith('.yaml') && !f.endsWith('-sweep.yaml')).sort();
 const doc = readFileSync(resolve(root, 'docs/pytorch.md'), 'utf8');
 
 /** The `| name | shape |` rows of the doc's section headed by examples/<file>. */

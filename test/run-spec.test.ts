@@ -8,7 +8,8 @@ import { parseRunSpecText, runSpecToYaml } from '../shared/run-spec-text.ts';
 import { describeRunModel } from '../shared/run-model.ts';
 
 const examplesDir = join(import.meta.dirname, '..', 'examples');
-const examples = readdirSync(examplesDir).filter((f) => f.endsWith('.yaml'));
+// Run specs only: sweep specs (*-sweep.yaml) are checked by test/sweeps.test.ts.
+const examples = readdirSync(examplesDir).filter((f) => f.endsWith('.yaml') && !f.endsWith('-sweep.yaml'));
 
 /** The issues parseRunSpecText throws for `text` (fails the test when the text is valid). */
 function issuesOf(text: string): { path: string; message: string }[] {

@@ -2,14 +2,14 @@
 // sweep, at most maxConcurrent run at once, a trial below the median is stopped early with its
 // reason, a bad spec is refused naming its fields, a sweep survives a coordinator restart without
 // repeating a trial, and `crowdtrain sweep` starts one. Trials are tiny MLPs on mnist-10k.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { WorkerClient } from '../client/worker/worker-client.ts';
 import type { SweepView } from '../shared/rest-types.ts';
-import { runSpecToYaml } from '../shared/run-spec-text.ts';
-import { parseSweepSpec } from '../shared/sweep-spec.ts';
+import { readSpecText, runSpecToYaml } from '../shared/run-spec-text.ts';
+import { parseSweepSpec, trialSpec } from '../shared/sweep-spec.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { createSampler } from '../server/sweeps/sampler.ts';
 import { EXIT, main, type CliOutput } from '../server/submit-cli.ts';
@@ -261,5 +261,24 @@ describe('sweeps', () => {
     expect(code2).toBe(EXIT.usage);
     expect(err2.join('\n')).toMatch(/not a valid sweep spec[\s\S]*sweep\.method: must be one of grid, random, bayesian/);
     expect(((await (await fetch(`${c.url}/api/sweeps`)).json()) as { sweeps: SweepView[] }).sweeps).toHaveLength(1);
+  });
+
+  test.each(readdirSync(join(import.meta.dirname, '..', 'examples')).filter((f) => f.endsWith('-sweep.yaml')))('examples/%s validates and starts its first trials on a coordinator', async (file) => {
+    const text = readFileSync(join(import.meta.dirname, '..', 'examples', file), 'utf8');
+    const spec = parseSweepSpec(readSpecText(text));
+    expect(spec.name).toBe(file.replace(/\.yaml$/, ''));
+    expect(spec.sweep.earlyTermination?.policy).toBeDefined();
+    // Comments explain the fields: the examples are documentation.
+    expect(text.split('\n').filter((l) => l.includes('#')).length).toBeGreaterThan(5);
+    const c = await coordinator();
+    const created = await post(c, text, { ...auth, 'content-type': 'application/yaml' });
+    expect(created.status).toBe(201);
+    const view = created.body.sweep as SweepView;
+    expect(view.trials).toHaveLength(spec.sweep.maxConcurrent);
+    for (const t of view.trials) {
+      const run = c.app.crowdtrain.scheduler.runs.get(t.runId)!;
+      expect(run.name).toBe(`${spec.name}-t${t.index}`);
+      expect(run.spec).toEqual(trialSpec(spec, t.values, run.name));
+    }
   });
 });
