@@ -103,8 +103,12 @@ export class SyncRounds implements RoundMode {
     // could not apply a delta (it says so).
     if (w.paramsSent < run.version || resync) this.sendSnapshot(run, w);
     w.version = run.version;
-    w.ready = !w.paused;
     const round = this.rounds.get(run.id);
+    // A worker computes one task at a time and says `ready` once its result is answered: a `ready`
+    // while it still holds a task of the open round earns nothing (a forged one would otherwise
+    // collect tasks it never answers, each holding the round until its lease ends).
+    if (round && round.version === run.version && [...round.tasks.values()].some((t) => t.workerId === w.id)) return;
+    w.ready = !w.paused;
     if (round && round.version === run.version) {
       if (w.ready) this.offer(run, round, w);
       return;
@@ -447,8 +451,9 @@ export class SyncRounds implements RoundMode {
     if (meta.samples !== task.indices.length) return reject(`result covers ${meta.samples} samples, the task had ${task.indices.length}`);
     const implausible = this.host.verification.lossRefusal(run.id, meta.loss);
     if (implausible) {
-      reject(implausible);
-      return this.takeBack(run, round, task);
+      // The task goes back first: the worker's next `ready` must find it free.
+      this.takeBack(run, round, task);
+      return reject(implausible);
     }
     if (!isBinary(data)) return reject('gradient must be a binary attachment');
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -456,21 +461,24 @@ export class SyncRounds implements RoundMode {
     w.speed.observe(task.indices.length, this.host.clock.now() - task.sentAt);
     const coding = codingOf(run.spec.compression, 'up');
     if ((meta.coding ?? 'none') !== coding.kind) {
-      reject(`result coded as ${meta.coding ?? 'none'}; this run's compression.up is ${coding.kind}`);
-      return this.takeBack(run, round, task);
+      // The task goes back first: the worker's next `ready` must find it free.
+      this.takeBack(run, round, task);
+      return reject(`result coded as ${meta.coding ?? 'none'}; this run's compression.up is ${coding.kind}`);
     }
     const check = checkCodedUpdate(coding, bytes, run.paramCount, meta.loss, round.sum.maxNorm?.(this.host.maxGradientNorm) ?? this.host.maxGradientNorm);
     if (!check.ok) {
-      reject(check.message!);
-      return this.takeBack(run, round, task);
+      // The task goes back first: the worker's next `ready` must find it free.
+      this.takeBack(run, round, task);
+      return reject(check.message!);
     }
     if (task.quorum) return this.hold(run, round, task, w, meta, bytes, ack);
     try {
       round.sum.addCoded(coding, bytes, meta.samples, meta.loss, w.id);
     } catch (err) {
       if (!(err instanceof UpdateCodecError)) throw err;
-      reject(err.message);
-      return this.takeBack(run, round, task);
+      // The task goes back first: the worker's next `ready` must find it free.
+      this.takeBack(run, round, task);
+      return reject(err.message);
     }
     this.host.clock.clearTimeout(task.lease);
     round.tasks.delete(task.id);
