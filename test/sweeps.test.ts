@@ -280,5 +280,14 @@ describe('sweeps', () => {
       expect(run.name).toBe(`${spec.name}-t${t.index}`);
       expect(run.spec).toEqual(trialSpec(spec, t.values, run.name));
     }
+    // Stopped by the admin: its running trials stop with the reason, and it cannot be stopped twice.
+    const stop = (id: string, headers: Record<string, string> = auth) => fetch(`${c.url}/api/sweeps/${id}/stop`, { method: 'POST', headers });
+    expect((await stop(view.id, {})).status).toBe(401);
+    const stopped = (await (await stop(view.id)).json()).sweep as SweepView;
+    expect(stopped.state).toBe('stopped');
+    expect(stopped.trials.map((t) => [t.state, t.stoppedReason])).toEqual(view.trials.map(() => ['stopped', 'the sweep ended: stopped by the admin']));
+    for (const t of view.trials) expect(c.app.crowdtrain.store.getRun(t.runId)?.state).toBe('stopped');
+    expect((await stop(view.id)).status).toBe(409);
+    expect((await stop('nope')).status).toBe(404);
   });
 });

@@ -9,6 +9,8 @@
 //   POST /api/sweeps       sweep spec as JSON, or YAML/JSON text (application/yaml, text/yaml,
 //                          application/x-yaml, text/plain) -> 201 {sweep: SweepView, url}
 //                          | 400 invalid_spec {issues: [{path, message}]} naming every bad field
+//   POST /api/sweeps/:id/stop -> {sweep: SweepView}: running trials stopped, no more started
+//                          | 404 not_found | 409 bad_transition (the sweep has already ended)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SweepView } from '../../shared/rest-types.ts';
 import { readSpecText } from '../../shared/run-spec-text.ts';
@@ -67,6 +69,16 @@ export async function sweepsPlugin(app: FastifyInstance, sweeps: SweepManager, o
         opts.onRunsChanged?.();
         req.log.info({ sweepId: sweep.id, name: sweep.name }, 'sweep created by admin');
         return reply.code(201).send({ sweep, url: `${req.protocol}://${req.host}/api/sweeps/${sweep.id}` });
+      });
+
+      admin.post<{ Params: { id: string } }>('/api/sweeps/:id/stop', async (req) => {
+        const before = sweeps.get(req.params.id);
+        if (!before) throw new HttpError('not_found', `no sweep with id "${req.params.id}"`);
+        if (before.state !== 'running') throw new HttpError('bad_transition', `sweep ${before.id} is ${before.state}; it cannot be stopped`);
+        const sweep = sweeps.stop(req.params.id)!;
+        opts.onRunsChanged?.();
+        req.log.info({ sweepId: sweep.id }, 'sweep stopped by admin');
+        return { sweep };
       });
     });
   });

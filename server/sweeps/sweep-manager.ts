@@ -126,6 +126,17 @@ export class SweepManager {
     return this.opts.store.listSweeps().map((r) => this.get(r.id)!);
   }
 
+  /**
+   * Ends a running sweep: its running trials are stopped (their runs keep their checkpoints) and
+   * no more start. Returns undefined for an unknown sweep, the view unchanged for one already ended.
+   */
+  stop(id: string, reason = 'stopped by the admin'): SweepView | undefined {
+    const live = this.sweeps.get(id);
+    if (!live) return this.get(id);
+    this.end(live, 'stopped', reason);
+    return this.view(live);
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
