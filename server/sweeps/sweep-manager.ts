@@ -244,7 +244,8 @@ export class SweepManager {
         this.finishTrial(sweep, t, run, reason);
       }
     }
-    if (run.state !== 'running' && run.state !== 'paused') this.finishTrial(sweep, t, run);
+    // Paused or waiting, a trial keeps its slot: only a run that has ended frees it.
+    if (run.state === 'completed' || run.state === 'stopped') this.finishTrial(sweep, t, run);
     this.fill(sweep);
   }
 
