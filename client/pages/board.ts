@@ -10,7 +10,7 @@ import 'uplot/dist/uPlot.min.css';
 import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
 import type { BoardRun } from '../../shared/board-protocol.ts';
 import type { Dataset } from '../../shared/dataset.ts';
-import type { MetricPoint, Placement } from '../../shared/protocol.ts';
+import type { MetricPoint, Placement, RunSummary } from '../../shared/protocol.ts';
 import { describeModel } from '../../shared/layers/sequence.ts';
 import { netLine } from '../../shared/run-model.ts';
 import { fetchDatasetSplit } from '../data/fetch-dataset.ts';
@@ -25,6 +25,8 @@ const WRONG_EVERY_MS = 5000;
 /** Test examples the strip evaluates: the first 2,000, so a CNN's pass on the page's thread stays short. */
 const WRONG_EVALUATED = 2000;
 const LEADERBOARD_EVERY_MS = 5000;
+/** How often the board asks which other runs share the grid. */
+const OTHER_RUNS_EVERY_MS = 5000;
 const LEADERBOARD_TOP = 10;
 const MAX_CHART_POINTS = 5000;
 
@@ -530,6 +532,35 @@ class Board {
     this.leaderboard = new Leaderboard($('leaderboard'), runId);
     this.models = new ModelPanels(runId);
     setInterval(() => this.showElapsed(), 1000);
+    void this.showOtherRuns();
+    setInterval(() => void this.showOtherRuns(), OTHER_RUNS_EVERY_MS);
+  }
+
+  /**
+   * Several runs share the grid: the tiles are the workers serving this run, and a line under
+   * their title names the other running runs and how many workers serve each (by their shares).
+   */
+  private async showOtherRuns(): Promise<void> {
+    let runs: RunSummary[];
+    try {
+      const res = await fetch('/api/runs');
+      if (!res.ok) return;
+      runs = ((await res.json()) as { runs: RunSummary[] }).runs;
+    } catch {
+      return;
+    }
+    let line = document.getElementById('other-runs');
+    if (!line) {
+      line = el('p', 'muted');
+      line.id = 'other-runs';
+      $('workers-title').after(line);
+    }
+    const others = runs.filter((r) => r.id !== this.runId && r.state === 'running');
+    const own = runs.find((r) => r.id === this.runId);
+    line.hidden = others.length === 0;
+    const share = (r: RunSummary) => r.spec.share ?? 1;
+    const workers = (n: number) => `${n} ${n === 1 ? 'worker' : 'workers'}`;
+    line.textContent = `The tiles are the workers serving this run${own ? ` (share ${share(own)})` : ''}. Also on this grid: ${others.map((r) => `${r.name}, ${workers(r.workers)} (share ${share(r)})`).join('; ')}.`;
   }
 
   apply(u: BoardUpdate): void {

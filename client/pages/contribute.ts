@@ -38,6 +38,13 @@ let pipelineStages = 1;
 
 function render(s: WorkerStats): void {
   if (s.run) tryModel.want(s.run.runId, s.run.version);
+  // Several runs share the grid: the coordinator may move this tab between them at a round's end.
+  if (s.serving) {
+    const name = $('run-name');
+    name.textContent = s.serving.name;
+    name.title = `run ${s.serving.runId}`;
+    pipelineStages = s.serving.stages;
+  }
   const status = $('status');
   status.dataset.state = s.state;
   status.textContent = s.message && s.state !== 'training' ? `${STATE_TEXT[s.state]} ${s.message}` : STATE_TEXT[s.state];
@@ -237,7 +244,7 @@ function stop(): void {
 }
 
 function emptyStats(): WorkerStats {
-  return { workerId: null, state: 'idle', backend: 'cpu', samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
+  return { workerId: null, state: 'idle', backend: 'cpu', samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, serving: null, placement: null, allocatedBytes: 0, message: null };
 }
 
 button.addEventListener('click', () => (client ? stop() : void start()));

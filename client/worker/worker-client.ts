@@ -31,6 +31,8 @@ export interface WorkerStats {
   tasksDone: number;
   tasksRejected: number;
   run: RunUpdate | null;
+  /** The run this worker serves now (the coordinator may move it between runs at round boundaries). */
+  serving: { runId: string; name: string; stages: number } | null;
   /** Pipeline runs: the layers of the replica this worker holds in the current round (null: none). */
   placement: Placement | null;
   /** Bytes the backend allocated for the model or the stage. */
@@ -128,7 +130,7 @@ export class WorkerClient {
     this.cap = opts.cap ?? 1;
     this.clock = opts.clock ?? realTime;
     this.nickname = sanitizeNickname(opts.hello?.nickname) ?? undefined;
-    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, placement: null, allocatedBytes: 0, message: null };
+    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, serving: null, placement: null, allocatedBytes: 0, message: null };
     this.params = new ParamSync({
       fetchSnapshot: async (snap) => {
         const res = await fetch(`${this.opts.url ?? ''}${snap.url}`);
@@ -248,7 +250,7 @@ export class WorkerClient {
   private async useRun(run: RunInfo): Promise<void> {
     const same = this.run?.id === run.id;
     this.run = run;
-    this.set({ run: { runId: run.id, state: run.state, version: run.version, loss: this.stats.run?.loss ?? null, accuracy: this.stats.run?.accuracy ?? null, workers: this.stats.run?.workers ?? 0, samplesPerSec: this.stats.run?.samplesPerSec ?? 0, samples: this.stats.run?.samples ?? 0 } });
+    this.set({ serving: { runId: run.id, name: run.name, stages: run.spec.parallelism.stages }, run: { runId: run.id, state: run.state, version: run.version, loss: this.stats.run?.loss ?? null, accuracy: this.stats.run?.accuracy ?? null, workers: this.stats.run?.workers ?? 0, samplesPerSec: this.stats.run?.samplesPerSec ?? 0, samples: this.stats.run?.samples ?? 0 } });
     if (!same) {
       this.params.clear();
       this.feedback = undefined;
