@@ -294,6 +294,8 @@ const VERB_ALLOWED: Record<Verb, (s: RunState) => boolean> = {
 interface RunRow {
   tr: HTMLTableRowElement;
   cells: Record<'name' | 'state' | 'round' | 'loss' | 'accuracy' | 'workers' | 'sps' | 'efficiency' | 'traffic', HTMLElement>;
+  /** The run's weight among running runs (its spec's share), editable in place. */
+  share: HTMLInputElement;
   buttons: Record<Verb, HTMLButtonElement>;
   run: RunSummary;
 }
@@ -314,6 +316,13 @@ function makeRow(run: RunSummary): RunRow {
   name.href = `#run=${encodeURIComponent(run.id)}`;
   const state = el('span', { className: 'state' });
   const cells = { name, state, round: el('td', { className: 'num round' }), loss: el('td', { className: 'num' }), accuracy: el('td', { className: 'num' }), workers: el('td', { className: 'num' }), sps: el('td', { className: 'num' }), efficiency: el('td', { className: 'num efficiency' }), traffic: el('td', { className: 'num traffic' }) };
+  const share = el('input', { className: 'share' });
+  share.type = 'number';
+  share.min = '0';
+  share.step = 'any';
+  share.title = 'Its weight among running runs: workers are shared in proportion (after each run has its minWorkers), and move at round boundaries';
+  share.addEventListener('click', (e) => e.stopPropagation());
+  share.addEventListener('change', () => void setShare(run.id, share));
   const buttons = {} as Record<Verb, HTMLButtonElement>;
   const actions = el('td', { className: 'actions' });
   for (const verb of VERBS) {
@@ -333,9 +342,9 @@ function makeRow(run: RunSummary): RunRow {
   board.title = 'The classroom board of this run, for a projector';
   board.addEventListener('click', (e) => e.stopPropagation());
   actions.append(board);
-  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, cells.sps, cells.efficiency, cells.traffic, actions);
+  tr.append(el('td', {}, name), el('td', {}, state), cells.round, cells.loss, cells.accuracy, cells.workers, el('td', { className: 'num' }, share), cells.sps, cells.efficiency, cells.traffic, actions);
   tr.addEventListener('click', () => selectRun(run.id));
-  return { tr, cells, buttons, run };
+  return { tr, cells, share, buttons, run };
 }
 
 const boardUrl = (runId: string) => `/board/${encodeURIComponent(runId)}`;
@@ -350,6 +359,7 @@ function updateRow(row: RunRow, run: RunSummary): void {
   row.cells.loss.textContent = fmt.loss(run.loss);
   row.cells.accuracy.textContent = fmt.accuracy(run.accuracy);
   row.cells.workers.textContent = String(run.workers);
+  if (document.activeElement !== row.share) row.share.value = String(run.spec.share ?? 1);
   row.cells.sps.textContent = fmt.int(run.samplesPerSec);
   // Committed examples/s over the sum of the workers' measured speeds: how much of the grid trains.
   row.cells.efficiency.textContent = run.efficiency === null ? '–' : `${Math.round(run.efficiency * 100)} %`;
@@ -439,6 +449,20 @@ async function act(id: string, verb: Verb): Promise<void> {
     }
   } catch (err) {
     setMessage(errorBox, `${VERB_LABEL[verb]} ${row?.run.name ?? id}: ${(err as Error).message}`, true);
+  }
+}
+
+/** Sends a run's new share (PATCH /api/runs/:id); a refused one is named in the runs' error line and the field put back. */
+async function setShare(id: string, input: HTMLInputElement): Promise<void> {
+  const row = rows.get(id);
+  const errorBox = $('runs-error');
+  setMessage(errorBox, '');
+  try {
+    const { run } = await api<{ run: RunSummary }>(`/api/runs/${encodeURIComponent(id)}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ share: input.value === '' ? null : Number(input.value) }) });
+    renderRuns([run], false);
+  } catch (err) {
+    setMessage(errorBox, `Share of ${row?.run.name ?? id}: ${(err as Error).message}`, true);
+    if (row) input.value = String(row.run.spec.share ?? 1);
   }
 }
 
