@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RunSpecError } from '../shared/run-spec.ts';
-import { parseRunSpecText, readSpecText } from '../shared/run-spec-text.ts';
-import { parseSweepSpec, SweepSpecError } from '../shared/sweep-spec.ts';
+import { parseRunSpecText } from '../shared/run-spec-text.ts';
+import { parseSweepSpecText, SweepSpecError } from '../shared/sweep-spec.ts';
 
 /** Exit statuses: 0 done, 1 the server refused or could not be reached, 2 a usage or spec error. */
 export const EXIT = { ok: 0, server: 1, usage: 2 } as const;
@@ -65,7 +65,7 @@ interface SpecKind {
 }
 
 const RUN: SpecKind = { what: 'run spec', endpoint: 'api/runs', check: (text) => void parseRunSpecText(text) };
-const SWEEP: SpecKind = { what: 'sweep spec', endpoint: 'api/sweeps', check: (text) => void parseSweepSpec(readSpecText(text)) };
+const SWEEP: SpecKind = { what: 'sweep spec', endpoint: 'api/sweeps', check: (text) => void parseSweepSpecText(text) };
 
 /** Reads and checks a spec file; prints what is wrong and returns undefined when it is not valid. */
 async function readSpec(file: string, io: CliOutput, kind: SpecKind = RUN): Promise<string | undefined> {

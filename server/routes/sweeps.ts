@@ -13,8 +13,7 @@
 //                          | 404 not_found | 409 bad_transition (the sweep has already ended)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SweepView } from '../../shared/rest-types.ts';
-import { readSpecText } from '../../shared/run-spec-text.ts';
-import { parseSweepSpec, SweepSpecError } from '../../shared/sweep-spec.ts';
+import { parseSweepSpec, parseSweepSpecText, SweepSpecError } from '../../shared/sweep-spec.ts';
 import { requireAdmin } from '../auth.ts';
 import { HttpError, sendError } from '../errors.ts';
 import type { SweepManager } from '../sweeps/sweep-manager.ts';
@@ -64,7 +63,7 @@ export async function sweepsPlugin(app: FastifyInstance, sweeps: SweepManager, o
         if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
           throw new HttpError('invalid_spec', 'send a sweep spec: a JSON object, or YAML text with content-type application/yaml', { issues: [] });
         }
-        const spec = parseSweepSpec(typeof body === 'string' ? readSpecText(body) : body);
+        const spec = typeof body === 'string' ? parseSweepSpecText(body) : parseSweepSpec(body);
         const sweep = sweeps.start(spec);
         opts.onRunsChanged?.();
         req.log.info({ sweepId: sweep.id, name: sweep.name }, 'sweep created by admin');
