@@ -33,11 +33,8 @@ const base = {
 
 let coordinators: TestCoordinator[] = [];
 let workers: WorkerClient[] = [];
-let pool: ReturnType<typeof setInterval> | undefined;
 
 afterEach(async () => {
-  if (pool) clearInterval(pool);
-  pool = undefined;
   for (const w of workers) w.stop();
   workers = [];
   for (const c of coordinators) await c.close().catch(() => {});
@@ -51,25 +48,11 @@ async function coordinator(storePath?: string): Promise<TestCoordinator> {
 }
 
 /**
- * `n` CPU workers kept serving running runs. A worker left on a run that has ended is replaced by
- * a fresh one, which joins a running run: where the scheduler moves workers between runs itself,
- * this never has to.
+ * `n` CPU workers. No trial is given workers by hand: the scheduler moves a worker off a trial
+ * that ended to a running one, which is how an ended trial frees its workers for the next.
  */
-function workerPool(c: TestCoordinator, n: number): void {
+function startWorkers(c: TestCoordinator, n: number): void {
   for (let i = 0; i < n; i++) workers.push(startCpuWorker(c.url));
-  const { scheduler } = c.app.crowdtrain;
-  pool = setInterval(() => {
-    const running = [...scheduler.runs.values()].some((r) => r.state === 'running');
-    if (!running) return;
-    for (const entry of scheduler.workers.values()) {
-      const run = entry.runId ? scheduler.runs.get(entry.runId) : undefined;
-      if (run && run.state === 'running') continue;
-      const i = workers.findIndex((w) => w.stats.workerId === entry.id);
-      if (i < 0) continue;
-      workers[i].stop();
-      workers[i] = startCpuWorker(c.url);
-    }
-  }, 250);
 }
 
 async function post(c: TestCoordinator, body: unknown, headers: Record<string, string> = { ...auth, 'content-type': 'application/json' }): Promise<{ status: number; body: any }> {
@@ -114,7 +97,7 @@ describe('sweeps', () => {
     expect(created.status).toBe(201);
     const id = created.body.sweep.id as string;
     expect(created.body.sweep.trials).toHaveLength(2);
-    workerPool(c, 2);
+    startWorkers(c, 2);
 
     let mostRunning = 0;
     const view = await untilEnded(c, id, 120_000, (v) => {
@@ -135,6 +118,8 @@ describe('sweeps', () => {
       expect(t.state).toBe('completed');
       expect(t.stoppedReason).toBe(rec.stopReason);
       expect(t.metric).toBe(bestAccuracy(c, t.runId));
+      // The third trial trained too: workers left the trials that ended for it.
+      expect(store.workers(t.runId).length).toBeGreaterThan(0);
     }
     const lrs = view.trials.map((t) => t.values['optimizer.lr'] as number);
     expect(new Set(lrs).size).toBe(3);
@@ -155,7 +140,7 @@ describe('sweeps', () => {
       sweep: { method: 'grid', metric: 'accuracy', parameters: { 'optimizer.lr': { choice: [0.2, 0.1, 0.00001] } }, maxConcurrent: 1, earlyTermination: { policy: 'median', evaluationInterval: 1, delayEvaluation: 1 } },
     });
     expect(created.status).toBe(201);
-    workerPool(c, 2);
+    startWorkers(c, 2);
     const view = await untilEnded(c, created.body.sweep.id, 120_000);
     expect(view.trials).toHaveLength(3);
     expect(view.trials[0].state).toBe('completed'); // judged against no one
@@ -200,13 +185,12 @@ describe('sweeps', () => {
     });
     expect(created.status).toBe(201);
     const id = created.body.sweep.id as string;
-    workerPool(first, 2);
+    startWorkers(first, 2);
     // Stop once the second trial has a checkpoint: mid-sweep, mid-trial.
     await waitFor(() => {
       const t1 = first.app.crowdtrain.store.trials(id)[1];
       return t1 !== undefined && (first.app.crowdtrain.store.latestCheckpoint(t1.runId)?.version ?? 0) >= 4;
     }, 90_000, 'the second trial to checkpoint');
-    clearInterval(pool);
     for (const w of workers) w.stop();
     workers = [];
     const before = await getSweep(first, id);
@@ -221,7 +205,7 @@ describe('sweeps', () => {
     const run1 = second.app.crowdtrain.scheduler.runs.get(before.trials[1].runId)!;
     expect(run1.state).toBe('running');
     expect(run1.version).toBeGreaterThanOrEqual(4); // from its checkpoint, not from round 0
-    workerPool(second, 2);
+    startWorkers(second, 2);
     const view = await untilEnded(second, id, 120_000);
     expect(view.state).toBe('completed');
     expect(view.trials.map((t) => t.index)).toEqual([0, 1, 2]);
