@@ -248,7 +248,7 @@ export class Scheduler {
     const w = this.workers.add(id, clean, this.clock.now());
     // The running run the shares give it; else, with none running, the newest run.
     const { runs, total } = this.demand();
-    const chosen = this.shares.choose(null, runs, total);
+    const chosen = this.shares.choose(null, this.openTo(w, runs), total);
     const run = (chosen ? this.runs.get(chosen) : undefined) ?? this.currentRun();
     this.opts.port.welcome(w.id, { workerId: w.id, protocol: hello.protocol, run: run ? run.info() : null });
     if (run) this.assign(w, run);
@@ -521,9 +521,12 @@ export class Scheduler {
     const from = w.runId ? this.runs.get(w.runId) : undefined;
     const running = from?.state === 'running';
     if (from && running && (!(free || w.ready) || w.placement !== null || this.roundUnderWay(from))) return false;
+    // One run running and the worker on it: nothing to share (and no O(workers) look at every task).
+    if (running && !this.severalRunning()) return false;
     this.book(); // the accounts up to now decide who is owed the odd worker
     const { runs, total } = this.demand();
-    const to = this.shares.choose(running ? from!.id : null, runs, total);
+    const open = this.openTo(w, runs);
+    const to = this.shares.choose(running && open.some((r) => r.id === from!.id) ? from!.id : null, open, total);
     const target = to ? this.runs.get(to) : undefined;
     if (!target || target === from) return false;
     if (from) w.speedsByRun.set(from.id, w.speed);
@@ -544,6 +547,18 @@ export class Scheduler {
       else this.modeOf(from).left(from, w);
     }
     return true;
+  }
+
+  private severalRunning(): boolean {
+    let n = 0;
+    for (const r of this.runs.values()) if (r.state === 'running' && ++n > 1) return true;
+    return false;
+  }
+
+  /** The runs a worker may serve: those that have not banned it. */
+  private openTo(w: WorkerEntry, runs: RunDemand[]): RunDemand[] {
+    const key = identityOf(w);
+    return runs.filter((r) => !this.verification.banOf(r.id, key));
   }
 
   /** Lets every free worker (of `among`, default all) move where the shares want it. */

@@ -264,8 +264,17 @@ describe('real workers moved between runs (Socket.IO, CPU backend)', () => {
       const b = ctx.createRun(base({ name: 'second', seed: 5, model: { kind: 'mlp', layers: [784, 12, 10], activation: 'relu' } }));
       // Each worker's shard fetches, by SHA-256: a shard stored twice was fetched twice.
       const puts = [new Map<string, number>(), new Map<string, number>()];
+      // Why results were not used, as the workers' pages would show it.
+      const notUsed: string[] = [];
       for (const stored of puts) {
-        workers.push(startCpuWorker(coord.url, { shardCache: { get: async () => undefined, put: async (sha) => void stored.set(sha, (stored.get(sha) ?? 0) + 1) } }));
+        workers.push(
+          startCpuWorker(coord.url, {
+            shardCache: { get: async () => undefined, put: async (sha) => void stored.set(sha, (stored.get(sha) ?? 0) + 1) },
+            onChange: (s) => {
+              if (s.message?.startsWith('last result not used') && notUsed.at(-1) !== s.message) notUsed.push(s.message);
+            },
+          }),
+        );
       }
       const of = (runId: string) => ctx.scheduler.workersOf(runId).map((w) => w.id);
       await waitFor(() => of(a.id).length === 1 && of(b.id).length === 1 && a.version >= 5 && b.version >= 5, 60_000, 'one worker on each run, 5 rounds each');
@@ -274,6 +283,7 @@ describe('real workers moved between runs (Socket.IO, CPU backend)', () => {
       expect(moved.stats.run?.runId).toBe(b.id);
       ctx.setRunState(b, 'paused');
       await waitFor(() => of(a.id).length === 2 && moved.stats.run?.runId === a.id && moved.stats.tasksDone > 0, 30_000, 'the worker of the paused run to serve the other');
+      expect(moved.stats.serving).toEqual({ runId: a.id, name: 'first', stages: 1 });
       const doneOnA = moved.stats.tasksDone;
       await waitFor(() => moved.stats.tasksDone >= doneOnA + 3, 30_000, 'three tasks of the other run');
       const bAt = b.version;
@@ -282,8 +292,10 @@ describe('real workers moved between runs (Socket.IO, CPU backend)', () => {
       expect(of(a.id)).toHaveLength(1);
       expect(folds).toEqual([]);
       for (const stored of puts) expect([...stored.values()].every((n) => n === 1)).toBe(true);
-      expect(workers.reduce((n, w) => n + w.stats.tasksRejected, 0)).toBe(0);
+      // None was wrong; one computing for the run when it was paused may have arrived late.
       expect(a.counters.rejected + b.counters.rejected).toBe(0);
+      expect(workers.reduce((n, w) => n + w.stats.tasksRejected, 0)).toBeLessThanOrEqual(1);
+      for (const m of notUsed) expect(m).toMatch(/: late: /);
     } finally {
       for (const w of workers) w.stop();
       await coord?.close();
