@@ -91,8 +91,6 @@ export class Scheduler {
   readonly verification: Verification;
   /** How running runs share the workers: each run's account of worker-seconds, and who should serve which. */
   readonly shares = new GridShares();
-  /** Workers that changed run so far (each move of one worker counts once). */
-  moves = 0;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -445,6 +443,8 @@ export class Scheduler {
     }
     this.lastUpdate.set(run.id, this.clock.now());
     this.opts.port.broadcastUpdate(run.id, run.update(this.workersOf(run.id).length));
+    // Completed between rounds: its workers go where the shares want them.
+    if (completed) this.rebalance(this.workersOf(run.id));
   }
 
   /** Pauses, resumes or stops a run (admin verbs build on this). */
@@ -537,7 +537,6 @@ export class Scheduler {
     w.satOut = 0;
     w.placement = null;
     w.movedFrom = from?.id ?? null;
-    this.moves++;
     this.opts.log.info({ workerId: w.id, from: from?.id, runId: target.id }, 'worker moved between runs');
     // The run message, then the new run's parameters (SyncRounds.joined): both before any task of it.
     this.assign(w, target);

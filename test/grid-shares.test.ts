@@ -218,6 +218,20 @@ describe('several runs on one grid (virtual time)', () => {
   });
 });
 
+describe('runs ending', () => {
+  test('when a run completes, its workers go to the runs still running at once', async () => {
+    const g = grid({ name: 'a', share: 1 }, { name: 'b', share: 1, stop: { maxRounds: 10 } }, 4);
+    await g.sim.runUntil({ maxSimMs: 60_000, until: () => g.b.state === 'completed' });
+    expect(g.b.state).toBe('completed');
+    expect(counts(g)).toEqual([4, 0]);
+    const at = g.a.version;
+    await g.sim.runUntil({ maxSimMs: g.sim.clock.now() + 2_000 });
+    g.sim.close();
+    expect(g.a.version).toBeGreaterThan(at);
+    expect(g.wrong.wrong + workerStats(g.sim).stale + workerStats(g.sim).refused).toBe(0);
+  });
+});
+
 describe('a run\'s share over REST', () => {
   test('PATCH /api/runs/:id sets the share for an admin; anything but a positive number is refused, naming the field', async () => {
     const token = 'shares-test-token-0123456789';
