@@ -3,7 +3,9 @@
 // serving a run × time, sampled every 100 virtual ms), a run below its minWorkers is served
 // first, a changed share moves workers at round boundaries only, and no worker ever computes a
 // task on parameters other than its run's. The gradients are a cheap stand-in (zeros) checked
-// against the parameters they were given: the scheduling is what is under test here.
+// against the parameters they were given: the scheduling is what is under test here. Then the
+// admin's PATCH of a share over REST, and real Socket.IO workers moved between two runs (each
+// run's own parameters, the page told which run it serves, no shard fetched twice).
 import { describe, expect, test } from 'vitest';
 import { buildApp } from '../server/app.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
