@@ -255,8 +255,11 @@ export class WorkerClient {
       this.params.clear();
       this.feedback = undefined;
       this.shards = this.shardStoreFor(run);
+      this.backend?.resetOptimizer(); // a local-mode inner optimizer's state is one run's
     }
-    const key = `${run.id}:${JSON.stringify(run.layers)}`;
+    // The backend is the model's (and the batch it is sized for), not the run's: moved between
+    // runs of one model (a sweep's trials), the worker computes at once, without a new warm-up.
+    const key = JSON.stringify([run.layers, run.inputShape, run.spec.batchPerTask, run.spec.globalBatch ?? null]);
     if (this.backendFor !== key) {
       this.set({ state: 'warming-up' });
       this.backend?.dispose();
