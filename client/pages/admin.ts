@@ -1,12 +1,13 @@
 // The admin page: log in with the admin token, create runs (form or YAML), steer them (start,
-// pause, resume, stop, delete), watch one live (charts, workers, events) and upload datasets.
+// pause, resume, stop, delete), watch one live (charts, workers, events), follow sweeps (trials,
+// their curves, the best trial's checkpoint) and upload datasets.
 // It only talks to the admin REST routes and the /admin Socket.IO namespace; no training here.
 import './no-eval.ts'; // first: before any zod schema is parsed
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { io, type Socket } from 'socket.io-client';
 import type { MetricPoint, RunState, RunSummary } from '../../shared/protocol.ts';
-import type { AdminServerEvents, AdminWorker as WorkerView, ApiErrorBody, RunEventEntry as RunEvent, SpecIssue as Issue, SpecPreview as SpecPreviewView } from '../../shared/rest-types.ts';
+import type { AdminServerEvents, AdminWorker as WorkerView, ApiErrorBody, RunEventEntry as RunEvent, SpecIssue as Issue, SpecPreview as SpecPreviewView, SweepTrialView, SweepView } from '../../shared/rest-types.ts';
 import { DEFAULT_RUN_SPEC, parseRunSpec, RunSpecError, type RunSpec, type RunSpecInput } from '../../shared/run-spec.ts';
 import { parseRunSpecText, runSpecToYaml } from '../../shared/run-spec-text.ts';
 import classroomYaml from '../../examples/classroom.yaml?raw';
@@ -215,9 +216,13 @@ function enterConsole(): void {
   setMessage($('login-error'), '');
   connectSocket();
   void loadRuns();
+  void sweepPanel.load();
   void loadDatasets();
   schedulePreview(0);
-  runsPoll ??= setInterval(() => void loadRuns(), RUNS_POLL_MS);
+  runsPoll ??= setInterval(() => {
+    void loadRuns();
+    void sweepPanel.load();
+  }, RUNS_POLL_MS);
 }
 
 async function login(token: string): Promise<void> {
@@ -665,6 +670,205 @@ class RunDetail {
 
 const detail = new RunDetail();
 const openRun = (id: string) => detail.open(id);
+
+// ---- Sweeps: the list, a sweep's trials, and their curves on one chart ----
+// The list and the selected sweep come from GET /api/sweeps(/:id) with the runs' poll; each
+// trial's curve from its run's metric series (GET /api/runs/:id), fetched again only while the
+// trial runs. A trial's run is an ordinary run: its row in the runs table steers it.
+
+const TRIAL_COLORS = ['#2f6fed', '#19a463', '#c07a12', '#8a4fd8', '#d33f7a', '#0f9bb0', '#7a8b12', '#e0672f'];
+/** A trial the policy (or the admin) stopped is drawn in grey: the race goes on without it. */
+const STOPPED_COLOR = '#9aa0aa';
+
+/** The sweep's metric and goal, from its parsed spec (shared/sweep-spec.ts SweepSettings). */
+function sweepMetric(s: SweepView): { metric: 'accuracy' | 'loss'; goal: 'maximize' | 'minimize' } {
+  const settings = (s.spec as { sweep?: { metric?: 'accuracy' | 'loss'; goal?: 'maximize' | 'minimize' } } | null)?.sweep;
+  const metric = settings?.metric ?? 'accuracy';
+  return { metric, goal: settings?.goal ?? (metric === 'accuracy' ? 'maximize' : 'minimize') };
+}
+
+const metricText = (metric: 'accuracy' | 'loss', v: number | null) => (metric === 'accuracy' ? fmt.accuracy(v) : fmt.loss(v));
+
+/** 0.001, 128, adam: three significant digits, no exponent above 1e-6. */
+function valueText(v: number | string | boolean): string {
+  return typeof v === 'number' ? String(Number(v.toPrecision(3))) : String(v);
+}
+
+/** "optimizer.lr 0.001, model.hidden 64": the trial's swept values, as its legend. */
+function trialLabel(t: SweepTrialView): string {
+  const values = Object.entries(t.values);
+  return values.length === 0 ? `trial ${t.index}` : values.map(([k, v]) => `${k} ${valueText(v)}`).join(', ');
+}
+
+/** The points of a trial's curve: its evaluations of the sweep's metric, by round. */
+function curveOf(points: MetricPoint[], metric: 'accuracy' | 'loss'): [number, number][] {
+  return points.flatMap((p) => {
+    const y = metric === 'accuracy' ? p.accuracy : p.evalLoss;
+    return y === null || y === undefined ? [] : [[p.version, y] as [number, number]];
+  });
+}
+
+class SweepPanel {
+  private sweeps: SweepView[] = [];
+  private selected: string | undefined;
+  /** Each trial run's curve; `final` once the trial ended and its whole series was fetched. */
+  private curves = new Map<string, { points: MetricPoint[]; final: boolean }>();
+  private plot: uPlot | undefined;
+  /** What the plot was built for (series, colours): another build when it changes. */
+  private plotKey = '';
+  private loading = false;
+  private readonly chart = $('sweep-chart');
+
+  constructor() {
+    new ResizeObserver(() => {
+      const width = this.chart.clientWidth;
+      if (width > 0) this.plot?.setSize({ width, height: this.chart.clientHeight || 240 });
+    }).observe(this.chart);
+  }
+
+  /** The list, then the selected sweep with its trials' curves. One load at a time. */
+  async load(): Promise<void> {
+    if (this.loading) return;
+    this.loading = true;
+    try {
+      const { sweeps } = await api<{ sweeps: SweepView[] }>('/api/sweeps');
+      this.sweeps = sweeps;
+      if (!this.selected || !sweeps.some((s) => s.id === this.selected)) this.selected = (sweeps.filter((s) => s.state === 'running').at(-1) ?? sweeps.at(-1))?.id;
+      this.renderList();
+      const sweep = sweeps.find((s) => s.id === this.selected);
+      if (sweep) await this.showSweep(sweep);
+      else $('sweep-detail').hidden = true;
+      setMessage($('sweeps-error'), '');
+    } catch (err) {
+      setMessage($('sweeps-error'), `Could not list the sweeps: ${(err as Error).message}`, true);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  private select(id: string): void {
+    if (id === this.selected) return;
+    this.selected = id;
+    this.curves.clear();
+    void this.load();
+  }
+
+  private renderList(): void {
+    $('sweeps-empty').hidden = this.sweeps.length > 0;
+    // Newest first, as the runs.
+    const rowsOut = [...this.sweeps].reverse().map((s) => {
+      const { metric } = sweepMetric(s);
+      const state = el('span', { className: 'state', text: s.state });
+      state.dataset.state = s.state;
+      const best = s.best ? `trial ${s.best.index}: ${metricText(metric, s.best.metric)}` : '–';
+      const tr = el('tr', {}, el('td', { text: s.name }), el('td', {}, state), el('td', { className: 'num', text: String(s.trials.length) }), el('td', { text: best }), el('td', { text: new Date(s.createdAt).toLocaleString() }));
+      tr.dataset.sweepId = s.id;
+      tr.setAttribute('aria-selected', String(s.id === this.selected));
+      tr.addEventListener('click', () => this.select(s.id));
+      return tr;
+    });
+    $('sweeps').querySelector('tbody')!.replaceChildren(...rowsOut);
+  }
+
+  private async showSweep(s: SweepView): Promise<void> {
+    const { metric, goal } = sweepMetric(s);
+    $('sweep-detail').hidden = false;
+    $('sweep-name').textContent = s.name;
+    const state = $('sweep-state');
+    state.textContent = s.state;
+    state.dataset.state = s.state;
+    const stopped = s.trials.filter((t) => t.state === 'stopped').length;
+    const summary = [`id ${s.id}`, `${metric} (${goal})`, `${s.trials.length} trials, ${stopped} stopped`, s.best ? `best: trial ${s.best.index}, ${metricText(metric, s.best.metric)}` : 'no best yet'];
+    if (s.reason) summary.push(`${s.state}: ${s.reason}`);
+    $('sweep-summary').textContent = summary.join(' · ');
+    const link = $<HTMLAnchorElement>('sweep-best-checkpoint');
+    link.hidden = !s.best;
+    if (s.best) link.href = `/api/runs/${encodeURIComponent(s.best.runId)}/checkpoint`;
+    $<HTMLAnchorElement>('sweep-board-link').href = `/board/sweep/${encodeURIComponent(s.id)}`;
+
+    $('sweep-trials').querySelector('tbody')!.replaceChildren(
+      ...s.trials.map((t) => {
+        const st = el('span', { className: 'state', text: t.state });
+        st.dataset.state = t.state;
+        const tr = el('tr', { className: s.best?.index === t.index ? 'best' : '' }, el('td', { className: 'num', text: String(t.index) }), el('td', { text: trialLabel(t) }), el('td', { className: 'num', text: metricText(metric, t.metric) }), el('td', {}, st), el('td', { className: 'reason', text: t.stoppedReason ?? '–' }));
+        tr.dataset.trial = String(t.index);
+        tr.dataset.state = t.state;
+        tr.dataset.runId = t.runId;
+        return tr;
+      }),
+    );
+
+    // Curves: a running trial's series again each time, an ended one's once.
+    await Promise.all(
+      s.trials
+        .filter((t) => t.runId !== '' && !this.curves.get(t.runId)?.final)
+        .map(async (t) => {
+          try {
+            const run = await api<{ metrics: MetricPoint[] }>(`/api/runs/${encodeURIComponent(t.runId)}`);
+            this.curves.set(t.runId, { points: run.metrics, final: t.state !== 'running' });
+          } catch {
+            // A deleted trial run keeps its row, without a curve.
+          }
+        }),
+    );
+    if (s.id !== this.selected) return;
+    $('sweep-chart-title').textContent = metric === 'accuracy' ? "Trials' test accuracy by round" : "Trials' held-out loss by round";
+    this.draw(s, metric);
+  }
+
+  private draw(s: SweepView, metric: 'accuracy' | 'loss'): void {
+    const drawn = s.trials.map((t) => ({ t, curve: curveOf(this.curves.get(t.runId)?.points ?? [], metric) })).filter((c) => c.curve.length > 0);
+    const color = (t: SweepTrialView) => (t.state === 'stopped' ? STOPPED_COLOR : TRIAL_COLORS[t.index % TRIAL_COLORS.length]);
+    $('sweep-legend').replaceChildren(
+      ...s.trials.map((t) => {
+        const swatch = el('span', { className: 'swatch' });
+        swatch.style.color = color(t); // CSSOM, which the page's CSP allows
+        const li = el('li', {}, swatch, el('span', { text: `${t.index}: ${trialLabel(t)}` }));
+        li.dataset.state = t.state;
+        return li;
+      }),
+    );
+    this.chart.dataset.series = String(drawn.length);
+    this.chart.dataset.points = String(drawn.reduce((n, c) => n + c.curve.length, 0));
+    if (drawn.length === 0) {
+      this.plot?.destroy();
+      this.plot = undefined;
+      this.plotKey = '';
+      return;
+    }
+    const data = uPlot.join(drawn.map((c) => [c.curve.map((p) => p[0]), c.curve.map((p) => p[1])] as uPlot.AlignedData));
+    const key = `${s.id}|${metric}|${drawn.map((c) => `${c.t.index}:${color(c.t)}`).join(',')}`;
+    if (this.plot && key === this.plotKey) {
+      this.plot.setData(data);
+      return;
+    }
+    this.plot?.destroy();
+    this.plot = undefined;
+    this.plotKey = key;
+    const width = this.chart.clientWidth;
+    if (width === 0) return;
+    const muted = getComputedStyle(document.documentElement).getPropertyValue('--muted').trim() || '#5b6475';
+    const axis = { stroke: muted, grid: { stroke: 'rgba(128,128,128,0.15)' }, ticks: { stroke: 'rgba(128,128,128,0.25)' }, font: '11px system-ui, sans-serif' };
+    this.plot = new uPlot(
+      {
+        width,
+        height: this.chart.clientHeight || 240,
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 1] } : { auto: true } },
+        series: [{ label: 'round' }, ...drawn.map((c) => ({ label: trialLabel(c.t), stroke: color(c.t), width: c.t.state === 'stopped' ? 1.5 : 2, spanGaps: true }))],
+        axes: [
+          { ...axis, size: 28 },
+          { ...axis, size: 44, values: (_u: uPlot, splits: number[]) => splits.map((v) => (metric === 'accuracy' ? `${Math.round(100 * v)}%` : compact(v))) },
+        ],
+      },
+      data,
+      this.chart,
+    );
+  }
+}
+
+const sweepPanel = new SweepPanel();
 
 // ---- Create a run: the form and the YAML box ----
 

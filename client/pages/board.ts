@@ -1,5 +1,6 @@
 // The classroom board (/board/<runId>): how to join, a tile per connected worker, the run's charts
-// and speed-up, "try the model" and the test digits it gets wrong, and the leaderboard. It is
+// and speed-up, "try the model" and the test digits it gets wrong, and the leaderboard; or, at
+// /board/sweep/<sweepId>, a sweep as a race of its trials' curves. It is
 // read-only: it listens to the public /board namespace and fetches the run's parameters.
 // Worker-supplied strings (nicknames, adapters) are only ever set as textContent.
 import './no-eval.ts'; // first: before any zod schema is parsed
@@ -10,6 +11,7 @@ import 'uplot/dist/uPlot.min.css';
 import { BOARD_NAMESPACE, PARAMS_VERSION_HEADER, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
 import type { BoardRun } from '../../shared/board-protocol.ts';
 import type { Dataset } from '../../shared/dataset.ts';
+import type { SweepTrialView, SweepView } from '../../shared/rest-types.ts';
 import type { MetricPoint, Placement, RunSummary } from '../../shared/protocol.ts';
 import { describeModel } from '../../shared/layers/sequence.ts';
 import { netLine } from '../../shared/run-model.ts';
@@ -673,9 +675,189 @@ class Board {
   }
 }
 
+// ---- A sweep as a race (/board/sweep/<id>): every trial's curve on one chart ----
+// Polled over REST (GET /api/sweeps/:id, then each trial run's metric series from GET
+// /api/runs/:id, again only while the trial runs): a sweep changes a few times a minute, and a
+// board that misses a poll just draws the next one.
+
+const SWEEP_POLL_MS = 2000;
+const TRIAL_COLORS = ['#2f6fed', '#19a463', '#e0672f', '#8a4fd8', '#d33f7a', '#0f9bb0', '#c07a12', '#7a8b12'];
+/** Stopped trials drop out of the race: grey. */
+const STOPPED_COLOR = '#9aa0aa';
+
+/** The sweep this board shows: /board/sweep/<id>, or ?sweep=<id> on the dev server's board.html. */
+function sweepIdFromLocation(): string | null {
+  const m = /^\/board\/sweep\/([^/]+)\/?$/.exec(location.pathname);
+  if (m) return decodeURIComponent(m[1]);
+  return new URLSearchParams(location.search).get('sweep');
+}
+
+function valueText(v: number | string | boolean): string {
+  return typeof v === 'number' ? String(Number(v.toPrecision(3))) : String(v);
+}
+
+/** "optimizer.lr 0.001": the trial's swept values, its name in the legend. */
+function trialLabel(t: SweepTrialView): string {
+  const values = Object.entries(t.values);
+  return values.length === 0 ? `trial ${t.index}` : values.map(([k, v]) => `${k} ${valueText(v)}`).join(', ');
+}
+
+class SweepRace {
+  private curves = new Map<string, { points: MetricPoint[]; final: boolean }>();
+  private plot: uPlot | undefined;
+  private plotKey = '';
+  private last: SweepView | undefined;
+  private readonly chart = $('sweep-chart');
+
+  constructor(private readonly sweepId: string) {
+    document.body.dataset.view = 'sweep';
+    $('sweep-panel').hidden = false;
+    new ResizeObserver(() => {
+      const { clientWidth: width, clientHeight: height } = this.chart;
+      if (width === 0 || height === 0) return;
+      if (this.plot) this.plot.setSize({ width, height });
+      else if (this.last) this.draw(this.last);
+    }).observe(this.chart);
+    themeListeners.push(() => this.rebuild());
+  }
+
+  /** Polls until the page closes; a failed poll shows why and tries again. */
+  start(): void {
+    const poll = async () => {
+      try {
+        await this.refresh();
+        showError('');
+      } catch (err) {
+        showError(`The sweep did not load: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      setTimeout(() => void poll(), SWEEP_POLL_MS);
+    };
+    void poll();
+  }
+
+  private async refresh(): Promise<void> {
+    const res = await fetch(`/api/sweeps/${encodeURIComponent(this.sweepId)}`);
+    if (!res.ok) throw new Error(`the coordinator answered ${res.status}`);
+    const sweep = (await res.json()) as SweepView;
+    await Promise.all(
+      sweep.trials
+        .filter((t) => t.runId !== '' && !this.curves.get(t.runId)?.final)
+        .map(async (t) => {
+          const r = await fetch(`/api/runs/${encodeURIComponent(t.runId)}`);
+          if (!r.ok) return; // a deleted trial run: its legend entry stays, without a curve
+          const run = (await r.json()) as { metrics: MetricPoint[] };
+          this.curves.set(t.runId, { points: run.metrics, final: t.state !== 'running' });
+        }),
+    );
+    this.last = sweep;
+    this.show(sweep);
+  }
+
+  private metric(s: SweepView): 'accuracy' | 'loss' {
+    return (s.spec as { sweep?: { metric?: 'accuracy' | 'loss' } } | null)?.sweep?.metric ?? 'accuracy';
+  }
+
+  private metricText(s: SweepView, v: number | null): string {
+    return this.metric(s) === 'accuracy' ? fmt.percent(v) : v === null ? '–' : v.toFixed(3);
+  }
+
+  private color(t: SweepTrialView): string {
+    return t.state === 'stopped' ? STOPPED_COLOR : TRIAL_COLORS[t.index % TRIAL_COLORS.length];
+  }
+
+  private show(s: SweepView): void {
+    document.title = `crowdtrain · ${s.name} · sweep board`;
+    $('run-name').textContent = s.name;
+    $('run-state').textContent = s.state;
+    $('run-state').dataset.state = s.state;
+    $('sweep-metric').textContent = this.metric(s) === 'accuracy' ? 'test accuracy' : 'held-out loss';
+    const stopped = s.trials.filter((t) => t.state === 'stopped').length;
+    const best = s.best ? s.trials.find((t) => t.index === s.best!.index) : undefined;
+    const parts = [`${s.trials.length} ${s.trials.length === 1 ? 'trial' : 'trials'}`, `${stopped} stopped early`];
+    if (best && s.best) parts.push(`leading: ${trialLabel(best)} at ${this.metricText(s, s.best.metric)}`);
+    $('sweep-summary').textContent = parts.join(' · ');
+    $('sweep-legend').replaceChildren(
+      ...s.trials.map((t) => {
+        const swatch = el('span', 'swatch');
+        swatch.style.color = this.color(t);
+        const li = el('li');
+        li.dataset.state = t.state;
+        li.dataset.trial = String(t.index);
+        li.append(swatch, el('span', 'who', `${trialLabel(t)} · ${this.metricText(s, t.metric)}`));
+        if (t.state === 'stopped') {
+          const why = el('span', 'why', '(stopped)');
+          why.title = t.stoppedReason ?? '';
+          li.append(why);
+        }
+        return li;
+      }),
+    );
+    this.draw(s);
+  }
+
+  private draw(s: SweepView): void {
+    const metric = this.metric(s);
+    const drawn = s.trials
+      .map((t) => {
+        const points = (this.curves.get(t.runId)?.points ?? []).flatMap((p) => {
+          const y = metric === 'accuracy' ? p.accuracy : p.evalLoss;
+          return y === null || y === undefined ? [] : [[p.version, y] as [number, number]];
+        });
+        return { t, points };
+      })
+      .filter((c) => c.points.length > 0);
+    this.chart.dataset.series = String(drawn.length);
+    this.chart.dataset.points = String(drawn.reduce((n, c) => n + c.points.length, 0));
+    if (drawn.length === 0) return;
+    const data = uPlot.join(drawn.map((c) => [c.points.map((p) => p[0]), c.points.map((p) => p[1])] as uPlot.AlignedData));
+    const key = `${metric}|${drawn.map((c) => `${c.t.index}:${this.color(c.t)}`).join(',')}`;
+    if (this.plot && key === this.plotKey) {
+      this.plot.setData(data);
+      return;
+    }
+    this.plot?.destroy();
+    this.plot = undefined;
+    const { clientWidth: width, clientHeight: height } = this.chart;
+    if (width === 0 || height === 0) return;
+    this.plotKey = key;
+    const muted = getComputedStyle(document.documentElement).getPropertyValue('--muted').trim() || '#5b6475';
+    const fontPx = Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.8);
+    const axis = { stroke: muted, grid: { stroke: 'rgba(128,128,128,0.16)' }, ticks: { stroke: 'rgba(128,128,128,0.3)' }, font: `${fontPx}px system-ui, sans-serif` };
+    this.plot = new uPlot(
+      {
+        width,
+        height,
+        legend: { show: false },
+        cursor: { show: false },
+        scales: { x: { time: false }, y: metric === 'accuracy' ? { range: [0, 1] } : { auto: true } },
+        // Running and finished trials in colour, thick; stopped ones thin and grey, under them.
+        series: [{ label: 'round' }, ...drawn.map((c) => ({ label: trialLabel(c.t), stroke: this.color(c.t), width: c.t.state === 'stopped' ? 2 : 4, spanGaps: true }))],
+        axes: [
+          { ...axis, size: fontPx * 2.2 },
+          { ...axis, size: fontPx * 4, values: (_u: uPlot, splits: number[]) => splits.map((v) => (metric === 'accuracy' ? `${Math.round(v * 100)}%` : v.toPrecision(2))) },
+        ],
+      },
+      data,
+      this.chart,
+    );
+  }
+
+  private rebuild(): void {
+    this.plot?.destroy();
+    this.plot = undefined;
+    this.plotKey = '';
+    if (this.last) this.draw(this.last);
+  }
+}
+
 function main(): void {
   setUpTheme();
   showJoin().catch((err: unknown) => showError(`The join address did not load: ${err instanceof Error ? err.message : String(err)}`));
+  const sweepId = sweepIdFromLocation();
+  if (sweepId) {
+    new SweepRace(sweepId).start();
+    return;
+  }
   const runId = runIdFromLocation();
   if (!runId) {
     showError('No run named: open /board/<run id>, or /board for the current run.');

@@ -4,6 +4,7 @@
 //
 //   GET /board               -> 302 to the board of the current run
 //   GET /board/:runId        -> board.html (built pages) | 404 {error: 'unknown_run' | 'not_built', message}
+//   GET /board/sweep/:id     -> board.html showing a sweep as a race of its trials' curves | 404 not_found | not_built
 //   GET /api/join            -> {url}: the contributor page (publicUrl, CROWDTRAIN_PUBLIC_URL, or the request's own origin)
 //
 // Socket.IO namespace `/board` (handshake `auth: { runId }`; an unknown run is refused with a
@@ -14,7 +15,7 @@
 //                        points committed since.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Namespace, Socket } from 'socket.io';
 import { BOARD_NAMESPACE, BOARD_UPDATE_MS, type BoardServerEvents, type BoardUpdate, type BoardWorker } from '../../shared/board-protocol.ts';
 import type { MetricPoint } from '../../shared/protocol.ts';
@@ -113,12 +114,24 @@ export async function boardPlugin(app: FastifyInstance, ctx: CoordinatorContext,
     if (!ctx.scheduler.runs.has(req.params.runId)) {
       return sendError(reply, new HttpError('unknown_run', `no run with id "${req.params.runId}": open /board for the current run`));
     }
+    return sendBoardPage(reply);
+  });
+
+  // The same page: it reads the sweep from the path and polls GET /api/sweeps/:id (no socket).
+  app.get<{ Params: { sweepId: string } }>('/board/sweep/:sweepId', async (req, reply) => {
+    if (!ctx.sweeps.get(req.params.sweepId)) {
+      return sendError(reply, new HttpError('not_found', `no sweep with id "${req.params.sweepId}": GET /api/sweeps lists them`));
+    }
+    return sendBoardPage(reply);
+  });
+
+  function sendBoardPage(reply: FastifyReply) {
     const file = opts.pagesDir ? join(opts.pagesDir, 'board.html') : undefined;
     if (!file || !existsSync(file)) {
       return sendError(reply, new HttpError('not_built', 'the board page is not built: run `npm run build` (or start with `npm start`, which builds it)'));
     }
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(readFileSync(file));
-  });
+  }
 
   app.get('/api/join', async (req) => ({ url: publicUrl ?? `${requestOrigin(req)}/` }));
 
