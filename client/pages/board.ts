@@ -702,16 +702,43 @@ function trialLabel(t: SweepTrialView): string {
   return values.length === 0 ? `trial ${t.index}` : values.map(([k, v]) => `${k} ${valueText(v)}`).join(', ');
 }
 
+/**
+ * The race's panel, made only in the sweep view (a run's board keeps its own panels):
+ * a title naming the metric, a summary line, the chart and its legend. Returns the chart.
+ */
+function mountSweepPanel(): HTMLElement {
+  const panel = el('section', 'panel sweep');
+  panel.id = 'sweep-panel';
+  panel.setAttribute('aria-labelledby', 'sweep-title');
+  const title = el('h2', '', "The race: every trial's ");
+  title.id = 'sweep-title';
+  const metric = el('span', '', 'test accuracy');
+  metric.id = 'sweep-metric';
+  title.append(metric, document.createTextNode(' by round'));
+  const summary = el('div', 'sweep-summary');
+  summary.id = 'sweep-summary';
+  const chart = el('div', 'chart');
+  chart.id = 'sweep-chart';
+  chart.dataset.series = '0';
+  chart.dataset.points = '0';
+  const legend = el('ol', 'sweep-legend');
+  legend.id = 'sweep-legend';
+  legend.setAttribute('aria-label', 'Trials');
+  panel.append(title, summary, chart, legend);
+  $('board-error').before(panel);
+  return chart;
+}
+
 class SweepRace {
   private curves = new Map<string, { points: MetricPoint[]; final: boolean }>();
   private plot: uPlot | undefined;
   private plotKey = '';
   private last: SweepView | undefined;
-  private readonly chart = $('sweep-chart');
+  private readonly chart: HTMLElement;
 
   constructor(private readonly sweepId: string) {
     document.body.dataset.view = 'sweep';
-    $('sweep-panel').hidden = false;
+    this.chart = mountSweepPanel();
     new ResizeObserver(() => {
       const { clientWidth: width, clientHeight: height } = this.chart;
       if (width === 0 || height === 0) return;
