@@ -84,8 +84,6 @@ export class SyncRounds implements RoundMode {
   /** Until when a run's next round waits for the workers that hold the parameters but are not ready yet. */
   private readonly gathers = new Map<string, { until: number; timer: TimerHandle }>();
   private readonly expired = new Map<string, ExpiredTask>();
-  /** Workers whose last task went unanswered (closed out or past its lease) and that sent no result since. */
-  private readonly silent = new Set<string>();
 
   constructor(
     private readonly host: RoundHost,
@@ -290,17 +288,12 @@ export class SyncRounds implements RoundMode {
   private waitForProbes(run: Run, round: SyncRound): void {
     if (this.kind !== 'sync' || !round.hadMeasured || round.probeWait || round.quorums.length > 0) return;
     for (const t of round.tasks.values()) if (!t.probe) return;
-    // A worker that left its last task unanswered gets no grace at all: it may be taking tasks only to sit on them.
-    const grace = [...round.tasks.values()].every((t) => this.silent.has(t.workerId)) ? 0 : Math.max(200, round.plannedMs / 2);
     round.probeWait = this.host.clock.setTimeout(() => {
       round.probeWait = undefined;
       if (this.rounds.get(run.id) !== round || round.tasks.size === 0) return;
-      for (const t of round.tasks.values()) {
-        this.silent.add(t.workerId);
-        this.host.event(run.id, 'late', `task ${t.id} of new worker ${t.workerId} not in when the rest of round ${round.version + 1} was; the round closed without it`, t.workerId);
-      }
+      for (const t of round.tasks.values()) this.host.event(run.id, 'late', `task ${t.id} of new worker ${t.workerId} not in when the rest of round ${round.version + 1} was; the round closed without it`, t.workerId);
       this.closeRound(run, 'complete');
-    }, grace);
+    }, Math.max(200, round.plannedMs / 2));
   }
 
   /**
@@ -447,7 +440,6 @@ export class SyncRounds implements RoundMode {
     const task = round?.tasks.get(taskId);
     if (!round || !task) return;
     this.rememberExpired(task);
-    this.silent.add(task.workerId);
     this.host.event(run.id, 'late', `task ${taskId} of worker ${task.workerId} passed its lease; its ${task.indices.length} examples go to another worker`, task.workerId);
     this.takeBack(run, round, task);
   }
@@ -475,7 +467,6 @@ export class SyncRounds implements RoundMode {
         this.expired.delete(meta.taskId);
         // Its worker is slower than measured: time it, so that its next task is smaller.
         w.speed.observe(late.examples, this.host.clock.now() - late.sentAt);
-        this.silent.delete(w.id);
         return reject('late: its lease ran out or its round closed before this result arrived', false);
       }
       return reject(`unknown task ${meta.taskId}`);
@@ -493,7 +484,6 @@ export class SyncRounds implements RoundMode {
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     countTraffic(this.host.traffic, run.id, 'socketIn', bytes.byteLength);
     w.speed.observe(task.indices.length, this.host.clock.now() - task.sentAt);
-    this.silent.delete(w.id);
     const coding = codingOf(run.spec.compression, 'up');
     if ((meta.coding ?? 'none') !== coding.kind) {
       // The task goes back first: the worker's next `ready` must find it free.
@@ -593,7 +583,6 @@ export class SyncRounds implements RoundMode {
   }
 
   left(run: Run, w: WorkerEntry): void {
-    this.silent.delete(w.id);
     aggregationContext(run, run.spec.aggregation, run.paramCount).state.forget(w.id);
     const round = this.rounds.get(run.id);
     if (!round) return this.maybeOpen(run);
