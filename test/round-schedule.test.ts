@@ -1,7 +1,6 @@
 // The synchronous round schedule, driven through the in-memory port with an injected clock:
 // tasks follow each worker's measured speed (not what it claims), a round's tasks finish
 // together, and a stalled worker's examples go to the others at its lease without holding them up.
-import { taskExamples } from '../shared/epoch-order.ts';
 import { describe, expect, test } from 'vitest';
 import pino from 'pino';
 import { PROTOCOL_VERSION, type TaskMeta } from '../shared/protocol.ts';
@@ -37,7 +36,7 @@ function grid(specInput: RunSpecInput, workers: FakeWorker[]) {
       if (msg.kind === 'run' && msg.meta) clock.setTimeout(() => scheduler.ready(w.id, { runId: run.id, version: 0 }), 1);
       if (msg.kind !== 'task') return;
       const meta: TaskMeta = msg.meta;
-      const record = { sentAt: clock.now(), doneAt: null as number | null, examples: meta.count, version: meta.version, indices: taskExamples(meta, msg.data) };
+      const record = { sentAt: clock.now(), doneAt: null as number | null, examples: meta.count, version: meta.version, indices: msg.data };
       w.tasks.push(record);
       if (w.stalled) return;
       clock.setTimeout(() => {
@@ -116,11 +115,10 @@ describe('tasks sized by measured speed', () => {
     clock.advance(30_000);
     expect(stalled.tasks).toHaveLength(1);
     const lost = stalled.tasks[0];
-    // Its examples were computed by the others, by the time its lease ran out at the latest (a
+    // Its examples were computed by the others in the same round, after its lease ran out (a
     // first task's lease allows for fetching shards: PROBE_LEASE_MS plus three target rounds),
-    // well before the 60 s round deadline: a newcomer's first task holds its round for half the
-    // round's planned time, then the round closes without it and its examples go back to the queue.
-    const retaken = [...a.tasks, ...b.tasks].filter((t) => t.sentAt > lost.sentAt && [...t.indices].some((i) => lost.indices.includes(i)));
+    // well before the 60 s round deadline.
+    const retaken = [...a.tasks, ...b.tasks].filter((t) => t.version === lost.version && t.sentAt > lost.sentAt);
     const redone = new Set(retaken.flatMap((t) => [...t.indices]));
     expect([...lost.indices].every((i) => redone.has(i))).toBe(true);
     expect(Math.min(...retaken.map((t) => t.sentAt)) - lost.sentAt).toBeLessThanOrEqual(PROBE_LEASE_MS + 3 * 300);

@@ -44,8 +44,6 @@ interface Task {
   lease: TimerHandle;
   /** Set when the task is checked: the quorum its result is held in. */
   quorum?: Quorum;
-  /** Its worker's first task (speed not measured yet): it holds the round for a grace, not its whole lease. */
-  probe: boolean;
 }
 
 interface SyncRound {
@@ -66,10 +64,6 @@ interface SyncRound {
   quorums: Quorum[];
   /** Set while the round waits, with no task out, for a free worker to compute a check. */
   checkWait?: TimerHandle;
-  /** Running while only newcomers' first tasks are out: when it fires, the round closes without them. */
-  probeWait?: TimerHandle;
-  /** Whether a worker of measured speed had a task in this round (a round of newcomers only waits for them). */
-  hadMeasured?: boolean;
 }
 
 /** A task whose lease ran out or whose round closed: its result is late, but still times its worker. */
@@ -204,9 +198,8 @@ export class SyncRounds implements RoundMode {
     const id = randomUUID().slice(0, 12);
     const ms = leaseMs(run.spec, indices.length, w.speed.perSec, round.plannedMs, round.deadlineMs);
     const now = this.host.clock.now();
-    const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms), probe: !(w.speed.perSec > 0), ...(quorum ? { quorum } : {}) };
+    const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms), ...(quorum ? { quorum } : {}) };
     round.tasks.set(id, task);
-    if (!task.probe) round.hadMeasured = true;
     w.ready = false;
     const batch = run.spec.batchPerTask;
     const local = this.kind === 'local' ? { local: { steps: indices.length / batch, batch } } : {};
@@ -261,8 +254,7 @@ export class SyncRounds implements RoundMode {
    * hostile one) holds the round for at most half its planned time, then the check is given up.
    */
   private maybeComplete(run: Run, round: SyncRound): void {
-    if (this.rounds.get(run.id) !== round) return;
-    if (round.tasks.size > 0) return this.waitForProbes(run, round);
+    if (this.rounds.get(run.id) !== round || round.tasks.size > 0) return;
     const present = this.host.workersOf(run.id).filter(computes);
     let waiting = false;
     for (const q of round.quorums) {
@@ -276,23 +268,6 @@ export class SyncRounds implements RoundMode {
       if (this.rounds.get(run.id) !== round) return;
       for (const q of round.quorums) if (needsWorker(q)) this.giveUp(run, round, q, 'no worker was free to compute it in time');
       this.maybeComplete(run, round);
-    }, Math.max(200, round.plannedMs / 2));
-  }
-
-  /**
-   * When every task still out is a newcomer's first (its speed unknown, so its lease is long), the
-   * round waits for them half its planned time, then closes without them: their examples go back
-   * to the queue and a late result still times its worker. A worker that takes a task and never
-   * answers (a broken tab, or a forged `ready`) then costs the grid that grace, not the lease.
-   */
-  private waitForProbes(run: Run, round: SyncRound): void {
-    if (this.kind !== 'sync' || !round.hadMeasured || round.probeWait || round.quorums.length > 0) return;
-    for (const t of round.tasks.values()) if (!t.probe) return;
-    round.probeWait = this.host.clock.setTimeout(() => {
-      round.probeWait = undefined;
-      if (this.rounds.get(run.id) !== round || round.tasks.size === 0) return;
-      for (const t of round.tasks.values()) this.host.event(run.id, 'late', `task ${t.id} of new worker ${t.workerId} not in when the rest of round ${round.version + 1} was; the round closed without it`, t.workerId);
-      this.closeRound(run, 'complete');
     }, Math.max(200, round.plannedMs / 2));
   }
 
@@ -528,7 +503,6 @@ export class SyncRounds implements RoundMode {
     this.rounds.delete(run.id);
     this.host.clock.clearTimeout(round.deadline);
     if (round.checkWait) this.host.clock.clearTimeout(round.checkWait);
-    if (round.probeWait) this.host.clock.clearTimeout(round.probeWait);
     for (const task of round.tasks.values()) {
       this.host.clock.clearTimeout(task.lease);
       this.rememberExpired(task);
@@ -609,7 +583,6 @@ export class SyncRounds implements RoundMode {
     for (const r of this.rounds.values()) {
       this.host.clock.clearTimeout(r.deadline);
       if (r.checkWait) this.host.clock.clearTimeout(r.checkWait);
-      if (r.probeWait) this.host.clock.clearTimeout(r.probeWait);
       for (const t of r.tasks.values()) this.host.clock.clearTimeout(t.lease);
     }
     for (const g of this.gathers.values()) this.host.clock.clearTimeout(g.timer);
