@@ -13,6 +13,7 @@ import { buildPagesIfStale } from '../server/build-pages.ts';
 import { chromiumLaunchOptions } from '../server/chromium.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startCoordinator } from '../test/helpers/coordinator.ts';
+import { DEFAULT_RUN_SPEC } from '../shared/run-spec.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -69,7 +70,8 @@ export async function run(log: (m: string) => void, opts: { rows?: string } = {}
   const rows = [];
   const load = loadavg()[0].toFixed(1);
   for (const busy of [false, true]) {
-    const coord = await startCoordinator({ pagesDir, defaultRun: true });
+    // npm start's default run, except that it never reaches its target while visitors come and go.
+    const coord = await startCoordinator({ pagesDir, defaultRun: { ...DEFAULT_RUN_SPEC, stop: { maxRounds: 1_000_000 } } });
     // The worker already training is a process of its own, as a volunteer's machine would be.
     const others: ChildProcess[] = busy ? [spawn(process.execPath, [join(root, 'bin/crowdtrain.mjs'), 'worker', '--server', coord.url, '--backend', 'cpu', '--threads', '1', '--json'], { stdio: 'ignore' })] : [];
     try {
