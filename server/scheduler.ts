@@ -289,6 +289,24 @@ export class Scheduler {
     this.modeOf(run).ready(run, w, msg.resync === true);
   }
 
+  /**
+   * A worker over one of its message rate limits: it is held as paused, so its open tasks go to
+   * other workers now and it gets none until a `status` of its own says it is not paused. An honest
+   * worker never gets here (its limits are credited per task); a flooder would otherwise hold its
+   * round with a task it never answers until it is cut off.
+   */
+  suspend(workerId: string, why: string): void {
+    const w = this.workers.get(workerId);
+    if (!w || w.paused) return;
+    this.book();
+    w.paused = true;
+    w.ready = false;
+    const run = w.runId ? this.runs.get(w.runId) : undefined;
+    if (!run) return;
+    this.event(run.id, 'reject', `worker ${w.id} held as paused: ${why}`, w.id);
+    this.modeOf(run).left(run, w);
+  }
+
   status(workerId: string, s: WorkerStatus): void {
     const w = this.workers.get(workerId);
     if (!w) return;

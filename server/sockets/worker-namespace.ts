@@ -106,7 +106,10 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
       if (a === 'ok') return true;
       // Whatever else was read with this event still arrives; nothing more until the pause ends.
       readPause.pause();
-      if (a === 'first-drop') log.warn({ workerId, runId: scheduler.workers.get(workerId)?.runId, event, limit: limits.events[event] }, 'worker over its message rate limit; dropping');
+      if (a === 'first-drop') {
+        log.warn({ workerId, runId: scheduler.workers.get(workerId)?.runId, event, limit: limits.events[event] }, 'worker over its message rate limit; dropping');
+        scheduler.suspend(workerId, `over its ${event} rate limit`);
+      }
       if (a === 'cut' && cutReason === null) {
         const { perSec, burst } = limits.events[event];
         const dropped = Object.entries(limiter.dropped).filter(([, n]) => n > 0).map(([e, n]) => `${n} ${e}`).join(', ');
