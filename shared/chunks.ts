@@ -42,13 +42,17 @@ interface OpenStream {
 }
 
 export class ChunkAssembler {
-  private readonly maxBytes: number;
+  private readonly maxBytes: () => number;
   private readonly maxStreams: number;
   private readonly open = new Map<string, OpenStream>();
 
-  /** maxBytes: the largest binary one stream may carry; maxStreams: how many may be held at once (complete ones until taken). */
-  constructor(opts: { maxBytes: number; maxStreams: number }) {
-    this.maxBytes = opts.maxBytes;
+  /**
+   * maxBytes: the largest binary one stream may carry (or a function asked at each new stream: the
+   * coordinator sizes it from the worker's run); maxStreams: how many may be held at once (complete ones until taken).
+   */
+  constructor(opts: { maxBytes: number | (() => number); maxStreams: number }) {
+    const max = opts.maxBytes;
+    this.maxBytes = typeof max === 'number' ? () => max : max;
     this.maxStreams = opts.maxStreams;
   }
 
@@ -80,7 +84,8 @@ export class ChunkAssembler {
     let s = this.open.get(stream);
     if (index === 0) {
       if (s) fail(`piece 0 came again while the stream was open (after ${s.next} of ${s.count} pieces)`);
-      if (total > this.maxBytes) fail(`${total} bytes is more than the ${this.maxBytes} a stream may carry`);
+      const max = this.maxBytes();
+      if (total > max) fail(`${total} bytes is more than the ${max} a stream may carry`);
       if (count > Math.max(1, total)) fail(`${count} pieces cannot carry ${total} bytes (every piece but an empty binary's holds at least one byte)`);
       if (this.open.size >= this.maxStreams) {
         throw new ChunkError(`stream "${stream}": ${this.open.size} streams are open already, the most allowed (${[...this.open.keys()].join(', ')})`, stream);

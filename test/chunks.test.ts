@@ -91,6 +91,16 @@ describe('a broken stream is refused with its reason and dropped', () => {
     expect(b.streams).toBe(0);
   });
 
+  test('a limit sized from what the receiver serves is asked at each new stream (the coordinator: the worker run\'s model)', () => {
+    let limit = 1000;
+    const a = new ChunkAssembler({ maxBytes: () => limit, maxStreams: 2 });
+    const big = chunkPieces(filled(401), 'big', size);
+    a.add(big[0].meta, big[0].data); // within 1000
+    limit = 400; // the worker moved to a run of a smaller model
+    const again = chunkPieces(filled(401), 'again', size);
+    expect(() => a.add(again[0].meta, again[0].data)).toThrow('stream "again": 401 bytes is more than the 400 a stream may carry');
+  });
+
   test('pieces that do not add up, or disagree with piece 0', () => {
     const a = fresh();
     for (const p of pieces.slice(0, 3)) a.add(p.meta, p.data);

@@ -123,8 +123,14 @@ export function attachWorkerNamespace(ns: WorkerNamespace, port: SocketPort, sch
     port.attach(workerId, socket);
     socketOf.set(workerId, socket);
     scheduler.join(workerId, socket.data.hello);
-    // A result past CHUNK_BYTES arrives in pieces first; one at a time per worker, at most a model's size.
-    const chunks = new ChunkAssembler({ maxBytes: MAX_MODEL_PARAMS * 4 + 1024, maxStreams: 2 });
+    // A result past CHUNK_BYTES arrives in pieces first; one at a time per worker, at most the float32
+    // size of the model of the run it serves (of the largest model allowed before it has a run).
+    const streamLimit = (): number => {
+      const w = scheduler.workers.get(workerId);
+      const run = w?.runId ? scheduler.runs.get(w.runId) : undefined;
+      return (run ? run.paramCount : MAX_MODEL_PARAMS) * 4 + 1024;
+    };
+    const chunks = new ChunkAssembler({ maxBytes: streamLimit, maxStreams: 2 });
     // Every handler validates first; a handler's own failure is logged, never thrown to the server.
     const guard = (event: string, fn: () => void) => {
       try {
