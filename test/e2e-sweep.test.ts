@@ -3,7 +3,7 @@
 // small; then the admin page's sweep table and curves, and the board's race of curves, under the
 // pages' Content-Security-Policy.
 import { resolve } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { SweepView } from '../shared/rest-types.ts';
 import { buildPagesIfStale } from '../server/build-pages.ts';
@@ -43,15 +43,19 @@ const SWEEP = {
 
 let coord: TestCoordinator;
 let tabs: HeadlessWorkers;
+/** The admin page's and the board's browser, apart from the contributors'. */
+let browser: Browser;
 
 beforeAll(async () => {
   await buildPagesIfStale(root, pagesDir, () => {});
   coord = await startCoordinator({ pagesDir, defaultRun: false, adminToken: TOKEN, evaluation: 'inline' });
   tabs = await HeadlessWorkers.launch(coord.url);
+  browser = await chromium.launch(chromiumLaunchOptions());
 }, 180_000);
 
 afterAll(async () => {
   await tabs?.closeAll();
+  await browser?.close();
   await coord?.close();
 });
 
@@ -78,6 +82,19 @@ test('3 tabs work through a 4-trial learning-rate sweep; the bad trial is stoppe
   const res = await fetch(`${coord.url}/api/sweeps`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(SWEEP) });
   expect(res.status).toBe(201);
   const id = ((await res.json()) as { sweep: SweepView }).sweep.id;
+
+  // The admin page, logged in before any tab trains: the sweep and its first two trials, running.
+  const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const adminCsp = await watchCsp(admin);
+  await admin.goto(`${coord.url}/admin`);
+  await admin.locator('#token').fill(TOKEN);
+  await admin.getByRole('button', { name: 'Log in' }).click();
+  await admin.locator(`#sweeps tbody tr[data-sweep-id="${id}"]`).waitFor();
+  const rows = admin.locator('#sweep-trials tbody tr');
+  await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
+  expect(await rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.state))).toEqual(['running', 'running']);
+  expect(await admin.locator('#sweep-state').textContent()).toBe('running');
+
   await Promise.all([tabs.add(), tabs.add(), tabs.add()]);
 
   let view = await getSweep(id);
@@ -109,46 +126,36 @@ test('3 tabs work through a 4-trial learning-rate sweep; the bad trial is stoppe
   expect(store.latestCheckpoint(view.best!.runId)).toBeDefined();
   await tabs.closeAll();
 
-  // The admin page, logged in: the 4 trials with their values, the stopped one's reason, the
-  // curves on one chart and a working link to the best trial's checkpoint.
-  const browser = await chromium.launch(chromiumLaunchOptions());
-  try {
-    const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const adminCsp = await watchCsp(admin);
-    await admin.goto(`${coord.url}/admin`);
-    await admin.locator('#token').fill(TOKEN);
-    await admin.getByRole('button', { name: 'Log in' }).click();
-    await admin.locator(`#sweeps tbody tr[data-sweep-id="${id}"]`).waitFor();
-    const rows = admin.locator('#sweep-trials tbody tr');
-    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(4);
-    expect(await rows.nth(3).getAttribute('data-state')).toBe('stopped');
-    expect(await rows.nth(3).locator('td').nth(1).textContent()).toBe('optimizer.lr 0.00001');
-    expect(await rows.nth(3).locator('td.reason').textContent()).toBe(slow.stoppedReason);
-    expect(await rows.nth(view.best!.index).getAttribute('class')).toBe('best');
-    await expect.poll(() => admin.locator('#sweep-chart').getAttribute('data-series'), { timeout: 10_000 }).toBe('4');
-    expect(await admin.locator('#sweep-chart canvas').count()).toBe(1);
-    // Every stopped trial, greyed: the slow one at least (the median may stop a middling one too).
-    const stopped = view.trials.filter((t) => t.state === 'stopped').map((t) => String(t.index));
-    expect(await admin.locator('#sweep-legend li[data-state="stopped"]').count()).toBe(stopped.length);
-    const href = await admin.locator('#sweep-best-checkpoint').getAttribute('href');
-    expect(href).toBe(`/api/runs/${encodeURIComponent(view.best!.runId)}/checkpoint`);
-    const checkpoint = await admin.request.get(`${coord.url}${href}`);
-    expect(checkpoint.status()).toBe(200);
-    expect(await adminCsp()).toEqual([]);
+  // The same admin page, not reloaded: the 4 trials with their values, the stopped one's reason,
+  // the curves on one chart and a working link to the best trial's checkpoint.
+  await expect.poll(() => admin.locator('#sweep-state').textContent(), { timeout: 10_000 }).toBe('completed');
+  await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(4);
+  expect(await rows.nth(3).getAttribute('data-state')).toBe('stopped');
+  expect(await rows.nth(3).locator('td').nth(1).textContent()).toBe('optimizer.lr 0.00001');
+  expect(await rows.nth(3).locator('td.reason').textContent()).toBe(slow.stoppedReason);
+  expect(await rows.nth(view.best!.index).getAttribute('class')).toBe('best');
+  await expect.poll(() => admin.locator('#sweep-chart').getAttribute('data-series'), { timeout: 10_000 }).toBe('4');
+  expect(await admin.locator('#sweep-chart canvas').count()).toBe(1);
+  // Every stopped trial, greyed: the slow one at least (the median may stop a middling one too).
+  const stopped = view.trials.filter((t) => t.state === 'stopped').map((t) => String(t.index));
+  expect(await admin.locator('#sweep-legend li[data-state="stopped"]').count()).toBe(stopped.length);
+  const href = await admin.locator('#sweep-best-checkpoint').getAttribute('href');
+  expect(href).toBe(`/api/runs/${encodeURIComponent(view.best!.runId)}/checkpoint`);
+  const checkpoint = await admin.request.get(`${coord.url}${href}`);
+  expect(checkpoint.status()).toBe(200);
+  expect(await adminCsp()).toEqual([]);
 
-    // The board's race: every trial's curve on one chart, the stopped one grey in the legend.
-    const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-    const boardCsp = await watchCsp(board);
-    await board.goto(`${coord.url}/board/sweep/${id}`);
-    await expect.poll(() => board.locator('#sweep-chart').getAttribute('data-series'), { timeout: 10_000 }).toBe('4');
-    expect(await board.locator('#sweep-chart canvas').count()).toBe(1);
-    expect(await board.locator('#sweep-legend li').count()).toBe(4);
-    expect(await board.locator('#sweep-legend li[data-state="stopped"]').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.trial))).toEqual(stopped);
-    expect(await board.locator('#run-name').textContent()).toBe('e2e-lr');
-    expect(await board.locator('#try-panel').isVisible()).toBe(false);
-    expect(await boardCsp()).toEqual([]);
-    expect((await fetch(`${coord.url}/board/sweep/nope`)).status).toBe(404);
-  } finally {
-    await browser.close();
-  }
+  // The board's race: every trial's curve on one chart, the stopped one grey in the legend.
+  const board = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const boardCsp = await watchCsp(board);
+  await board.goto(`${coord.url}/board/sweep/${id}`);
+  await expect.poll(() => board.locator('#sweep-chart').getAttribute('data-series'), { timeout: 10_000 }).toBe('4');
+  expect(await board.locator('#sweep-chart canvas').count()).toBe(1);
+  expect(await board.locator('#sweep-legend li').count()).toBe(4);
+  expect(await board.locator('#sweep-legend li[data-state="stopped"]').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.trial))).toEqual(stopped);
+  expect(await board.locator('#run-name').textContent()).toBe('e2e-lr');
+  expect(await board.locator('#connection').textContent()).toBe('live');
+  expect(await board.locator('#try-panel').isVisible()).toBe(false);
+  expect(await boardCsp()).toEqual([]);
+  expect((await fetch(`${coord.url}/board/sweep/nope`)).status).toBe(404);
 }, 110_000);

@@ -717,6 +717,8 @@ class SweepPanel {
   /** What the plot was built for (series, colours): another build when it changes. */
   private plotKey = '';
   private loading = false;
+  /** A sweep was chosen while a load was under way: load again when it ends. */
+  private again = false;
   private readonly chart = $('sweep-chart');
 
   constructor() {
@@ -728,8 +730,12 @@ class SweepPanel {
 
   /** The list, then the selected sweep with its trials' curves. One load at a time. */
   async load(): Promise<void> {
-    if (this.loading) return;
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
     this.loading = true;
+    this.again = false;
     try {
       const { sweeps } = await api<{ sweeps: SweepView[] }>('/api/sweeps');
       this.sweeps = sweeps;
@@ -743,6 +749,7 @@ class SweepPanel {
       setMessage($('sweeps-error'), `Could not list the sweeps: ${(err as Error).message}`, true);
     } finally {
       this.loading = false;
+      if (this.again) void this.load();
     }
   }
 

@@ -750,12 +750,17 @@ class SweepRace {
 
   /** Polls until the page closes; a failed poll shows why and tries again. */
   start(): void {
+    const connection = $('connection');
     const poll = async () => {
       try {
         await this.refresh();
         showError('');
+        connection.textContent = 'live';
+        connection.dataset.state = 'live';
       } catch (err) {
         showError(`The sweep did not load: ${err instanceof Error ? err.message : String(err)}`);
+        connection.textContent = 'reconnecting…';
+        connection.dataset.state = 'reconnecting';
       }
       setTimeout(() => void poll(), SWEEP_POLL_MS);
     };
