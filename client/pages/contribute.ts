@@ -147,7 +147,9 @@ function remember(net: NetInfo, c: BackendChoice): void {
  * in the background (a newcomer's first gradient should not wait for kernels to compile).
  */
 async function firstChoice(net: NetInfo, batch: number, forced: Backend | null): Promise<BackendChoice> {
-  if (forced || !('gpu' in navigator)) {
+  // A browser may define navigator.gpu and leave it undefined (a policy, an extension, a
+  // wrapper): that is no WebGPU too, and says so at once rather than timing nothing.
+  if (forced || !(navigator as { gpu?: unknown }).gpu) {
     const c = await chooseBackend(net, batch, forced ?? undefined);
     if (!forced) remember(net, c);
     return c;
