@@ -286,7 +286,7 @@ export class Scheduler {
     if (!run || msg.runId !== run.id || this.banOfWorker(w)) return;
     // Free now: if the shares want it elsewhere and its run is between rounds, it moves.
     if (!w.paused && this.maybeMove(w, true)) return;
-    this.modeOf(run).ready(run, w, msg.resync === true);
+    this.modeOf(run).ready(run, w, msg.resync === true, msg.dropped);
   }
 
   /**

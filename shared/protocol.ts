@@ -291,6 +291,12 @@ export const ReadySchema = z
     version: z.number().int().min(0),
     /** The worker could not apply a parameter delta (it holds another version): send it a snapshot. */
     resync: z.boolean().optional(),
+    /**
+     * A task this worker gives up without a result (its batch could not be fetched, its backend
+     * failed, it arrived for parameters the worker no longer holds): the coordinator hands its
+     * examples to another worker now instead of at the lease's end.
+     */
+    dropped: z.string().max(64).optional(),
   })
   .strict();
 export type Ready = z.infer<typeof ReadySchema>;

@@ -17,6 +17,8 @@ interface FakeWorker {
   speed: number;
   /** Never answers a task. */
   stalled?: boolean;
+  /** Gives up its task number n (from 0) without a result, saying so in its next `ready`. */
+  givesUp?: (n: number) => boolean;
   tasks: { sentAt: number; doneAt: number | null; examples: number; version: number; indices: Uint32Array }[];
 }
 
@@ -39,6 +41,10 @@ function grid(specInput: RunSpecInput, workers: FakeWorker[]) {
       const record = { sentAt: clock.now(), doneAt: null as number | null, examples: meta.count, version: meta.version, indices: msg.data };
       w.tasks.push(record);
       if (w.stalled) return;
+      if (w.givesUp?.(w.tasks.length - 1)) {
+        clock.setTimeout(() => scheduler.ready(w.id, { runId: run.id, version: meta.version, dropped: meta.taskId }), 1);
+        return;
+      }
       clock.setTimeout(() => {
         record.doneAt = clock.now();
         scheduler.result(w.id, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: 1 }, gradient.buffer.slice(0), (ack) => {
@@ -129,6 +135,34 @@ describe('tasks sized by measured speed', () => {
     // No version committed twice or skipped.
     expect(commits).toEqual(Array.from({ length: commits.length }, (_, i) => i + 1));
     expect(run.counters.roundsTimedOut).toBe(0);
+  });
+});
+
+describe('a worker that cannot compute a task', () => {
+  test('says so in its next ready: the examples go to the other worker at once, not at the lease, and it keeps working', () => {
+    const a = worker('a', 1000, { givesUp: (n) => n === 4 });
+    const b = worker('b', 1000);
+    const { clock, scheduler, run, commits } = grid({ sync: { targetRoundMs: 300, maxBatch: 100_000, minWorkers: 2, roundDeadlineMs: 60_000 } }, [a, b]);
+    clock.advance(20_000);
+    expect(a.tasks.length).toBeGreaterThan(10);
+    const lost = a.tasks[4];
+    const retaken = b.tasks.filter((t) => t.version === lost.version && t.sentAt >= lost.sentAt);
+    const redone = new Set(retaken.flatMap((t) => [...t.indices]));
+    expect([...lost.indices].every((i) => redone.has(i))).toBe(true);
+    // Within a few ms of virtual time (its lease would have been hundreds).
+    expect(Math.min(...retaken.map((t) => t.sentAt)) - lost.sentAt).toBeLessThanOrEqual(10);
+    // Not a wrong result: nothing rejected, and a's later tasks were folded.
+    expect(run.counters.rejected).toBe(0);
+    expect(a.tasks.slice(5).filter((t) => t.doneAt !== null).length).toBeGreaterThan(5);
+    expect(commits).toEqual(Array.from({ length: commits.length }, (_, i) => i + 1));
+    expect(run.counters.roundsTimedOut).toBe(0);
+    // A ready that gives up nothing, while the worker holds a task, earns no second task.
+    const open = () => a.tasks.filter((t) => t.doneAt === null && t !== lost);
+    for (let i = 0; i < 200 && open().length === 0; i++) clock.advance(1);
+    expect(open()).toHaveLength(1);
+    const held = a.tasks.length;
+    scheduler.ready('a', { runId: run.id, version: run.version });
+    expect(a.tasks.length).toBe(held);
   });
 });
 

@@ -284,14 +284,15 @@ export class WorkerClient {
     return store;
   }
 
-  private announceReady(): void {
+  /** Asks for the next task; `dropped`: the id of a task given up without a result. */
+  private announceReady(dropped?: string): void {
     if (!this.socket?.connected || !this.run || !this.backend || this.paused) return;
     if (this.run.state !== 'running') {
       this.set({ state: 'training', message: `run ${this.run.name} is ${this.run.state}` });
       return;
     }
     this.set({ state: 'training' });
-    this.socket.emit('ready', { runId: this.run.id, version: Math.max(0, this.params.version) });
+    this.socket.emit('ready', { runId: this.run.id, version: Math.max(0, this.params.version), ...(dropped !== undefined ? { dropped } : {}) });
   }
 
   /** A pipeline task: this worker's stage of one replica for this round. */
@@ -359,10 +360,10 @@ export class WorkerClient {
         try {
           await this.compute(task);
         } catch (err) {
-          // A shard that could not be fetched, a backend failure: this task is lost (the
-          // coordinator re-queues its examples at the deadline); the worker asks for the next.
+          // A shard that could not be fetched, a backend failure: this task is lost; the worker
+          // says so as it asks for the next, and the coordinator hands its examples on at once.
           this.set({ message: `task failed: ${(err as Error).message}` });
-          this.announceReady();
+          this.announceReady(task.meta.taskId);
         }
       }
     } finally {
@@ -379,7 +380,7 @@ export class WorkerClient {
     // A task of a run this worker no longer serves, or on a version it does not hold, is stale.
     if (meta.runId !== this.run?.id || !replica || replica.version !== meta.version) {
       // A mismatch means a stale task.
-      this.announceReady();
+      this.announceReady(meta.taskId);
       return;
     }
     const started = this.clock.now();

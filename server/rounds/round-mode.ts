@@ -51,8 +51,11 @@ export interface RoundHost {
 export interface RoundMode {
   /** A worker was assigned to the run: send it what it needs before its first task. */
   joined(run: Run, w: WorkerEntry): void;
-  /** A worker holds the run's current parameters and wants work (`resync`: it could not apply a delta and needs a snapshot). */
-  ready(run: Run, w: WorkerEntry, resync?: boolean): void;
+  /**
+   * A worker holds the run's current parameters and wants work (`resync`: it could not apply a
+   * delta and needs a snapshot; `dropped`: the id of a task it gives up without a result).
+   */
+  ready(run: Run, w: WorkerEntry, resync?: boolean, dropped?: string): void;
   /** Opens a round if the run and its workers allow one. */
   maybeOpen(run: Run): void;
   result(run: Run, w: WorkerEntry, meta: TaskResult, data: unknown, ack: (a: ResultAck) => void): void;

@@ -97,13 +97,22 @@ export class SyncRounds implements RoundMode {
     this.host.port.params(w.id, channel.snapshot().meta, new Uint8Array(0));
   }
 
-  ready(run: Run, w: WorkerEntry, resync = false): void {
+  ready(run: Run, w: WorkerEntry, resync = false, dropped?: string): void {
     // Messages to a worker arrive in order: once the newest params were sent, a task sent after
     // them is computed on them. Resend only to a worker that missed them (it joined late) or
     // could not apply a delta (it says so).
     if (w.paramsSent < run.version || resync) this.sendSnapshot(run, w);
     w.version = run.version;
     const round = this.rounds.get(run.id);
+    // A task the worker gives up: another worker computes its examples now, and a result for it
+    // that still comes is late, not wrong.
+    const gone = dropped !== undefined ? round?.tasks.get(dropped) : undefined;
+    if (round && gone && gone.workerId === w.id) {
+      this.rememberExpired(gone);
+      this.host.event(run.id, 'late', `worker ${w.id} gave up task ${gone.id}; its ${gone.indices.length} examples go to another worker`, w.id);
+      this.takeBack(run, round, gone);
+      if (this.rounds.get(run.id) !== round) return this.ready(run, w);
+    }
     // A worker computes one task at a time and says `ready` once its result is answered: a `ready`
     // while it still holds a task of the open round earns nothing (a forged one would otherwise
     // collect tasks it never answers, each holding the round until its lease ends).
