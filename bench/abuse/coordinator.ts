@@ -11,6 +11,8 @@ export type ToCoordinator = { type: 'memory'; id: number } | { type: 'progress';
 export type FromCoordinator =
   | { type: 'listening'; url: string; logFile: string }
   | { type: 'event'; kind: string; workerId?: string; message: string; at: number }
+  /** A round of the run committed: its examples so far, at this wall-clock time. */
+  | { type: 'commit'; samples: number; at: number }
   | { type: 'memory'; id: number; rss: number; heapUsed: number }
   | { type: 'progress'; id: number; samples: number; version: number; workers: number; state: string }
   | { type: 'crash'; message: string };
@@ -35,6 +37,9 @@ const { scheduler, events } = app.crowdtrain;
 const run = [...scheduler.runs.values()][0];
 events.subscribe((e) => {
   if (e.kind === 'join' || e.kind === 'leave' || e.kind === 'error') send({ type: 'event', kind: e.kind, workerId: e.workerId, message: e.message, at: Date.now() });
+});
+scheduler.onCommit((r) => {
+  if (r.id === run?.id) send({ type: 'commit', samples: r.samples, at: Date.now() });
 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
