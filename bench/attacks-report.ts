@@ -68,12 +68,12 @@ export function attacksMarkdown(r: AttackResults): string {
 }
 
 /** Rewrites the body of the Attacks subsection of docs/security.md. */
-export function writeAttacksSection(root: string, r: AttackResults, notes = ''): void {
+export function writeAttacksSection(root: string, r: AttackResults, notes = '', heading = HEADING): void {
   const file = join(root, 'docs', 'security.md');
   const doc = readFileSync(file, 'utf8');
-  const start = doc.indexOf(HEADING);
-  if (start < 0) throw new Error(`docs/security.md has no "${HEADING}" heading`);
-  const bodyAt = start + HEADING.length;
+  const start = doc.indexOf(heading);
+  if (start < 0) throw new Error(`docs/security.md has no "${heading}" heading`);
+  const bodyAt = start + heading.length;
   const next = doc.slice(bodyAt).search(/\n#{2,3} /);
   const end = next < 0 ? doc.length : bodyAt + next;
   const body = `\n\n${attacksMarkdown(r)}${notes ? `\n\n${notes}` : ''}\n`;

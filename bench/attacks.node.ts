@@ -6,11 +6,12 @@
 // the same seed. Writes bench/results/attacks.json (rows as they finish, so a run stopped midway
 // keeps what it measured) and the "Attacks" section of docs/security.md (bench/attacks-report.ts).
 //
-// The model is the MNIST MLP (examples/mnist-mlp.yaml), not the CNN: on this machine's CPU a CNN
-// gradient costs about 1.6 ms an example against 0.11 ms for the MLP, and 18 rows of 200 rounds of
-// 25 workers (some 5.8 million examples) would take over two and a half hours on the CNN. 200
-// rounds of 1,280 honest examples (4.3 epochs) is the example's whole run: its stop rule is a test
-// accuracy of 0.93, which the clean run reaches near the end (0.934 after 200 rounds).
+// Two models. The MNIST MLP (examples/mnist-mlp.yaml, the default) for its whole run: 200 rounds of
+// 1,280 honest examples (4.3 epochs), its stop rule a test accuracy of 0.93, which the clean run
+// reaches near the end (0.934 after 200 rounds). The MNIST CNN (examples/mnist-cnn.yaml, `--model
+// cnn`) for a shorter one: on this machine's CPU a CNN gradient costs about 1.6 ms an example
+// against 0.11 ms for the MLP, and 18 rows of its whole run (some 5.8 million examples) would take
+// over two and a half hours; ATTACK_ROUNDS sets its length, and replay reaches back a third of it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetRegistry } from '../server/data/registry.ts';
@@ -25,17 +26,34 @@ import { CLASSROOM_LAN, equalWorkers } from './sim/profiles.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
+const MODELS = {
+  mlp: { example: 'mnist-mlp.yaml', label: 'MLP 784-128-10, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks.json', heading: '### Attacks (`npm run bench -- attacks`)' },
+  cnn: { example: 'mnist-cnn.yaml', label: 'CNN conv5x5(8)-pool-conv5x5(16)-pool-dense, 5,994 parameters, Adam 1e-3, batches of 64 per worker', rounds: 100, results: 'attacks-cnn.json', heading: '### Attacks on the CNN (`npm run bench -- attacks --model cnn`)' },
+};
+type ModelName = keyof typeof MODELS;
+let MODEL: (typeof MODELS)[ModelName] = MODELS.mlp;
+
 export const ATTACK_BENCH = {
-  example: 'mnist-mlp.yaml',
+  get example() {
+    return MODEL.example;
+  },
   honest: 20,
   hostile: 5,
   /** IPM's setting in the paper: 11 of 25 hostile. */
   ipmHostile: 11,
   /** Rounds of every row (ATTACK_ROUNDS in the environment shortens a smoke run). */
-  rounds: Number(process.env.ATTACK_ROUNDS ?? 200),
+  get rounds() {
+    return Number(process.env.ATTACK_ROUNDS ?? MODEL.rounds);
+  },
   /** Examples/s of every simulated worker (all equal: the attack, not the speeds, is measured). */
   speed: 500,
-  evalEvery: Math.min(50, Number(process.env.ATTACK_ROUNDS ?? 200)),
+  /** Rounds back a replaying worker reaches: 100, or a third of a run shorter than 200 rounds. */
+  get replayRounds() {
+    return this.rounds >= 200 ? 100 : Math.max(1, Math.floor(this.rounds / 3));
+  },
+  get evalEvery() {
+    return Math.min(50, this.rounds);
+  },
   /** The whole test split, for the final accuracy. */
   evalExamples: 10_000,
   seed: 1,
@@ -51,7 +69,7 @@ const ATTACK_ROWS: { attack: AttackName | 'none'; label: string; hostile: number
   { attack: 'label-flip', label: 'label flip (9 − y)', hostile: 5 },
   { attack: 'alie', label: 'ALIE (z from n = 25, f = 5)', hostile: 5 },
   { attack: 'ipm', label: 'IPM ε = 0.1 (11 of 25)', hostile: 11, epsilon: 0.1 },
-  { attack: 'replay', label: 'replay from 100 rounds back', hostile: 5 },
+  { attack: 'replay', label: 'replay from 100 rounds back', hostile: 5 }, // a third of the run on a shorter one (replayRounds)
   { attack: 'ipm', label: 'IPM ε = 100 (5 of 25)', hostile: 5, epsilon: 100 },
   { attack: 'ipm', label: 'IPM ε = 100 (11 of 25)', hostile: 11, epsilon: 100 },
 ];
@@ -89,7 +107,7 @@ async function runRow(row: (typeof ATTACK_ROWS)[number], agg: (typeof AGGREGATIO
   const attack = row.attack === 'none' ? null : row.attack;
   const flipped = attack === 'label-flip' ? new CpuGradients(sim.run.net, microBatchOf(spec), datasetSource({ ...dataset.train, y: dataset.train.y.map((y) => 9 - y) })) : undefined;
   const adversary = attack
-    ? new Adversary({ attack, workers: total, hostile, largestAccepted: () => context().normBound!.refuseAbove(ATTACK_BENCH.fixedBound), flippedEngine: flipped, epsilon: row.epsilon, seed: ATTACK_BENCH.seed })
+    ? new Adversary({ attack, workers: total, hostile, largestAccepted: () => context().normBound!.refuseAbove(ATTACK_BENCH.fixedBound), flippedEngine: flipped, epsilon: row.epsilon, replayRounds: ATTACK_BENCH.replayRounds, seed: ATTACK_BENCH.seed })
     : null;
   const profiles = equalWorkers(total, ATTACK_BENCH.speed, CLASSROOM_LAN);
   for (let i = 0; i < honest; i++) sim.addWorker(profiles[i], `h${i + 1}`, adversary?.honest());
@@ -104,7 +122,7 @@ async function runRow(row: (typeof ATTACK_ROWS)[number], agg: (typeof AGGREGATIO
   sim.close();
   const bound = context().normBound!;
   const result: AttackRow = {
-    attack: row.label,
+    attack: row.label.replace('100 rounds', `${ATTACK_BENCH.replayRounds} rounds`),
     aggregation: agg.name,
     accuracy: out.accuracy ?? NaN,
     hostile,
@@ -119,14 +137,17 @@ async function runRow(row: (typeof ATTACK_ROWS)[number], agg: (typeof AGGREGATIO
   return result;
 }
 
-export async function run(log: (m: string) => void, opts: { rows?: string } = {}): Promise<Record<string, unknown>> {
-  const file = join(root, 'bench', 'results', 'attacks.json');
+export async function run(log: (m: string) => void, opts: { rows?: string; model?: string } = {}): Promise<Record<string, unknown>> {
+  const name = (opts.model ?? 'mlp') as ModelName;
+  if (!(name in MODELS)) throw new Error(`unknown model "${opts.model}" for the attacks benchmark; models: ${Object.keys(MODELS).join(', ')}`);
+  MODEL = MODELS[name];
+  const file = join(root, 'bench', 'results', MODEL.results);
   const wanted = opts.rows?.split(',').map((s) => s.trim());
   const keep = (label: string, attack: string) => !wanted || wanted.includes(attack) || wanted.includes(label);
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<AttackResults>) : {};
   const rows: AttackRow[] = wanted ? [...(previous.rows ?? [])] : [];
   const settings = {
-    model: `${ATTACK_BENCH.example} (MLP 784-128-10, Adam 1e-3, batches of 64 per worker)`,
+    model: `${ATTACK_BENCH.example} (${MODEL.label})`,
     workers: `${ATTACK_BENCH.honest} honest + ${ATTACK_BENCH.hostile} hostile (IPM: ${ATTACK_BENCH.honest + ATTACK_BENCH.hostile - ATTACK_BENCH.ipmHostile} + ${ATTACK_BENCH.ipmHostile})`,
     rounds: ATTACK_BENCH.rounds,
     examples_per_round: (ATTACK_BENCH.honest + ATTACK_BENCH.hostile) * 64,
@@ -149,7 +170,7 @@ export async function run(log: (m: string) => void, opts: { rows?: string } = {}
       writeFileSync(file, `${JSON.stringify(results(), null, 2)}\n`);
     }
   }
-  writeAttacksSection(root, results());
+  writeAttacksSection(root, results(), '', MODEL.heading);
   log('wrote the Attacks section of docs/security.md');
-  return results() as unknown as Record<string, unknown>;
+  return { ...results(), results_file: MODEL.results } as unknown as Record<string, unknown>;
 }
