@@ -65,8 +65,11 @@ const source = (c: Case): ExampleSource => ({
   },
 });
 
-/** Trains ROUNDS rounds with `stages` stages (one replica) and returns the parameters. */
-async function train(c: Case, stages: number, microBatches: number): Promise<{ params: Float32Array; run: Run; scheduler: Scheduler }> {
+/**
+ * Trains ROUNDS rounds with `stages` stages (one replica) and returns the parameters. `poisonAt`:
+ * at that version the last stage reports a loss of 10⁶ once (its refusals are returned).
+ */
+async function train(c: Case, stages: number, microBatches: number, poisonAt?: number, rounds = ROUNDS): Promise<{ params: Float32Array; run: Run; scheduler: Scheduler; refusals: string[] }> {
   const clock = new ManualClock(1_000_000);
   const port = new MemoryPort();
   const labels = (_run: Run, indices: Uint32Array) => Uint32Array.from([...indices].flatMap((i) => c.example(i).labels));
@@ -77,7 +80,7 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
     globalBatch: 24,
     seed: 5,
     evalEvery: 100_000,
-    stop: { maxRounds: ROUNDS },
+    stop: { maxRounds: rounds },
     parallelism: { stages, replicas: 1, microBatches },
     sync: { minWorkers: stages, roundDeadlineMs: 600_000 },
   });
@@ -85,6 +88,8 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
   scheduler.addRun(run);
   const data = source(c);
   const failures: Error[] = [];
+  const refusals: string[] = [];
+  let poisoned = false;
 
   for (let k = 0; k < stages; k++) {
     const id = `w${k}`;
@@ -94,11 +99,16 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
     let slice: { offset: number; data: Float32Array } | undefined;
     const runner: { current?: StageTaskRunner } = {};
     const ready = (version: number) => clock.setTimeout(() => scheduler.ready(id, { runId: run.id, version }), 1);
-    const report = (meta: TaskMeta, loss: number, grads: Float32Array) =>
-      scheduler.result(id, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss }, grads.slice().buffer, (ack) => {
-        if (!ack.ok) failures.push(new Error(`${id}: ${ack.error}`));
+    const report = (meta: TaskMeta, loss: number, grads: Float32Array) => {
+      const poison = k === stages - 1 && meta.version === poisonAt && !poisoned;
+      if (poison) poisoned = true;
+      scheduler.result(id, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: poison ? 1e6 : loss }, grads.slice().buffer, (ack) => {
+        if (!ack.ok && poison) refusals.push(ack.error ?? '');
+        // A refusal abandons the round: the other stage's result for it comes back late.
+        else if (!ack.ok && !(poisoned && ack.error?.startsWith('late'))) failures.push(new Error(`${id}: ${ack.error}`));
         ready(meta.version + 1);
       });
+    };
     port.connect(id, (msg) => {
       if (msg.kind === 'run' && msg.meta) ready(0);
       else if (msg.kind === 'params') {
@@ -133,9 +143,9 @@ async function train(c: Case, stages: number, microBatches: number): Promise<{ p
   }
   if (failures.length) throw failures[0];
   expect(run.state).toBe('completed');
-  expect(run.version).toBe(ROUNDS);
-  expect(run.counters.rejected).toBe(0);
-  return { params: run.params.slice(), run, scheduler };
+  expect(run.version).toBe(rounds);
+  expect(run.counters.rejected).toBe(refusals.length);
+  return { params: run.params.slice(), run, scheduler, refusals };
 }
 
 describe('pipeline equivalence for layer lists: P=2 gives the parameters of P=1', () => {
@@ -159,3 +169,13 @@ describe('pipeline equivalence for layer lists: P=2 gives the parameters of P=1'
     }
   });
 });
+
+test('a pipeline\'s last stage reporting an implausible loss is refused, its round redone, and the run goes on', async () => {
+  // The loss window applies after 8 results: the poison comes at version 10 of 14.
+  const { run, refusals } = await train(CNN, 2, 1, 10, 14);
+  expect(refusals).toHaveLength(1);
+  expect(refusals[0]).toMatch(/loss 1\.000e\+6 is implausible/);
+  expect(run.loss).toBeLessThan(10);
+  expect(run.metrics.every((p) => (p.loss ?? 0) < 10)).toBe(true);
+});
+

@@ -242,6 +242,9 @@ export class PipelineRounds implements RoundMode {
     const samples = round.replicas[task.replica].examples.length;
     if (meta.samples !== samples) return reject(`result covers ${meta.samples} samples, the replica had ${samples}`);
     if (!isBinary(data)) return reject('gradient must be a binary attachment');
+    // The last stage reports the replica's loss: plausible, as any data-parallel result's.
+    const implausible = task.plan.last ? this.host.verification.lossRefusal(run.id, meta.loss) : null;
+    if (implausible) return reject(implausible);
     const gradient = float32From(data);
     countTraffic(this.host.traffic, run.id, 'socketIn', gradient.byteLength);
     const check = checkGradient(gradient, task.plan.paramCount, task.plan.last ? meta.loss : 0, this.host.maxGradientNorm);
@@ -252,6 +255,7 @@ export class PipelineRounds implements RoundMode {
     if (task.plan.last) {
       round.loss.sum += meta.loss * samples;
       round.loss.weight += samples;
+      this.host.verification.lossUsed(run.id, meta.loss);
     }
     task.reported = true;
     task.computeMs = meta.computeMs ?? 0;
