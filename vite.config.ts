@@ -25,6 +25,9 @@ const root = import.meta.dirname;
 const dataDir = resolve(process.env.CROWDTRAIN_DATA_DIR ?? resolve(root, 'data'));
 const pages = resolve(root, 'client/pages');
 
+/** Node tests that open Chromium tabs (coordinator, pages and workers end to end). */
+const CHROMIUM_TESTS = ['admin-page', 'board', 'e2e-contributors', 'e2e-local', 'e2e-models', 'e2e-pipeline', 'e2e-spot-checks', 'e2e-sweep', 'https', 'nickname-page', 'no-webgpu-tab', 'node-worker', 'web-hardening'].map((f) => `test/${f}.test.ts`);
+
 export default defineConfig({
   root: pages,
   publicDir: false,
@@ -46,11 +49,25 @@ export default defineConfig({
           name: 'node',
           root,
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.browser.test.ts'],
+          exclude: ['test/**/*.browser.test.ts', ...CHROMIUM_TESTS],
           environment: 'node',
           // Coordinator tests run real rounds with real workers: seconds, not milliseconds.
           testTimeout: 120_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'chromium',
+          root,
+          include: CHROMIUM_TESTS,
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // One file at a time: their tabs compute on SwiftShader, which takes every core it finds;
+          // three such files at once on 2 cores starved a WebGPU tab past its test's wait.
+          fileParallelism: false,
         },
       },
       {
