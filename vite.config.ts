@@ -1,6 +1,7 @@
-// Vite builds the pages (client/pages/*.html) and Vitest runs two projects:
-// `node` (CPU reference, data, server) and `browser` (WGSL kernels and the executor in real
-// Chromium with WebGPU; SwiftShader where there is no GPU).
+// Vite builds the pages (client/pages/*.html) and Vitest runs three projects: `node` (CPU
+// reference, data, server), `chromium` (node tests that open Chromium tabs, one file at a time)
+// and `browser` (WGSL kernels and the executor in real Chromium with WebGPU; SwiftShader where
+// there is no GPU).
 import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
