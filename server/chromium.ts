@@ -6,6 +6,9 @@ import type { LaunchOptions } from 'playwright-core';
 /** Flags DESIGN.md fixes: WebGPU on (SwiftShader when there is no GPU), quiet on a closed network. */
 export const CHROMIUM_ARGS: readonly string[] = [
   '--enable-unsafe-webgpu',
+  // SwiftShader runs WebGPU on the CPU: on a busy machine one dispatch can outlast the GPU
+  // watchdog, which then kills the GPU process and leaves the tab's device lost mid-task.
+  '--disable-gpu-watchdog',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',

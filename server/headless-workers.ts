@@ -28,6 +28,10 @@ export class HeadlessWorkers {
     const context = await this.browser.newContext();
     const page = await context.newPage();
     page.on('pageerror', (e) => console.error(`[worker tab] ${e.message}`));
+    // A lost WebGPU device or a failed task is logged by the page: show it where the tab runs.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) console.error(`[worker tab ${query}] ${m.text().slice(0, 500)}`);
+    });
     await page.goto(`${this.url}/${query ? `?${query}` : ''}`);
     await page.getByRole('button', { name: 'Contribute' }).click();
     await page.locator('#status[data-state="training"]').waitFor({ timeout: timeoutMs });
