@@ -16,8 +16,9 @@ import type { OrderSpan } from './epoch-order.ts';
  * 4: parameters as snapshots over HTTP and coded deltas, coded results, local-mode tasks, task
  * examples as spans of the seeded epoch orders, and binaries past CHUNK_BYTES sent as `chunk` messages.
  * 5: the hello's browser id, the `banned` message and the `banned` refusal (spot checks and bans).
+ * 6: `ready` may name a task the worker gives up (`dropped`); a coordinator of 5 refuses the field.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Socket.IO namespace of contributing workers. */
 export const WORKER_NAMESPACE = '/worker';
