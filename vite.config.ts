@@ -32,6 +32,8 @@ const CHROMIUM_TESTS = ['admin-page', 'board', 'e2e-contributors', 'e2e-local', 
 export default defineConfig({
   root: pages,
   publicDir: false,
+  // Vite's deps cache beside the project's own node_modules, not under the pages' sources.
+  cacheDir: resolve(root, 'node_modules/.vite'),
   plugins: [crowdtrainDevData(dataDir)],
   server: { host: '127.0.0.1', fs: { allow: [root] } },
   build: {
