@@ -50,6 +50,28 @@ export class HeadlessWorkers {
     return (await tab.page.locator(selector).textContent()) ?? '';
   }
 
+  /**
+   * One line per tab: its state, backend, what it is doing and since when, and what it has done.
+   * Printed by tests when a tab seems stuck.
+   */
+  async describe(): Promise<string> {
+    const lines = await Promise.all(
+      this.tabs.map(async (t) => {
+        try {
+          const s = await t.page.evaluate(() => {
+            const text = (id: string) => document.getElementById(id)?.textContent ?? '';
+            const status = document.getElementById('status');
+            return `state ${status?.dataset.state}, ${text('backend')}, doing: ${status?.title || 'nothing'}; ${text('contributed')}; round ${text('round')}`;
+          });
+          return `tab ${t.query || '(default)'}: ${s}`;
+        } catch (err) {
+          return `tab ${t.query || '(default)'}: does not answer (${(err as Error).message.split('\n')[0]})`;
+        }
+      }),
+    );
+    return lines.join('\n');
+  }
+
   async closeAll(): Promise<void> {
     await this.browser.close();
   }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { buildPagesIfStale } from '../server/build-pages.ts';
 import { HeadlessWorkers } from '../server/headless-workers.ts';
-import { startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import { describeCoordinator, startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = resolve(root, 'dist/pages');
@@ -43,7 +43,7 @@ test('3 contributor tabs reach 0.90 test accuracy while one leaves and another j
   await waitFor(() => coord.app.crowdtrain.scheduler.workersOf(run.id).length === 2, 10_000, 'the closed tab to leave');
   const joiner = await tabs.add();
   const joinedAt = run.version;
-  await waitFor(() => run.state === 'completed', 240_000, 'the run to reach 0.90');
+  await waitFor(() => run.state === 'completed', 240_000, 'the run to reach 0.90', async () => `${describeCoordinator(coord)}\n${await tabs.describe()}`);
 
   expect(run.accuracy).toBeGreaterThanOrEqual(0.9);
   expect(mismatches).toEqual([]);

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { buildPagesIfStale } from '../server/build-pages.ts';
 import { HeadlessWorkers } from '../server/headless-workers.ts';
-import { startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import { describeCoordinator, startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = resolve(root, 'dist/pages');
@@ -41,7 +41,7 @@ test('a WebGPU tab and a CPU tab train a local-mode run with int8 both ways to i
   const run = [...scheduler.runs.values()][0];
   const [gpuTab] = await Promise.all([tabs.add('backend=webgpu'), tabs.add('backend=cpu')]);
   expect(await tabs.text(gpuTab, '#backend')).toBe('WebGPU');
-  await waitFor(() => run.state === 'completed', 240_000, 'the local-mode run to reach 0.88');
+  await waitFor(() => run.state === 'completed', 240_000, 'the local-mode run to reach 0.88', async () => `${describeCoordinator(coord)}\n${await tabs.describe()}`);
   expect(run.accuracy).toBeGreaterThanOrEqual(0.88);
   expect(run.counters.rejected).toBe(0);
   // Both tabs' pseudo-gradients were folded.

@@ -9,7 +9,7 @@ import { buildPagesIfStale } from '../server/build-pages.ts';
 import { HeadlessWorkers } from '../server/headless-workers.ts';
 import { parseRunSpecText } from '../shared/run-spec-text.ts';
 import type { RunSpecInput } from '../shared/run-spec.ts';
-import { startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import { describeCoordinator, startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = resolve(root, 'dist/pages');
@@ -33,7 +33,7 @@ async function train(spec: RunSpecInput, tabCount: number, until: (run: { state:
   const run = [...coord.app.crowdtrain.scheduler.runs.values()][0];
   await Promise.all(Array.from({ length: tabCount }, () => tabs!.add()));
   try {
-    await waitFor(() => until(run), ms, `${spec.name} to reach its target`);
+    await waitFor(() => until(run), ms, `${spec.name} to reach its target`, async () => `${describeCoordinator(coord!)}\n${await tabs!.describe()}`);
   } catch (err) {
     const workers = coord.app.crowdtrain.scheduler.workersOf(run.id).map((w) => `${w.hello.backend} ${Math.round(w.samples)} examples`);
     throw new Error(`${(err as Error).message}: round ${run.version}, ${run.samples} examples, accuracy ${run.accuracy}, held-out loss ${run.evalLoss}, workers: ${workers.join('; ')}`);

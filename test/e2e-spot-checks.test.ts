@@ -9,7 +9,7 @@ import { buildPagesIfStale } from '../server/build-pages.ts';
 import { HeadlessWorkers } from '../server/headless-workers.ts';
 import { AGREEMENT_TOLERANCE } from '../server/verification/replication.ts';
 import type { RunSpecInput } from '../shared/run-spec.ts';
-import { startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import { describeCoordinator, startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = resolve(root, 'dist/pages');
@@ -48,7 +48,7 @@ test.each(models)('%s: a WebGPU tab and a CPU tab check each other\'s every task
   const run = [...scheduler.runs.values()][0];
   const [gpuTab] = await Promise.all([tabs.add('backend=webgpu'), tabs.add('backend=cpu')]);
   expect(await tabs.text(gpuTab, '#backend')).toBe('WebGPU');
-  await waitFor(() => run.state === 'completed', 120_000, `the checked run to finish its ${rounds} rounds`);
+  await waitFor(() => run.state === 'completed', 120_000, `the checked run to finish its ${rounds} rounds`, async () => `${describeCoordinator(coord!)}\n${await tabs!.describe()}`);
   const { stats, workers, bans } = scheduler.verification.report(run.id);
   console.log(`${name}, WebGPU vs CPU: ${stats.agreed} checks agreed, largest relative L2 difference ${stats.maxAgreeingDifference.toExponential(2)}; disagreements ${stats.disagreements} (smallest ${stats.minDisagreeingDifference})`);
   expect(bans).toEqual([]);

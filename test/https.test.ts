@@ -19,7 +19,7 @@ import { buildPagesIfStale } from '../server/build-pages.ts';
 import { chromiumLaunchOptions } from '../server/chromium.ts';
 import { SqliteStore } from '../server/store/sqlite-store.ts';
 import { loadTlsFiles, selfSignedTls, TlsError, type TlsIdentity } from '../server/tls.ts';
-import { sharedDataDir, startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
+import { describeCoordinator, sharedDataDir, startCoordinator, waitFor, type TestCoordinator } from './helpers/coordinator.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const pagesDir = resolve(root, 'dist/pages');
@@ -188,7 +188,7 @@ describe('in Chromium, at a name other than localhost', () => {
       expect(await page.locator('#backend').textContent()).toBe('WebGPU');
       expect(await page.locator('#adapter').textContent()).toMatch(/swiftshader/i);
       // Over the https worker socket: the coordinator folds its WebGPU results.
-      await waitFor(() => workerOf(secure)?.tasksDone >= 1, 60_000, 'the coordinator to fold a WebGPU result');
+      await waitFor(() => workerOf(secure)?.tasksDone >= 1, 60_000, 'the coordinator to fold a WebGPU result', async () => `${describeCoordinator(secure)}\ntab: ${await page.locator('#status').getAttribute('title')}`);
       expect(workerOf(secure).hello.backend).toBe('webgpu');
       expect(errors).toEqual([]);
     } finally {

@@ -48,6 +48,8 @@ function render(s: WorkerStats): void {
   const status = $('status');
   status.dataset.state = s.state;
   status.textContent = s.message && s.state !== 'training' ? `${STATE_TEXT[s.state]} ${s.message}` : STATE_TEXT[s.state];
+  // What the tab does this moment (hover the status; tests read it when a tab seems stuck).
+  status.title = s.activity ? `${s.activity.what} (since ${new Date(performance.timeOrigin + s.activity.since).toLocaleTimeString()})` : '';
   $('sps').textContent = s.samplesPerSec ? Math.round(s.samplesPerSec).toLocaleString() : '–';
   $('contributed').textContent = `${s.contributedSamples.toLocaleString()} samples, ${s.tasksDone} tasks${s.tasksRejected ? `, ${s.tasksRejected} not used` : ''}`;
   if (s.run) {
@@ -246,7 +248,7 @@ function stop(): void {
 }
 
 function emptyStats(): WorkerStats {
-  return { workerId: null, state: 'idle', backend: 'cpu', samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, serving: null, placement: null, allocatedBytes: 0, message: null };
+  return { workerId: null, state: 'idle', backend: 'cpu', samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, serving: null, placement: null, allocatedBytes: 0, message: null, activity: null };
 }
 
 button.addEventListener('click', () => (client ? stop() : void start()));

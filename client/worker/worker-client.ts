@@ -39,6 +39,8 @@ export interface WorkerStats {
   allocatedBytes: number;
   /** The last error or refusal, for the page to show. */
   message: string | null;
+  /** What the worker is doing now and since when (its clock's ms): a tab that seems stuck says where. */
+  activity: { what: string; since: number } | null;
 }
 
 export interface WorkerClientOptions {
@@ -130,7 +132,7 @@ export class WorkerClient {
     this.cap = opts.cap ?? 1;
     this.clock = opts.clock ?? realTime;
     this.nickname = sanitizeNickname(opts.hello?.nickname) ?? undefined;
-    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, serving: null, placement: null, allocatedBytes: 0, message: null };
+    this.stats = { workerId: null, state: 'idle', backend: opts.backend, samplesPerSec: 0, contributedSamples: 0, tasksDone: 0, tasksRejected: 0, run: null, serving: null, placement: null, allocatedBytes: 0, message: null, activity: null };
     this.params = new ParamSync({
       fetchSnapshot: async (snap) => {
         const res = await fetch(`${this.opts.url ?? ''}${snap.url}`);
@@ -149,6 +151,10 @@ export class WorkerClient {
     if (this.stats.state === 'refused' && patch.state === undefined && patch.message !== undefined) patch = { ...patch, message: this.stats.message };
     Object.assign(this.stats, patch);
     this.opts.onChange?.({ ...this.stats });
+  }
+
+  private doing(what: string): void {
+    this.set({ activity: { what, since: this.clock.now() } });
   }
 
   /** Connects and starts contributing; reconnects by itself until stop(). */
@@ -291,7 +297,7 @@ export class WorkerClient {
       this.set({ state: 'training', message: `run ${this.run.name} is ${this.run.state}` });
       return;
     }
-    this.set({ state: 'training' });
+    this.set({ state: 'training', activity: { what: 'waiting for a task', since: this.clock.now() } });
     this.socket.emit('ready', { runId: this.run.id, version: Math.max(0, this.params.version), ...(dropped !== undefined ? { dropped } : {}) });
   }
 
@@ -375,6 +381,7 @@ export class WorkerClient {
     const { socket, backend, shards, run } = this;
     if (!socket || !backend || !shards || !run) return;
     // Params@version precede their tasks on the socket (a snapshot may still be on its way over HTTP).
+    this.doing(`task ${meta.taskId}: waiting for parameters v${meta.version}`);
     await this.params.settled();
     const replica = this.params.current;
     // A task of a run this worker no longer serves, or on a version it does not hold, is stale.
@@ -385,17 +392,26 @@ export class WorkerClient {
     }
     const started = this.clock.now();
     const wanted = () => this.backend === backend;
+    // Says which of fetching examples and computing the task is at (a stalled tab shows where).
+    const source = {
+      batch: async (part: Uint32Array) => {
+        this.doing(`task ${meta.taskId}: fetching ${part.length} examples`);
+        const b = await shards.batch(part);
+        this.doing(`task ${meta.taskId}: computing on ${this.stats.backend}`);
+        return b;
+      },
+    };
     // stop() may come while a batch is fetched: then the task is simply dropped.
     let loss: number;
     let update: Float32Array;
     if (meta.local) {
       // A copy: the pseudo-gradient is taken against these, whatever arrives while the steps run.
-      const out = await taskInnerSteps(backend, replica.params.slice(), shards, indices, meta.local.steps, meta.local.batch, run.spec.optimizer, wanted);
+      const out = await taskInnerSteps(backend, replica.params.slice(), source, indices, meta.local.steps, meta.local.batch, run.spec.optimizer, wanted);
       if (!out) return;
       ({ loss, pseudo: update } = out);
     } else {
       backend.setParams(replica.params);
-      const out = await taskGradient(backend, shards, indices, wanted);
+      const out = await taskGradient(backend, source, indices, wanted);
       if (!out) return;
       ({ loss, grads: update } = out);
     }
@@ -420,6 +436,7 @@ export class WorkerClient {
    */
   private async report(socket: ClientSocket, result: TaskResult, bytes: Uint8Array, leaseMs: number, computeMs: number): Promise<void> {
     const sent = this.clock.now();
+    this.doing(`task ${result.taskId}: sending its result`);
     let body = toArrayBuffer(bytes);
     if (bytes.byteLength > CHUNK_BYTES) {
       // Past one message: the pieces go first, then the result that names them.
@@ -436,7 +453,10 @@ export class WorkerClient {
     if (ack.ok) markJoin('first-accepted');
     // Work cap: rest so that computing takes at most `cap` of the time on the worker's clock.
     const rest = this.cap < 1 ? (computeMs * (1 - this.cap)) / this.cap : 0;
-    if (rest > 0) await this.clock.sleep(rest);
+    if (rest > 0) {
+      this.doing(`resting ${Math.round(rest)} ms (work cap)`);
+      await this.clock.sleep(rest);
+    }
     this.rate.samples = this.rate.samples * 0.8 + result.samples;
     this.rate.ms = this.rate.ms * 0.8 + computeMs + (this.clock.now() - sent);
     this.set({

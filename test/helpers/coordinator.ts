@@ -42,13 +42,34 @@ export function startCpuWorker(url: string, opts: Partial<WorkerClientOptions> =
   return w;
 }
 
-/** Polls until `check` is true or `ms` pass. */
-export async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * Polls until `check` is true or `ms` pass. `explain` adds what the coordinator and the tabs were
+ * doing to the timeout's message.
+ */
+export async function waitFor(check: () => boolean, ms: number, what: string, explain?: () => string | Promise<string>): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) {
+      const why = explain ? `\n${await Promise.resolve().then(explain).catch((e: Error) => `(could not say: ${e.message})`)}` : '';
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The coordinator's view of its runs and workers, for a timeout's message. */
+export function describeCoordinator(coord: TestCoordinator): string {
+  const scheduler = coord.app.crowdtrain.scheduler;
+  const now = Date.now();
+  const lines: string[] = [];
+  for (const run of scheduler.runs.values()) {
+    lines.push(`run ${run.id} ${run.state} v${run.version}, ${run.counters.rejected} rejected`);
+    for (const t of scheduler.sync.openTasks(run.id)) lines.push(`  open task: worker ${t.workerId}, ${t.examples} examples, sent ${now - t.sentAt} ms ago`);
+    for (const w of scheduler.workersOf(run.id)) {
+      lines.push(`  worker ${w.id} ${w.hello.backend}: ${w.ready ? 'ready' : 'not ready'} at v${w.version}, ${w.tasksDone} tasks done, ${w.rejected} rejected, last heard ${now - w.lastSeen} ms ago`);
+    }
+  }
+  return lines.join('\n');
 }
 
 export type { WorkerStats };
