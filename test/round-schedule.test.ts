@@ -3,6 +3,7 @@
 // together, and a stalled worker's examples go to the others at its lease without holding them up.
 import { describe, expect, test } from 'vitest';
 import pino from 'pino';
+import { taskExamples } from '../shared/epoch-order.ts';
 import { PROTOCOL_VERSION, type TaskMeta } from '../shared/protocol.ts';
 import { parseRunSpec, type RunSpecInput } from '../shared/run-spec.ts';
 import { ManualClock } from '../server/clock.ts';
@@ -10,6 +11,7 @@ import { MemoryPort } from '../server/memory-port.ts';
 import { Run } from '../server/run.ts';
 import { Scheduler } from '../server/scheduler.ts';
 import { PROBE_LEASE_MS, planRound, REPROBE_AFTER_ROUNDS } from '../server/task-sizing.ts';
+import type { VerificationOptions } from '../server/verification/verification.ts';
 
 interface FakeWorker {
   id: string;
@@ -20,13 +22,18 @@ interface FakeWorker {
   /** Gives up its task number n (from 0) without a result, saying so in its next `ready`. */
   givesUp?: (n: number) => boolean;
   tasks: { sentAt: number; doneAt: number | null; examples: number; version: number; indices: Uint32Array }[];
+  /** Until when it computes the tasks it holds: it computes one at a time, in the order they came. */
+  busyUntil?: number;
 }
 
-/** A run on the in-memory port; fake workers answer each task after examples/speed of virtual time. */
-function grid(specInput: RunSpecInput, workers: FakeWorker[]) {
+/**
+ * A run on the in-memory port; fake workers answer each task after examples/speed of virtual time
+ * (one task at a time). `verification`: spot checks on (with this trust policy), off by default.
+ */
+function grid(specInput: RunSpecInput, workers: FakeWorker[], verification: VerificationOptions | false = false) {
   const clock = new ManualClock(1_000_000);
   const port = new MemoryPort();
-  const scheduler = new Scheduler({ port, traffic: port.traffic, log: pino({ level: 'silent' }), clock, evaluate: () => ({ loss: 0, accuracy: 0 }) });
+  const scheduler = new Scheduler({ port, traffic: port.traffic, log: pino({ level: 'silent' }), clock, evaluate: () => ({ loss: 0, accuracy: 0 }), verification });
   const spec = parseRunSpec({ evalEvery: 100_000, ...specInput });
   const run = new Run(spec, { name: 'mnist', features: 784, classes: 10, trainCount: 10_000, shards: [] });
   scheduler.addRun(run);
@@ -38,19 +45,21 @@ function grid(specInput: RunSpecInput, workers: FakeWorker[]) {
       if (msg.kind === 'run' && msg.meta) clock.setTimeout(() => scheduler.ready(w.id, { runId: run.id, version: 0 }), 1);
       if (msg.kind !== 'task') return;
       const meta: TaskMeta = msg.meta;
-      const record = { sentAt: clock.now(), doneAt: null as number | null, examples: meta.count, version: meta.version, indices: msg.data };
+      const record = { sentAt: clock.now(), doneAt: null as number | null, examples: meta.count, version: meta.version, indices: taskExamples(meta, msg.data) };
       w.tasks.push(record);
       if (w.stalled) return;
       if (w.givesUp?.(w.tasks.length - 1)) {
         clock.setTimeout(() => scheduler.ready(w.id, { runId: run.id, version: meta.version, dropped: meta.taskId }), 1);
         return;
       }
+      const doneAt = Math.max(clock.now(), w.busyUntil ?? 0) + (meta.count * 1000) / w.speed;
+      w.busyUntil = doneAt;
       clock.setTimeout(() => {
         record.doneAt = clock.now();
         scheduler.result(w.id, { taskId: meta.taskId, runId: meta.runId, version: meta.version, samples: meta.count, loss: 1 }, gradient.buffer.slice(0), (ack) => {
           if (ack.ok || ack.error?.startsWith('late')) clock.setTimeout(() => scheduler.ready(w.id, { runId: run.id, version: meta.version + 1 }), 2);
         });
-      }, (meta.count * 1000) / w.speed);
+      }, doneAt - clock.now());
     });
     scheduler.join(w.id, { protocol: PROTOCOL_VERSION, backend: 'cpu', adapter: { vendor: '', architecture: '', description: '' } });
   };
@@ -139,14 +148,15 @@ describe('tasks sized by measured speed', () => {
 });
 
 describe('a worker that cannot compute a task', () => {
-  test('says so in its next ready: the examples go to the other worker at once, not at the lease, and it keeps working', () => {
+  test('says so in its next ready: the examples are handed on at once, not at the lease, and it keeps working', () => {
     const a = worker('a', 1000, { givesUp: (n) => n === 4 });
     const b = worker('b', 1000);
     const { clock, scheduler, run, commits } = grid({ sync: { targetRoundMs: 300, maxBatch: 100_000, minWorkers: 2, roundDeadlineMs: 60_000 } }, [a, b]);
     clock.advance(20_000);
     expect(a.tasks.length).toBeGreaterThan(10);
     const lost = a.tasks[4];
-    const retaken = b.tasks.filter((t) => t.version === lost.version && t.sentAt >= lost.sentAt);
+    // To the first worker free for them: here the one that gave them up (the other is computing its own).
+    const retaken = [...a.tasks, ...b.tasks].filter((t) => t !== lost && t.version === lost.version && t.sentAt >= lost.sentAt);
     const redone = new Set(retaken.flatMap((t) => [...t.indices]));
     expect([...lost.indices].every((i) => redone.has(i))).toBe(true);
     // Within a few ms of virtual time (its lease would have been hundreds).
@@ -179,5 +189,34 @@ describe('the batch cap never shuts a measured worker out for good', () => {
     const due = planRound(spec, [workers[0], { ...workers[1], satOut: REPROBE_AFTER_ROUNDS }]);
     expect(due.sizes[1]).toBe(16);
     expect(due.sizes[0] + due.sizes[1]).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('spot checks planned into the round', () => {
+  test('a round with a check takes about as long as one without: the checker computes fewer examples of its own', () => {
+    const ws = ['a', 'b', 'c', 'd'].map((id) => worker(id, 2000));
+    // A fifth of the tasks checked, whatever the record: many rounds with checks and many without.
+    const { clock, run, scheduler } = grid({ sync: { targetRoundMs: 200, maxBatch: 100_000, minWorkers: 4 } }, ws, { policy: { newProbability: 0.2, floor: 0.2, decay: 1 } });
+    clock.advance(20_000);
+    expect(run.version).toBeGreaterThan(40);
+    const withCheck: number[] = [];
+    const without: number[] = [];
+    for (let v = 5; v < run.version; v++) {
+      const tasks = ws.flatMap((w) => w.tasks.filter((t) => t.version === v));
+      // A check: the same examples given twice in the round.
+      const seen = new Set(tasks.map((t) => t.indices.join(",")));
+      const ms = Math.max(...tasks.map((t) => t.doneAt ?? Infinity)) - Math.min(...tasks.map((t) => t.sentAt));
+      (seen.size < tasks.length ? withCheck : without).push(ms);
+    }
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    console.log(`${withCheck.length} rounds with a check: median ${median(withCheck)} ms; ${without.length} without: ${median(without)} ms`);
+    expect(withCheck.length).toBeGreaterThan(10);
+    expect(without.length).toBeGreaterThan(10);
+    // Planned in, a check costs its checker as many examples of its own, not a second round's time.
+    expect(median(withCheck), `rounds with checks ${median(withCheck)} ms, without ${median(without)} ms`).toBeLessThanOrEqual(1.25 * median(without));
+    const { stats } = scheduler.verification.report(run.id);
+    expect(stats.agreed).toBeGreaterThan(10);
+    expect(stats.unsettled).toBe(0);
+    expect(run.counters.roundsTimedOut).toBe(0);
   });
 });

@@ -19,6 +19,9 @@
 // results are held, not folded, until two agree within the tolerance (verification/replication.ts):
 // then one copy is folded; a disagreement goes to a third worker, and the odd one out gets a
 // strike. If the round closes first, neither is folded and the examples go back to the queue.
+// Checks drawn as a round opens are planned into it: the checker's own task shrinks by the
+// check's examples and the check goes out with it, so a round with a check takes about as long
+// as one without (rather than the checker computing it after its own task, doubling the round).
 // Local-mode tasks are not checked: each worker's inner optimizer state is its own, so honest
 // pseudo-gradients of the same examples differ by more than a hostile one need to.
 import { randomUUID } from 'node:crypto';
@@ -41,6 +44,11 @@ interface Task {
   workerId: string;
   indices: Uint32Array;
   sentAt: number;
+  /**
+   * When its worker began computing it: sentAt, or, for a task sent while the worker still held
+   * another (a check planned into the round), when that one's result came. Times the worker.
+   */
+  startedAt?: number;
   lease: TimerHandle;
   /** Set when the task is checked: the quorum its result is held in. */
   quorum?: Quorum;
@@ -176,19 +184,32 @@ export class SyncRounds implements RoundMode {
       quorums: [],
     };
     this.rounds.set(run.id, round);
+    const sizes = [...plan.sizes];
+    const checks = this.planChecks(run, ready, sizes);
+    // The checked tasks first: their checks go out with (before) their checkers' own tasks.
+    for (const { checked, checker } of checks ?? []) {
+      const task = this.give(run, round, ready[checked], sizes[checked], false);
+      if (!task) continue;
+      const q = this.quorumOf(run, round, ready[checked], task);
+      if (this.rounds.get(run.id) === round) this.sendCheck(run, round, ready[checker], q);
+    }
+    const planned = new Set((checks ?? []).map((c) => c.checked));
     ready.forEach((w, i) => {
-      if (plan.sizes[i] > 0) this.give(run, round, w, plan.sizes[i]);
+      if (sizes[i] > 0 && !planned.has(i) && this.rounds.get(run.id) === round) this.give(run, round, w, sizes[i], checks === null);
     });
     // A worker the plan left out checks a task at once.
     for (const w of ready) if (w.ready && this.rounds.get(run.id) === round) this.serveCheck(run, round, w);
     if (this.rounds.get(run.id) === round) this.maybeComplete(run, round);
   }
 
-  /** Hands a worker `n` examples of the round: re-handed ones first, then fresh ones. */
-  private give(run: Run, round: SyncRound, w: WorkerEntry, n: number): void {
+  /**
+   * Hands a worker `n` examples of the round: re-handed ones first, then fresh ones. `draw`: whether
+   * the task may be drawn for a spot check here (not when the round's plan already decided).
+   */
+  private give(run: Run, round: SyncRound, w: WorkerEntry, n: number, draw = true): Task | undefined {
     const fromPending = Math.min(n, round.pending.length);
     const fresh = Math.min(n - fromPending, Math.max(0, round.budget - round.assigned));
-    if (fromPending + fresh === 0) return;
+    if (fromPending + fresh === 0) return undefined;
     const indices = new Uint32Array(fromPending + fresh);
     indices.set(round.pending.splice(0, fromPending));
     const taken = fresh > 0 ? run.cursor.take(fresh) : { indices: new Uint32Array(0), loose: 0, spans: [] };
@@ -199,15 +220,19 @@ export class SyncRounds implements RoundMode {
     const loose = fromPending + taken.loose;
     const order = taken.spans.length ? { examples: run.cursor.count, seed: run.spec.seed, spans: taken.spans } : undefined;
     const task = this.send(run, round, w, indices, order, loose);
-    this.maybeCheck(run, round, w, task);
+    if (draw && this.drawCheck(run, w)) this.quorumOf(run, round, w, task);
+    return task;
   }
 
   /** Sends a task of `indices` (the first `loose` as indices, the rest as `order`'s spans) under a lease. */
   private send(run: Run, round: SyncRound, w: WorkerEntry, indices: Uint32Array, order: TaskMeta['order'], loose: number, quorum?: Quorum): Task {
     const id = randomUUID().slice(0, 12);
-    const ms = leaseMs(run.spec, indices.length, w.speed.perSec, round.plannedMs, round.deadlineMs);
+    // A worker computes its tasks one after another: the lease of one sent behind others covers theirs too.
+    let ahead = 0;
+    for (const t of round.tasks.values()) if (t.workerId === w.id) ahead += t.indices.length;
+    const ms = leaseMs(run.spec, indices.length + ahead, w.speed.perSec, round.plannedMs, round.deadlineMs);
     const now = this.host.clock.now();
-    const task: Task = { id, workerId: w.id, indices, sentAt: now, lease: this.host.clock.setTimeout(() => this.expire(run, id), ms), ...(quorum ? { quorum } : {}) };
+    const task: Task = { id, workerId: w.id, indices, sentAt: now, ...(ahead === 0 ? { startedAt: now } : {}), lease: this.host.clock.setTimeout(() => this.expire(run, id), ms), ...(quorum ? { quorum } : {}) };
     round.tasks.set(id, task);
     w.ready = false;
     const batch = run.spec.batchPerTask;
@@ -218,16 +243,66 @@ export class SyncRounds implements RoundMode {
 
   // ---- spot checks (verification/) ---------------------------------------------------------
 
-  /** Draws whether a sync task is checked; if so, its result will wait in a quorum for a second worker's. */
-  private maybeCheck(run: Run, round: SyncRound, w: WorkerEntry, task: Task): void {
-    if (this.kind !== 'sync' || !checkable(codingOf(run.spec.compression, 'up'))) return;
+  /** Draws whether a sync task of `w` is checked (at its trust), where another identity could check it. */
+  private drawCheck(run: Run, w: WorkerEntry): boolean {
+    if (this.kind !== 'sync' || !checkable(codingOf(run.spec.compression, 'up'))) return false;
     const key = identityOf(w);
-    if (!this.host.workersOf(run.id).some((o) => computes(o) && identityOf(o) !== key)) return;
-    if (!this.host.verification.shouldCheck(run.id, run.spec.seed, w)) return;
-    const q: Quorum = { id: task.id, version: round.version, indices: task.indices, holders: new Set([key]), open: new Set([task.id]), results: [], wanted: 2, settled: false, maxDifference: 0 };
+    if (!this.host.workersOf(run.id).some((o) => computes(o) && identityOf(o) !== key)) return false;
+    return this.host.verification.shouldCheck(run.id, run.spec.seed, w);
+  }
+
+  /** The quorum a checked task's result will wait in for a second worker's. */
+  private quorumOf(run: Run, round: SyncRound, w: WorkerEntry, task: Task): Quorum {
+    const q: Quorum = { id: task.id, version: round.version, indices: task.indices, holders: new Set([identityOf(w)]), open: new Set([task.id]), results: [], wanted: 2, settled: false, maxDifference: 0 };
     task.quorum = q;
     round.quorums.push(q);
     this.host.verification.stats(run.id).checks++;
+    return q;
+  }
+
+  /**
+   * The checks of a round as it opens, drawn at each worker's trust, each with a checker among the
+   * round's other identities: preferably one whose own task is not checked, with the most of the
+   * round left. Where task sizes follow speed, that checker's own share shrinks by the check's
+   * examples (`sizes` is changed in place): the check costs it the time it would have spent on as
+   * many examples of its own.
+   * A drawn task with no checker in the round is not checked. Null when nothing was drawn here (a
+   * round of one worker): its task is drawn as it is given, and checked by whoever comes.
+   */
+  private planChecks(run: Run, ready: WorkerEntry[], sizes: number[]): { checked: number; checker: number }[] | null {
+    if (this.kind !== 'sync' || ready.length < 2) return null;
+    const checks: { checked: number; checker: number }[] = [];
+    const keys = ready.map(identityOf);
+    const resizable = run.spec.globalBatch === undefined && run.spec.sync.taskSizing !== 'fixed';
+    const drawn = ready.map((w, i) => sizes[i] > 0 && this.drawCheck(run, w));
+    for (let i = 0; i < ready.length; i++) {
+      if (!drawn[i]) continue;
+      // A checker whose own task is not checked gives up examples of its own for the check; one whose
+      // task is checked too keeps its task whole (both must be computed), and the round takes longer.
+      let best = -1;
+      for (let j = 0; j < ready.length; j++) {
+        if (keys[j] === keys[i] || ready[j].paused) continue;
+        if (best < 0 || (drawn[best] && !drawn[j]) || (drawn[best] === drawn[j] && sizes[j] > sizes[best])) best = j;
+      }
+      if (best < 0) continue;
+      checks.push({ checked: i, checker: best });
+      // A round of a fixed batch (globalBatch, or fixed task sizes) keeps every example of it: there
+      // the check is extra work for its checker, and the round takes longer.
+      if (!drawn[best] && resizable) {
+        const left = sizes[best] - sizes[i];
+        sizes[best] = left >= run.spec.batchPerTask ? left : 0;
+      }
+    }
+    return checks;
+  }
+
+  /** Sends a quorum's task to `w` now, even while it holds another task of the round (it queues it). */
+  private sendCheck(run: Run, round: SyncRound, w: WorkerEntry, q: Quorum): void {
+    q.holders.add(identityOf(w));
+    // The examples as indices: the checker computes exactly what the first worker did.
+    const task = this.send(run, round, w, q.indices, undefined, q.indices.length, q);
+    q.open.add(task.id);
+    this.host.verification.stats(run.id).replicaExamples += q.indices.length;
   }
 
   /** Gives a free worker the task of a quorum that needs another result and that it has not held; true if it did. */
@@ -236,15 +311,11 @@ export class SyncRounds implements RoundMode {
     const key = identityOf(w);
     const q = round.quorums.find((x) => needsWorker(x) && !x.holders.has(key));
     if (!q) return false;
-    q.holders.add(key);
     if (round.checkWait && !round.quorums.some((x) => x !== q && needsWorker(x))) {
       this.host.clock.clearTimeout(round.checkWait);
       round.checkWait = undefined;
     }
-    // The examples as indices: the checker computes exactly what the first worker did.
-    const task = this.send(run, round, w, q.indices, undefined, q.indices.length, q);
-    q.open.add(task.id);
-    this.host.verification.stats(run.id).replicaExamples += q.indices.length;
+    this.sendCheck(run, round, w, q);
     return true;
   }
 
@@ -382,7 +453,8 @@ export class SyncRounds implements RoundMode {
     if (this.serveCheck(run, round, w)) return;
     if (round.pending.length > 0) {
       const size = Math.max(run.spec.batchPerTask, Math.ceil((w.speed.perSec * round.plannedMs) / 1000));
-      return this.give(run, round, w, Math.min(size, round.pending.length));
+      this.give(run, round, w, Math.min(size, round.pending.length));
+      return;
     }
     if (run.spec.globalBatch !== undefined) return; // the batch is fixed and handed out
     const msLeft = round.openedAt + round.plannedMs - this.host.clock.now();
@@ -467,7 +539,15 @@ export class SyncRounds implements RoundMode {
     if (!isBinary(data)) return reject('gradient must be a binary attachment');
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     countTraffic(this.host.traffic, run.id, 'socketIn', bytes.byteLength);
-    w.speed.observe(task.indices.length, this.host.clock.now() - task.sentAt);
+    const now = this.host.clock.now();
+    w.speed.observe(task.indices.length, now - (task.startedAt ?? task.sentAt));
+    // The worker's next task (a planned check) starts now.
+    for (const t of round.tasks.values()) {
+      if (t.workerId === w.id && t !== task && t.startedAt === undefined) {
+        t.startedAt = now;
+        break;
+      }
+    }
     const coding = codingOf(run.spec.compression, 'up');
     if ((meta.coding ?? 'none') !== coding.kind) {
       // The task goes back first: the worker's next `ready` must find it free.
@@ -529,6 +609,10 @@ export class SyncRounds implements RoundMode {
   }
 
   private closeRound(run: Run, how: 'complete' | 'deadline'): void {
+    const open = this.rounds.get(run.id);
+    // A result that only waited for its check, whose checker did not answer in time, is folded as
+    // if it had not been drawn (as when no checker is left); disagreements stay unfolded.
+    for (const q of open?.quorums ?? []) if (!q.settled && q.results.length === 1 && q.wanted === 2) this.giveUp(run, open!, q, 'its checker did not answer before the round closed');
     const round = this.release(run);
     if (!round) return;
     if (how === 'deadline') {
