@@ -71,9 +71,11 @@ export default defineConfig({
           // One file at a time: their tabs compute on SwiftShader, which takes every core it finds;
           // three such files at once on 2 cores starved a WebGPU tab past its test's wait.
           fileParallelism: false,
-          // A WebGPU tab on SwiftShader now and then stops folding results on CI's busy 2 cores
-          // (about one run in two, a different test each time; never seen alone): one retry, while
-          // the cause is looked for. The tabs print their console errors.
+          // A WebGPU tab on SwiftShader used to stop folding results now and then on CI's busy 2
+          // cores (about one run in two, a different test each time; never seen alone). The likely
+          // cause, fixed: test processes rebuilt dist/pages (emptying it) while others served it.
+          // Three whole runs since, with no retry, had no such failure; one retry stays as a guard,
+          // and a stalled tab's test prints what each tab and the coordinator were doing.
           retry: 1,
         },
       },
