@@ -9,9 +9,10 @@
 // Two models. The MNIST MLP (examples/mnist-mlp.yaml, the default) for its whole run: 200 rounds of
 // 1,280 honest examples (4.3 epochs), its stop rule a test accuracy of 0.93, which the clean run
 // reaches near the end (0.934 after 200 rounds). The MNIST CNN (examples/mnist-cnn.yaml, `--model
-// cnn`) for a shorter one: on this machine's CPU a CNN gradient costs about 1.6 ms an example
-// against 0.11 ms for the MLP, and 18 rows of its whole run (some 5.8 million examples) would take
-// over two and a half hours; ATTACK_ROUNDS sets its length, and replay reaches back a third of it.
+// cnn`) for its whole run too, 200 rounds: on this machine's CPU a CNN gradient costs about 1.6 ms
+// an example against 0.11 ms for the MLP, so its 18 rows take some two and a half hours; several
+// processes may run different rows at once (`--rows`), each merging its rows into the results
+// file. ATTACK_ROUNDS sets a shorter run, where replay reaches back a third of it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetRegistry } from '../server/data/registry.ts';
@@ -28,7 +29,7 @@ const root = resolve(import.meta.dirname, '..');
 
 const MODELS = {
   mlp: { example: 'mnist-mlp.yaml', label: 'MLP 784-128-10, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks.json', heading: '### Attacks (`npm run bench -- attacks`)' },
-  cnn: { example: 'mnist-cnn.yaml', label: 'CNN conv5x5(8)-pool-conv5x5(16)-pool-dense, 5,994 parameters, Adam 1e-3, batches of 64 per worker', rounds: 100, results: 'attacks-cnn.json', heading: '### Attacks on the CNN (`npm run bench -- attacks --model cnn`)' },
+  cnn: { example: 'mnist-cnn.yaml', label: 'CNN conv5x5(8)-pool-conv5x5(16)-pool-dense, 5,994 parameters, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks-cnn.json', heading: '### Attacks on the CNN (`npm run bench -- attacks --model cnn`)' },
 };
 type ModelName = keyof typeof MODELS;
 let MODEL: (typeof MODELS)[ModelName] = MODELS.mlp;
@@ -145,7 +146,17 @@ export async function run(log: (m: string) => void, opts: { rows?: string; model
   const wanted = opts.rows?.split(',').map((s) => s.trim());
   const keep = (label: string, attack: string) => !wanted || wanted.includes(attack) || wanted.includes(label);
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<AttackResults>) : {};
-  const rows: AttackRow[] = wanted ? [...(previous.rows ?? [])] : [];
+  // Rows of a run of another length are not this run's.
+  const sameRun = (f: Partial<AttackResults>) => (f.settings as { rounds?: number } | undefined)?.rounds === ATTACK_BENCH.rounds;
+  const rows: AttackRow[] = wanted && sameRun(previous) ? [...(previous.rows ?? [])] : [];
+  const order = (r: AttackRow) => ATTACK_ROWS.findIndex((a) => a.label.replace('100 rounds', `${ATTACK_BENCH.replayRounds} rounds`) === r.attack) * 10 + AGGREGATIONS.findIndex((a) => a.name === r.aggregation);
+  /** Writes the rows, with those another process wrote meanwhile for other rows of a run of this length. */
+  const save = () => {
+    const onFile = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<AttackResults>) : {};
+    if (sameRun(onFile)) for (const r of onFile.rows ?? []) if (!rows.some((x) => x.attack === r.attack && x.aggregation === r.aggregation)) rows.push(r);
+    rows.sort((a, b) => order(a) - order(b));
+    writeFileSync(file, `${JSON.stringify(results(), null, 2)}\n`);
+  };
   const settings = {
     model: `${ATTACK_BENCH.example} (${MODEL.label})`,
     workers: `${ATTACK_BENCH.honest} honest + ${ATTACK_BENCH.hostile} hostile (IPM: ${ATTACK_BENCH.honest + ATTACK_BENCH.hostile - ATTACK_BENCH.ipmHostile} + ${ATTACK_BENCH.ipmHostile})`,
@@ -167,7 +178,7 @@ export async function run(log: (m: string) => void, opts: { rows?: string; model
       const at = rows.findIndex((x) => x.attack === r.attack && x.aggregation === r.aggregation);
       if (at >= 0) rows[at] = r;
       else rows.push(r);
-      writeFileSync(file, `${JSON.stringify(results(), null, 2)}\n`);
+      save();
     }
   }
   writeAttacksSection(root, results(), '', MODEL.heading);
