@@ -1,4 +1,4 @@
-// The "Attacks" subsection of docs/security.md from bench/results/attacks.json: one row per attack,
+// The "Attacks" subsections of docs/security.md from bench/results/attacks.json (the CNN) and attacks-mlp.json: one row per attack,
 // the accuracy with the plain mean and with the public default, each against the clean run. Only
 // the text between that subsection's heading and the next heading is rewritten.
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -6,13 +6,13 @@
 // the same seed. Writes bench/results/attacks.json (rows as they finish, so a run stopped midway
 // keeps what it measured) and the "Attacks" section of docs/security.md (bench/attacks-report.ts).
 //
-// Two models. The MNIST MLP (examples/mnist-mlp.yaml, the default) for its whole run: 200 rounds of
-// 1,280 honest examples (4.3 epochs), its stop rule a test accuracy of 0.93, which the clean run
-// reaches near the end (0.934 after 200 rounds). The MNIST CNN (examples/mnist-cnn.yaml, `--model
-// cnn`) for its whole run too, 200 rounds: on this machine's CPU a CNN gradient costs about 1.6 ms
-// an example against 0.11 ms for the MLP, so its 18 rows take some two and a half hours; several
-// processes may run different rows at once (`--rows`), each merging its rows into the results
-// file. ATTACK_ROUNDS sets a shorter run, where replay reaches back a third of it.
+// Two models, each for its whole run of 200 rounds of 1,280 honest examples. The MNIST CNN
+// (examples/mnist-cnn.yaml, the default; results in attacks.json): on this machine's CPU a CNN
+// gradient costs about 1.6 ms an example against 0.11 ms for the MLP, so its 18 rows take some two
+// and a half hours; several processes may run different rows at once (`--rows`), each merging its
+// rows into the results file. The MNIST MLP (examples/mnist-mlp.yaml, `--model mlp`; attacks-mlp.json):
+// 4.3 epochs, its stop rule a test accuracy of 0.93, which the clean run reaches near the end.
+// ATTACK_ROUNDS sets a shorter run, where replay reaches back a third of it.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetRegistry } from '../server/data/registry.ts';
@@ -28,11 +28,11 @@ import { CLASSROOM_LAN, equalWorkers } from './sim/profiles.ts';
 const root = resolve(import.meta.dirname, '..');
 
 const MODELS = {
-  mlp: { example: 'mnist-mlp.yaml', label: 'MLP 784-128-10, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks.json', heading: '### Attacks (`npm run bench -- attacks`)' },
-  cnn: { example: 'mnist-cnn.yaml', label: 'CNN conv5x5(8)-pool-conv5x5(16)-pool-dense, 5,994 parameters, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks-cnn.json', heading: '### Attacks on the CNN (`npm run bench -- attacks --model cnn`)' },
+  cnn: { example: 'mnist-cnn.yaml', label: 'CNN conv5x5(8)-pool-conv5x5(16)-pool-dense, 5,994 parameters, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks.json', heading: '### Attacks (`npm run bench -- attacks`)' },
+  mlp: { example: 'mnist-mlp.yaml', label: 'MLP 784-128-10, Adam 1e-3, batches of 64 per worker', rounds: 200, results: 'attacks-mlp.json', heading: '### Attacks on the MLP (`npm run bench -- attacks --model mlp`)' },
 };
 type ModelName = keyof typeof MODELS;
-let MODEL: (typeof MODELS)[ModelName] = MODELS.mlp;
+let MODEL: (typeof MODELS)[ModelName] = MODELS.cnn;
 
 export const ATTACK_BENCH = {
   get example() {
@@ -139,7 +139,7 @@ async function runRow(row: (typeof ATTACK_ROWS)[number], agg: (typeof AGGREGATIO
 }
 
 export async function run(log: (m: string) => void, opts: { rows?: string; model?: string } = {}): Promise<Record<string, unknown>> {
-  const name = (opts.model ?? 'mlp') as ModelName;
+  const name = (opts.model ?? 'cnn') as ModelName;
   if (!(name in MODELS)) throw new Error(`unknown model "${opts.model}" for the attacks benchmark; models: ${Object.keys(MODELS).join(', ')}`);
   MODEL = MODELS[name];
   const file = join(root, 'bench', 'results', MODEL.results);

@@ -39,7 +39,7 @@ if (values.help || positionals.length === 0) {
   console.log(`usage: npm run bench -- <${available.join('|')}> [more names] [--timeout seconds] [--query 'k=v&...']\n` +
     `  abuse: [--rows hello,ready,result,status,relay,chunk,unknown-event,admin,board,main-namespace,sockets] [--seconds 8] (ABUSE_FRAMES, ABUSE_BODIES: fuzz counts)\n` +
     `  accuracy: [--rows cnn-mnist,cnn-fashion,transformer] [--workers N]\n` +
-    `  attacks: [--model mlp|cnn] [--rows none,sign-flip,noise,label-flip,alie,ipm,replay] (ATTACK_ROUNDS: rounds of a quick run)\n` +
+    `  attacks: [--model cnn|mlp] [--rows none,sign-flip,noise,label-flip,alie,ipm,replay] (ATTACK_ROUNDS: rounds of a quick run)\n` +
     `  comm: [--model cnn|transformer] [--rows sync-none,sync-fp16,sync-int8,h8-none,h8-int8,h8-topk,h32-...,h128-...]\n` +
     `  scale: [--rows 1,4,16,64,256,4mixed,64mixed,64churn,256@2000] [--links loopback,lan] [--seconds 12] [--warmup 3] [--children 1] [--target-round-ms 500]`);
   process.exit(values.help ? 0 : 2);
@@ -61,7 +61,7 @@ function writeResult(name: string, result: Record<string, unknown>, started: num
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
   };
-  // A benchmark with variants (attacks --model cnn) names its own file.
+  // A benchmark with variants (attacks --model mlp) names its own file.
   const file = typeof result.results_file === 'string' ? result.results_file : `${name}.json`;
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', file), `${JSON.stringify(out, null, 2)}\n`);
