@@ -18,7 +18,8 @@
 // also computed by a worker of another identity, with the same examples on the same version. The
 // results are held, not folded, until two agree within the tolerance (verification/replication.ts):
 // then one copy is folded; a disagreement goes to a third worker, and the odd one out gets a
-// strike. If the round closes first, neither is folded and the examples go back to the queue.
+// strike. If the round reaches its deadline first, a lone result that only waited for its check is
+// folded as unchecked and two that disagree are not (their examples go back to the queue).
 // Checks drawn as a round opens are planned into it: the checker's own task shrinks by the
 // check's examples and the check goes out with it, so a round with a check takes about as long
 // as one without (rather than the checker computing it after its own task, doubling the round).
